@@ -1,0 +1,137 @@
+// Package sync turns source snapshots into a desired PagerTree state, plans
+// the changes against the current state (pure), keeps them within the
+// safety limits, and applies them (the one place that writes).
+package sync
+
+import "context"
+
+// Op is what a change does.
+type Op string
+
+// Ops, in the words of the plan output.
+const (
+	OpCreate Op = "create"
+	OpUpdate Op = "update"
+	OpDelete Op = "delete"
+)
+
+// Kind is what a change acts on.
+type Kind string
+
+// Kinds.
+const (
+	KindUser Kind = "user"
+	KindTeam Kind = "team"
+)
+
+// AccountUser is a PagerTree user in sync's own terms, so another API
+// version's client can slot in behind PagerTree without the engine changing.
+type AccountUser struct {
+	ID    string
+	Email string
+	Name  string
+	Phone string
+	Admin bool // account admins are never changed or deleted
+}
+
+// AccountTeam is a PagerTree team in sync's own terms.
+type AccountTeam struct {
+	ID          string
+	Name        string
+	Description string   // carries ptsync's ownership marker on managed teams
+	MemberIDs   []string // PagerTree user ids
+}
+
+// Current is the PagerTree account as read at the start of a run.
+type Current struct {
+	Users []AccountUser
+	Teams []AccountTeam
+}
+
+// NewUser is the body of a user create.
+type NewUser struct{ Email, Name, Phone string }
+
+// UserPatch is a user update; nil fields are not sent.
+type UserPatch struct{ Name, Phone *string }
+
+// NewTeam is the body of a team create.
+type NewTeam struct {
+	Name, Description string
+	MemberIDs         []string
+}
+
+// TeamPatch is a team update; nil fields are not sent, so a team's schedule
+// and anything ptsync does not own is never written.
+type TeamPatch struct {
+	Name, Description *string
+	MemberIDs         *[]string
+}
+
+// Reader lists the account. Implementations fetch every page.
+type Reader interface {
+	ListUsers(ctx context.Context) ([]AccountUser, error)
+	ListTeams(ctx context.Context) ([]AccountTeam, error)
+}
+
+// Writer is every PagerTree write Apply makes. Only Apply calls it.
+type Writer interface {
+	CreateUser(ctx context.Context, u NewUser) (AccountUser, error)
+	UpdateUser(ctx context.Context, id string, p UserPatch) error
+	DeleteUser(ctx context.Context, id string) error
+	CreateTeam(ctx context.Context, t NewTeam) (AccountTeam, error)
+	UpdateTeam(ctx context.Context, id string, p TeamPatch) error
+	DeleteTeam(ctx context.Context, id string) error
+}
+
+// PagerTree is the account as the engine sees it.
+type PagerTree interface {
+	Reader
+	Writer
+}
+
+// FieldChange is one owned field that differs.
+type FieldChange struct {
+	Field string `json:"field"`
+	Old   string `json:"old"`
+	New   string `json:"new"`
+}
+
+// Change is one PagerTree write.
+type Change struct {
+	Op   Op   `json:"op"`
+	Kind Kind `json:"kind"`
+	// Name is the user's email (lower-cased) or the team's name (the new
+	// name for a rename).
+	Name string `json:"name"`
+	// ID is the PagerTree id of the object updated or deleted.
+	ID string `json:"id,omitempty"`
+
+	// User create/update: the wanted name and phone (E.164).
+	UserName  string `json:"user_name,omitempty"`
+	UserPhone string `json:"user_phone,omitempty"`
+
+	// Team create/update: Description is the marker to write (set on create
+	// and adoption); Members is the full wanted member set as lower-cased
+	// emails, Apply resolves them to ids (users created earlier in the same
+	// run included). MembersSet says whether membership is written at all.
+	Description    string   `json:"description,omitempty"`
+	Members        []string `json:"members,omitempty"`
+	MembersSet     bool     `json:"members_set,omitempty"`
+	MembersAdded   []string `json:"members_added,omitempty"`
+	MembersRemoved []string `json:"members_removed,omitempty"`
+
+	// Fields lists each owned field that changes (update), for display.
+	Fields []FieldChange `json:"fields,omitempty"`
+
+	// Destructive counts what this change destroys: 1 for a delete, one per
+	// member removed.
+	Destructive int `json:"destructive,omitempty"`
+	// Reason says why, for plan output and explain ("left the directory").
+	Reason string `json:"reason,omitempty"`
+}
+
+// Conflict is a wanted team the plan leaves alone.
+type Conflict struct {
+	Team   string `json:"team"`
+	Reason string `json:"reason"`
+}
