@@ -1,0 +1,115 @@
+// Command ptsync keeps a PagerTree account in step with a company
+// directory. main only wires packages together; see SPEC.md for commands.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"sort"
+	"syscall"
+)
+
+// Exit codes, the same for every command.
+const (
+	exitOK       = 0
+	exitError    = 1
+	exitChanges  = 2 // plan --detailed-exitcode found changes
+	exitWithheld = 3 // destructive changes withheld by the safety limits
+)
+
+// env is what a command gets: its arguments and where to write.
+type env struct {
+	args   []string
+	stdout io.Writer
+	stderr io.Writer
+}
+
+// command is one subcommand. It returns the process exit code; errors are
+// printed by the command itself as one line on stderr.
+type command struct {
+	summary string
+	run     func(ctx context.Context, e env) int
+}
+
+// commands is every subcommand of SPEC.md.
+var commands = map[string]command{
+	"plan":     {"print what a sync would change (changes nothing)", notYet("plan")},
+	"sync":     {"one cycle: plan, then apply", notYet("sync")},
+	"apply":    {"apply a saved plan", notYet("apply")},
+	"run":      {"the daemon: sync on a schedule, serve metrics", notYet("run")},
+	"validate": {"check the config (--connect: also log in everywhere)", runValidate},
+	"explain":  {"why one user or team is (or is not) wanted", notYet("explain")},
+	"demo":     {"an embedded directory and PagerTree emulator, one full cycle", notYet("demo")},
+	"emulator": {"serve the PagerTree API emulator", runEmulator},
+	"version":  {"print version, commit and Go version", runVersion},
+}
+
+func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		usage(stderr)
+		if len(args) == 0 {
+			return exitError
+		}
+		return exitOK
+	}
+	cmd, ok := commands[args[0]]
+	if !ok {
+		fmt.Fprintf(stderr, "ptsync: unknown command %q (run 'ptsync help' for the list)\n", args[0])
+		return exitError
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return cmd.run(ctx, env{args: args[1:], stdout: stdout, stderr: stderr})
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintln(w, "usage: ptsync COMMAND [flags]\n\ncommands:")
+	names := make([]string, 0, len(commands))
+	for n := range commands {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		fmt.Fprintf(w, "  %-9s %s\n", n, commands[n].summary)
+	}
+}
+
+func notYet(name string) func(context.Context, env) int {
+	return func(_ context.Context, e env) int {
+		fmt.Fprintf(e.stderr, "ptsync %s: not implemented yet\n", name)
+		return exitError
+	}
+}
+
+// newFlags returns a flag set that reports parse errors on e.stderr.
+func newFlags(name string, e env) *flag.FlagSet {
+	fs := flag.NewFlagSet("ptsync "+name, flag.ContinueOnError)
+	fs.SetOutput(e.stderr)
+	return fs
+}
+
+// parseFlags parses e.args into fs, mapping -h to success and a bad flag to
+// exitError. ok is false when the command should return code at once.
+func parseFlags(fs *flag.FlagSet, e env) (code int, ok bool) {
+	err := fs.Parse(e.args)
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		return exitOK, false
+	case err != nil:
+		return exitError, false
+	}
+	return exitOK, true
+}
+
+// fail prints one error line for command name and returns exitError.
+func fail(e env, name string, err error) int {
+	fmt.Fprintf(e.stderr, "ptsync %s: %v\n", name, err)
+	return exitError
+}
