@@ -1,0 +1,308 @@
+// Package pagertreetest is an in-memory emulator of the PagerTree API the
+// seed reference describes: login with a raw token in Authorization, /user
+// and /team CRUD, limit/offset/page lists, the {"errors":[{"message"}]}
+// error body. Fault knobs (latency, 5xx, 429 with Retry-After, a server-side
+// rate limit, token expiry, creates whose answer is lost) and request
+// counters let tests prove a client's behaviour without sleeping.
+package pagertreetest
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"io"
+	"maps"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"time"
+
+	"golang.org/x/time/rate"
+)
+
+// Default credentials POST /public/login accepts when Options leaves them empty.
+const (
+	DefaultUsername = "admin@example.com"
+	DefaultPassword = "password"
+)
+
+// Options configures a Server.
+type Options struct {
+	// Username and Password are the credentials POST /public/login accepts
+	// (DefaultUsername and DefaultPassword when empty). The username is
+	// compared without regard to letter case, the password exactly.
+	Username, Password string
+}
+
+// Faults are the knobs that make the emulator misbehave. The zero value
+// misbehaves in no way. Rates are fractions in [0, 1]. Faults apply to
+// every route, /public/login included.
+type Faults struct {
+	// Latency is added to every request, outside any lock, so concurrent
+	// requests overlap as they would against a remote server.
+	Latency time.Duration
+	// ErrorRate is the fraction of requests answered 500 before anything
+	// else is done (nothing is committed).
+	ErrorRate float64
+	// RateLimitRate is the fraction of requests answered 429 with a
+	// Retry-After header, before anything is committed.
+	RateLimitRate float64
+	// RetryAfter is what every 429 advertises. The header carries whole
+	// seconds, rounded up; zero means one second.
+	RetryAfter time.Duration
+	// RateLimit is a server-side limit in requests per second (0 = none),
+	// enforced by a token bucket of RateBurst; a request over it is
+	// answered 429 with Retry-After.
+	RateLimit float64
+	// RateBurst is the token bucket's size; 0 means 2: one request of slack
+	// so that a client limiting itself to RateLimit with a burst of 1 is
+	// not punished for network jitter.
+	RateBurst int
+	// TokenTTL makes a token expire after this many authenticated requests
+	// (0 = never): request TokenTTL+1 with it is answered 401.
+	TokenTTL int
+	// DropCreateRate is the fraction of successful POST /user and POST
+	// /team whose object is committed but whose connection is then closed
+	// without an answer, as when a response is lost in transit.
+	DropCreateRate float64
+	// Seed seeds the random source that picks faulted requests, so a
+	// sequence of requests meets the same faults every run.
+	Seed int64
+}
+
+// Stats are the emulator's counters since it started or ResetStats.
+type Stats struct {
+	// Requests counts every request received, faulted or not, by "METHOD
+	// route" where route is the template: "GET /user", "PUT /team/:id",
+	// "POST /public/login"; a path matching no route counts as
+	// "METHOD (unmatched)".
+	Requests map[string]int
+	// Status counts answers by HTTP status. Dropped creates, and requests
+	// whose client went away during the latency, are not here.
+	Status map[int]int
+	// WriteAttempts counts POST, PUT and DELETE requests on /user, /user/:id,
+	// /team and /team/:id, whatever became of them.
+	WriteAttempts int
+	// Writes counts those writes that changed the state, including the
+	// creates whose answer was dropped.
+	Writes int
+	// Dropped counts creates committed whose connection was then closed
+	// with no answer.
+	Dropped int
+	// RetryAfterViolations counts requests that arrived from a client
+	// (keyed by its Authorization value, or its IP address when it sent
+	// none) before the Retry-After it was last given had elapsed. With
+	// several workers sharing one token, a request already on its way when
+	// another got a 429 counts too; EarlyRetries has no such blind spot.
+	RetryAfterViolations int
+	// EarlyRetries counts repeats of a request answered 429 (same client
+	// IP address, method, URL and body) that arrived before its Retry-After
+	// had elapsed.
+	EarlyRetries int
+	// MaxInFlight is the largest number of requests being served at once,
+	// latency included: a measure of a client's concurrency.
+	MaxInFlight int
+}
+
+// Server is the emulator. It is an http.Handler; NewServer also starts it
+// on a local address. All methods are safe for concurrent use.
+type Server struct {
+	opts Options
+	http *httptest.Server
+	// now is the clock for Retry-After deadlines, the rate limit and
+	// timestamps; tests replace it to avoid sleeping.
+	now func() time.Time
+
+	mu        sync.Mutex
+	faults    Faults
+	faultRand *rand.Rand
+	limiter   *rate.Limiter // nil without Faults.RateLimit
+	stats     Stats
+	inFlight  int
+	// Retry-After deadlines given, by client and by request (see Stats).
+	clientDeadlines  map[string]time.Time
+	requestDeadlines map[string]time.Time
+	tokens           map[string]*session
+
+	state
+}
+
+// session is what the emulator knows of one issued token.
+type session struct {
+	uses int // authenticated requests made with it
+}
+
+// New returns an emulator that is not listening: mount it in an
+// http.Server of your own (as `ptsync emulator` does).
+func New(opts Options) *Server {
+	if opts.Username == "" {
+		opts.Username = DefaultUsername
+	}
+	if opts.Password == "" {
+		opts.Password = DefaultPassword
+	}
+	s := &Server{
+		opts:   opts,
+		now:    time.Now,
+		tokens: map[string]*session{},
+		state:  newState(),
+	}
+	s.SetFaults(Faults{})
+	s.ResetStats()
+	return s
+}
+
+// NewServer returns an emulator serving on 127.0.0.1 at URL(). Close it
+// when done.
+func NewServer(opts Options) *Server {
+	s := New(opts)
+	s.http = httptest.NewServer(s)
+	return s
+}
+
+// URL is the base URL of a Server made by NewServer ("" for New), e.g.
+// "http://127.0.0.1:41234", with no trailing slash.
+func (s *Server) URL() string {
+	if s.http == nil {
+		return ""
+	}
+	return s.http.URL
+}
+
+// Close stops a Server made by NewServer; it does nothing for New.
+func (s *Server) Close() {
+	if s.http != nil {
+		s.http.Close()
+	}
+}
+
+// SetFaults replaces the fault knobs, reseeds the fault random source and
+// refills the rate limit's bucket.
+func (s *Server) SetFaults(f Faults) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.faults = f
+	s.faultRand = rand.New(rand.NewPCG(uint64(f.Seed), 0))
+	s.limiter = nil
+	if f.RateLimit > 0 {
+		burst := f.RateBurst
+		if burst <= 0 {
+			burst = 2
+		}
+		s.limiter = rate.NewLimiter(rate.Limit(f.RateLimit), burst)
+	}
+}
+
+// Stats returns a copy of the counters.
+func (s *Server) Stats() Stats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := s.stats
+	st.Requests = maps.Clone(s.stats.Requests)
+	st.Status = maps.Clone(s.stats.Status)
+	return st
+}
+
+// ResetStats zeroes the counters and forgets the Retry-After deadlines
+// given so far.
+func (s *Server) ResetStats() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.stats = Stats{Requests: map[string]int{}, Status: map[int]int{}, MaxInFlight: s.inFlight}
+	s.clientDeadlines = map[string]time.Time{}
+	s.requestDeadlines = map[string]time.Time{}
+}
+
+// ExpireTokens invalidates every token issued so far: the next request
+// with any of them is answered 401.
+func (s *Server) ExpireTokens() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	clear(s.tokens)
+}
+
+// ServeHTTP serves the PagerTree API.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	rt := matchRoute(r.URL.Path)
+	body, bodyErr := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBodyBytes))
+	latency, overLimit := s.arrive(r, rt, body)
+	defer s.leave()
+	if latency > 0 {
+		timer := time.NewTimer(latency)
+		defer timer.Stop()
+		select {
+		case <-timer.C:
+		case <-r.Context().Done():
+			return // the client went away; there is no one to answer
+		}
+	}
+	s.write(w, s.serve(r, rt, body, bodyErr, overLimit))
+}
+
+// arrive counts a request, checks it against the Retry-After deadlines
+// given before and returns the latency to add and whether the request is
+// over the rate limit. Both checks are made on arrival, before the latency,
+// so that timer jitter does not blur them.
+func (s *Server) arrive(r *http.Request, rt route, body []byte) (latency time.Duration, overLimit bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.now()
+	s.stats.Requests[r.Method+" "+rt.template]++
+	if rt.isWrite(r.Method) {
+		s.stats.WriteAttempts++
+	}
+	s.inFlight++
+	s.stats.MaxInFlight = max(s.stats.MaxInFlight, s.inFlight)
+	if early(s.clientDeadlines, clientKey(r), now) {
+		s.stats.RetryAfterViolations++
+	}
+	if early(s.requestDeadlines, requestKey(r, body), now) {
+		s.stats.EarlyRetries++
+	}
+	overLimit = s.limiter != nil && !s.limiter.AllowN(now, 1)
+	return s.faults.Latency, overLimit
+}
+
+func (s *Server) leave() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.inFlight--
+}
+
+// early reports whether key is still before its deadline, forgetting
+// deadlines that have passed.
+func early(deadlines map[string]time.Time, key string, now time.Time) bool {
+	deadline, ok := deadlines[key]
+	if !ok {
+		return false
+	}
+	if now.Before(deadline) {
+		return true
+	}
+	delete(deadlines, key)
+	return false
+}
+
+// clientKey names the client a request comes from: its Authorization value
+// (kept in memory only) or, without one, its IP address.
+func clientKey(r *http.Request) string {
+	if auth := r.Header.Get("Authorization"); auth != "" {
+		return "auth " + auth
+	}
+	return "ip " + remoteIP(r)
+}
+
+// requestKey names a request so that a retry of it can be recognised.
+func requestKey(r *http.Request, body []byte) string {
+	sum := sha256.Sum256(body)
+	return remoteIP(r) + " " + r.Method + " " + r.URL.RequestURI() + " " + hex.EncodeToString(sum[:])
+}
+
+func remoteIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
