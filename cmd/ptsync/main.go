@@ -38,20 +38,27 @@ type command struct {
 
 // commands is every subcommand of SPEC.md.
 var commands = map[string]command{
-	"plan":     {"print what a sync would change (changes nothing)", notYet("plan")},
-	"sync":     {"one cycle: plan, then apply", notYet("sync")},
-	"apply":    {"apply a saved plan", notYet("apply")},
+	"plan":     {"print what a sync would change (changes nothing)", runPlan},
+	"sync":     {"one cycle: plan, then apply", runSync},
+	"apply":    {"apply a saved plan", runApply},
 	"run":      {"the daemon: sync on a schedule, serve metrics", notYet("run")},
 	"validate": {"check the config (--connect: also log in everywhere)", runValidate},
-	"explain":  {"why one user or team is (or is not) wanted", notYet("explain")},
-	"demo":     {"an embedded directory and PagerTree emulator, one full cycle", notYet("demo")},
+	"explain":  {"why one user or team is (or is not) wanted", runExplain},
+	"demo":     {"an embedded directory and PagerTree emulator, one full cycle", runDemo},
 	"emulator": {"serve the PagerTree API emulator", runEmulator},
 	"version":  {"print version, commit and Go version", runVersion},
 }
 
-func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
 
-func run(args []string, stdout, stderr io.Writer) int {
+// run executes one command line and returns its exit code. Tests call it
+// directly with their own context and writers.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		usage(stderr)
 		if len(args) == 0 {
@@ -64,8 +71,6 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "ptsync: unknown command %q (run 'ptsync help' for the list)\n", args[0])
 		return exitError
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
 	return cmd.run(ctx, env{args: args[1:], stdout: stdout, stderr: stderr})
 }
 

@@ -19,6 +19,10 @@ type Config struct {
 
 	// Path is the file the configuration was loaded from.
 	Path string `yaml:"-"`
+
+	// pos is where each key sits in the file, so Validate's problems
+	// carry a line too.
+	pos map[string]position
 }
 
 // PagerTree is the account ptsync writes to.

@@ -1,0 +1,33 @@
+package main
+
+import (
+	"go.uber.org/zap"
+
+	"github.com/ptsync/ptsync/internal/config"
+	"github.com/ptsync/ptsync/pagertree"
+	"github.com/ptsync/ptsync/sources"
+	"github.com/ptsync/ptsync/sources/file"
+)
+
+// sourceRegistry lists the source types this build supports. Every command
+// that builds sources (validate, plan, sync, apply, explain, run) uses it.
+func sourceRegistry() sources.Registry {
+	return sources.Registry{
+		config.TypeFile: file.New,
+	}
+}
+
+// newPagerTreeClient builds the PagerTree client of the pagertree: block.
+// obs may be nil.
+func newPagerTreeClient(cfg config.PagerTree, log *zap.Logger, obs pagertree.Observer) (*pagertree.Client, error) {
+	return pagertree.New(pagertree.Config{
+		URL:               cfg.URL,
+		Username:          cfg.Username,
+		Password:          cfg.Password,
+		RequestsPerSecond: cfg.RequestsPerSecond,
+		Concurrency:       cfg.Concurrency,
+		Timeout:           cfg.Timeout,
+		Observer:          obs,
+		Logger:            log,
+	})
+}

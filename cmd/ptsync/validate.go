@@ -1,0 +1,90 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"go.uber.org/zap"
+
+	"github.com/ptsync/ptsync/internal/config"
+	"github.com/ptsync/ptsync/sources"
+)
+
+// runValidate checks a config file; with --connect it also logs in to
+// PagerTree and binds to (or fetches from) every source, writing nothing.
+func runValidate(ctx context.Context, e env) int {
+	fs := newFlags("validate", e)
+	path := fs.String("config", "ptsync.yaml", "configuration file")
+	connect := fs.Bool("connect", false, "also log in to PagerTree and every source")
+	if code, ok := parseFlags(fs, e); !ok {
+		return code
+	}
+	cfg, err := config.Load(*path)
+	if err != nil {
+		return printConfigError(e, err)
+	}
+	fmt.Fprintf(e.stdout, "%s: valid (%d sources, %d team rules)\n", *path, len(cfg.Sources), len(cfg.Teams))
+	if !*connect {
+		return exitOK
+	}
+	log, err := newLogger(cfg.Log, e.stderr)
+	if err != nil {
+		return fail(e, "validate", err)
+	}
+	ok := true
+	client, err := newPagerTreeClient(cfg.PagerTree, log, nil)
+	if err == nil {
+		err = client.Login(ctx)
+	}
+	ok = report(e, "pagertree "+cfg.PagerTree.URL, "logged in", err) && ok
+	registry := sourceRegistry()
+	for _, sc := range cfg.Sources {
+		label := fmt.Sprintf("source %s (%s)", sc.Name, sc.Type)
+		msg, err := checkSource(ctx, registry, sc, log)
+		ok = report(e, label, msg, err) && ok
+	}
+	if !ok {
+		return exitError
+	}
+	return exitOK
+}
+
+// checkSource binds to a source that can check itself, else fetches it.
+func checkSource(ctx context.Context, registry sources.Registry, sc config.Source, log *zap.Logger) (string, error) {
+	src, err := registry.New(sc, log)
+	if err != nil {
+		return "", err
+	}
+	if c, ok := src.(sources.Checker); ok {
+		return "connected", c.Check(ctx)
+	}
+	snap, err := src.Fetch(ctx)
+	if err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("fetched %d users, %d groups", len(snap.Users), len(snap.Groups)), nil
+}
+
+// report prints one line for a checked peer and says whether it passed.
+func report(e env, label, okMsg string, err error) bool {
+	if err != nil {
+		fmt.Fprintf(e.stderr, "FAIL %s: %v\n", label, err)
+		return false
+	}
+	fmt.Fprintf(e.stdout, "ok   %s: %s\n", label, okMsg)
+	return true
+}
+
+// printConfigError prints every configuration problem on its own line.
+func printConfigError(e env, err error) int {
+	var problems config.Problems
+	if errors.As(err, &problems) {
+		for _, p := range problems {
+			fmt.Fprintln(e.stderr, p.Error())
+		}
+		return exitError
+	}
+	fmt.Fprintln(e.stderr, err)
+	return exitError
+}

@@ -1,0 +1,119 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+
+	"go.uber.org/zap"
+
+	"github.com/ptsync/ptsync/internal/config"
+	"github.com/ptsync/ptsync/pagertree"
+	"github.com/ptsync/ptsync/sources"
+	"github.com/ptsync/ptsync/sync"
+)
+
+// oneShot is what plan, sync, apply and explain share: the loaded config,
+// the run's logger and an engine wired from the config.
+type oneShot struct {
+	cfg    *config.Config
+	runID  string
+	engine *sync.Engine
+}
+
+// loadOneShot loads the config at path and wires an engine for one run.
+// Every log line carries the run's id: the engine adds it to its own, and
+// the sources and PagerTree client are built with it. On failure it has
+// printed the error and returns the exit code.
+func loadOneShot(e env, name, path string, withSources bool) (*oneShot, int, bool) {
+	cfg, err := config.Load(path)
+	if err != nil {
+		return nil, printConfigError(e, err), false
+	}
+	base, err := newLogger(cfg.Log, e.stderr)
+	if err != nil {
+		return nil, fail(e, name, fmt.Errorf("%s: %w", path, err)), false
+	}
+	runID := sync.NewRunID()
+	engine, err := newEngine(cfg, base, base.With(zap.String("run_id", runID)), nil, withSources)
+	if err != nil {
+		return nil, fail(e, name, err), false
+	}
+	return &oneShot{cfg: cfg, runID: runID, engine: engine}, exitOK, true
+}
+
+// newEngine wires sources, the PagerTree client and the policy of cfg into
+// an engine. engineLog is the engine's logger (it adds run_id itself);
+// peerLog is given to the sources and the client. metrics may be nil.
+func newEngine(cfg *config.Config, engineLog, peerLog *zap.Logger, metrics *sync.Metrics, withSources bool) (*sync.Engine, error) {
+	var srcs []sources.Source
+	if withSources {
+		registry := sourceRegistry()
+		for _, sc := range cfg.Sources {
+			src, err := registry.New(sc, peerLog)
+			if err != nil {
+				return nil, err
+			}
+			srcs = append(srcs, src)
+		}
+	}
+	client, err := newPagerTreeClient(cfg.PagerTree, peerLog, observer(metrics))
+	if err != nil {
+		return nil, fmt.Errorf("pagertree: %w", err)
+	}
+	return &sync.Engine{
+		Sources:        srcs,
+		PagerTree:      sync.Account{Client: client},
+		Policy:         newPolicy(cfg),
+		MinSourceUsers: cfg.Safety.MinSourceUsers,
+		Concurrency:    cfg.PagerTree.Concurrency,
+		Metrics:        metrics,
+		Logger:         engineLog,
+	}, nil
+}
+
+// newPolicy is the planning policy of cfg.
+func newPolicy(cfg *config.Config) sync.Policy {
+	return sync.Policy{
+		Rules:                 cfg.Teams,
+		Scope:                 cfg.Users.Scope,
+		DeleteUsers:           cfg.Users.Delete,
+		Protect:               cfg.Users.Protect,
+		MaxDestructive:        cfg.Safety.MaxDestructive,
+		MaxDestructivePercent: cfg.Safety.MaxDestructivePercent,
+	}
+}
+
+// observer keeps a nil *sync.Metrics from becoming a non-nil interface.
+func observer(m *sync.Metrics) pagertree.Observer {
+	if m == nil {
+		return nil
+	}
+	return m
+}
+
+// parseWithArg parses flags placed before or after one positional
+// argument (ptsync apply PLAN.json --config F reads as well as the other
+// order) and returns that argument. ok is false when the command should
+// return code at once.
+func parseWithArg(fs *flag.FlagSet, e env, what string) (arg string, code int, ok bool) {
+	if code, ok := parseFlags(fs, e); !ok {
+		return "", code, false
+	}
+	if fs.NArg() == 0 {
+		fmt.Fprintf(e.stderr, "%s: missing %s (run '%s -h' for usage)\n", fs.Name(), what, fs.Name())
+		return "", exitError, false
+	}
+	arg = fs.Arg(0)
+	if err := fs.Parse(fs.Args()[1:]); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return "", exitOK, false
+		}
+		return "", exitError, false
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(e.stderr, "%s: unexpected argument %q after %s %q\n", fs.Name(), fs.Arg(0), what, arg)
+		return "", exitError, false
+	}
+	return arg, exitOK, true
+}

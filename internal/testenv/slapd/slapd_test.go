@@ -1,0 +1,118 @@
+package slapd
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"os"
+	"testing"
+	"time"
+
+	goldap "github.com/go-ldap/ldap/v3"
+)
+
+func TestReaderSizeLimit(t *testing.T) {
+	pop := Population{Users: 1200, Groups: 3, MembersPerGroup: 10}
+	var ldif bytes.Buffer
+	if err := pop.WriteLDIF(&ldif); err != nil {
+		t.Fatal(err)
+	}
+	s := Start(t, Options{LDIF: ldif.String()})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+
+	tests := []struct {
+		name     string
+		args     []string
+		wantExit int
+		wantDNs  int
+	}{
+		{"plain search stops at the size limit", []string{"-b", PeopleDN, "(objectClass=inetOrgPerson)", "1.1"}, 4, SizeLimit},
+		{"paged search returns every entry", []string{"-b", PeopleDN, "-E", "pr=200/noprompt", "(objectClass=inetOrgPerson)", "1.1"}, 0, pop.Users},
+		{"groups are readable", []string{"-b", GroupsDN, "(objectClass=groupOfNames)", "1.1"}, 0, pop.Groups},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			out, code, err := s.LDAPSearch(ctx, tc.args...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if code != tc.wantExit {
+				t.Fatalf("ldapsearch exit code = %d, want %d\n%s", code, tc.wantExit, out)
+			}
+			if tc.wantExit == 4 && !bytes.Contains(out, []byte("Size limit exceeded")) {
+				t.Errorf("output lacks %q:\n%s", "Size limit exceeded", out)
+			}
+			if got := bytes.Count(out, []byte("\ndn: ")) + boolInt(bytes.HasPrefix(out, []byte("dn: "))); got != tc.wantDNs {
+				t.Errorf("ldapsearch returned %d entries, want %d", got, tc.wantDNs)
+			}
+		})
+	}
+}
+
+func TestTLS(t *testing.T) {
+	s := Start(t, Options{})
+	pem, err := os.ReadFile(s.CAFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		t.Fatal("CAFile holds no certificate")
+	}
+	conf := &tls.Config{RootCAs: pool, ServerName: "127.0.0.1", MinVersion: tls.VersionTLS12}
+
+	bind := func(t *testing.T, conn *goldap.Conn) {
+		t.Helper()
+		defer conn.Close()
+		if err := conn.Bind(ReaderDN, ReaderPassword); err != nil {
+			t.Fatalf("bind: %v", err)
+		}
+		if _, ok := conn.TLSConnectionState(); !ok {
+			t.Fatal("the connection is not TLS")
+		}
+	}
+	t.Run("ldaps", func(t *testing.T) {
+		conn, err := goldap.DialURL(s.LDAPSURL, goldap.DialWithTLSConfig(conf))
+		if err != nil {
+			t.Fatal(err)
+		}
+		bind(t, conn)
+	})
+	t.Run("starttls", func(t *testing.T) {
+		conn, err := goldap.DialURL(s.URL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := conn.StartTLS(conf); err != nil {
+			conn.Close()
+			t.Fatal(err)
+		}
+		bind(t, conn)
+	})
+}
+
+func TestStopEndsSlapd(t *testing.T) {
+	Require(t)
+	s, err := Launch(t.TempDir(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	if s.cmd.ProcessState == nil {
+		t.Fatal("Stop returned before slapd exited")
+	}
+	if _, err := goldap.DialURL(s.URL); err == nil {
+		t.Fatalf("%s still accepts connections after Stop", s.URL)
+	}
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}

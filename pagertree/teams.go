@@ -1,0 +1,100 @@
+package pagertree
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"iter"
+	"net/http"
+)
+
+// Routes of the team endpoints, as reported to the Observer.
+const (
+	routeTeams = "/team"
+	routeTeam  = "/team/:id"
+)
+
+// Teams yields every team of the account (see ListTeams for the cost).
+// On error it yields the error once and ends.
+func (c *Client) Teams(ctx context.Context) iter.Seq2[Team, error] {
+	return list(ctx, c, routeTeams, func(t Team) string { return t.ID })
+}
+
+// ListTeams returns every team of the account, listing max(1, ceil(N/100))
+// pages with up to Concurrency fetched at once.
+func (c *Client) ListTeams(ctx context.Context) ([]Team, error) {
+	return collect(c.Teams(ctx))
+}
+
+// GetTeam returns one team.
+func (c *Client) GetTeam(ctx context.Context, id string) (Team, error) {
+	path, err := idPath("team", id)
+	if err != nil {
+		return Team{}, err
+	}
+	var t Team
+	err = c.do(ctx, request{method: http.MethodGet, route: routeTeam, path: path}, decodeJSON(&t))
+	return t, err
+}
+
+// CreateTeam creates a team, never twice: when an attempt's answer is lost
+// (transport error, timeout, 5xx) the team is looked up by its exact name
+// before trying again. Team names are not unique in PagerTree, so a caller
+// creating a team whose name another team already has may get that team.
+func (c *Client) CreateTeam(ctx context.Context, in TeamInput) (Team, error) {
+	body, err := json.Marshal(in)
+	if err != nil {
+		return Team{}, fmt.Errorf("pagertree: POST %s: encoding the team: %w", routeTeams, err)
+	}
+	var created Team
+	findLost := func(ctx context.Context) (found bool, err error) {
+		created, found, err = c.findTeamByName(ctx, in.Name)
+		return found, err
+	}
+	err = c.do(ctx, request{method: http.MethodPost, route: routeTeams, path: routeTeams, body: body, findLost: findLost}, decodeJSON(&created))
+	if err != nil {
+		return Team{}, err
+	}
+	return created, nil
+}
+
+// findTeamByName looks a team up by its exact name.
+func (c *Client) findTeamByName(ctx context.Context, name string) (Team, bool, error) {
+	for t, err := range c.Teams(ctx) {
+		if err != nil {
+			return Team{}, false, err
+		}
+		if t.Name == name {
+			return t, true, nil
+		}
+	}
+	return Team{}, false, nil
+}
+
+// UpdateTeam changes the fields of up that are not nil (schedule_id and
+// anything else not in TeamUpdate is left as it is) and returns the team as
+// the server has it then.
+func (c *Client) UpdateTeam(ctx context.Context, id string, up TeamUpdate) (Team, error) {
+	path, err := idPath("team", id)
+	if err != nil {
+		return Team{}, err
+	}
+	body, err := json.Marshal(up)
+	if err != nil {
+		return Team{}, fmt.Errorf("pagertree: PUT %s: encoding the update: %w", routeTeam, err)
+	}
+	var t Team
+	err = c.do(ctx, request{method: http.MethodPut, route: routeTeam, path: path, body: body}, decodeJSON(&t))
+	return t, err
+}
+
+// DeleteTeam deletes a team. A 404 after an attempt whose answer was lost
+// counts as success: that attempt deleted the team. A 404 on the first
+// attempt is an *APIError.
+func (c *Client) DeleteTeam(ctx context.Context, id string) error {
+	path, err := idPath("team", id)
+	if err != nil {
+		return err
+	}
+	return c.do(ctx, request{method: http.MethodDelete, route: routeTeam, path: path, goneIsDone: true}, nil)
+}

@@ -1,0 +1,442 @@
+package ldap
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+
+	goldap "github.com/go-ldap/ldap/v3"
+	"go.uber.org/zap"
+
+	"github.com/ptsync/ptsync/sources"
+)
+
+// directory is what the user search found, indexed for membership.
+type directory struct {
+	ids     []string       // user IDs, keys of the snapshot's Users
+	byDN    map[string]int // normalised DN -> index in ids
+	byUID   map[string]int // uidKey(login name) -> index in ids (memberUid)
+	byEmail map[string]int // lower-cased email -> index in ids
+	// counted holds the normalised DNs (and uidKeys) of entries already
+	// skipped and counted (no email, unreadable), so memberships naming
+	// them are dropped without being counted again as outside the search.
+	counted map[string]struct{}
+}
+
+type groupEntry struct {
+	dn, norm         string
+	id, name, desc   string
+	values           []string // raw member values: DNs or login names
+	rangeNext        int      // first value still to fetch with ranged retrieval, or -1
+	users, subgroups []int
+	flattenedUserIDs []string
+}
+
+// fetchWith runs the whole fetch over conn, which is already bound.
+func (s *Source) fetchWith(ctx context.Context, conn goldap.Client) (*sources.Snapshot, error) {
+	snap := sources.NewSnapshot(s.name)
+	dir, err := s.readUsers(ctx, conn, snap)
+	if err != nil {
+		return nil, err
+	}
+	groups, err := s.readGroups(ctx, conn, dir, snap)
+	if err != nil {
+		return nil, err
+	}
+	if s.cfg.groups.inChain {
+		if err := s.resolveInChain(ctx, conn, dir, groups); err != nil {
+			return nil, err
+		}
+	} else {
+		s.resolveMembers(dir, groups, snap)
+	}
+	snap.Groups = make([]sources.Group, len(groups))
+	for i, g := range groups {
+		snap.Groups[i] = sources.Group{ID: g.id, Name: g.name, Description: g.desc, Members: g.flattenedUserIDs}
+	}
+	sort.Slice(snap.Groups, func(i, j int) bool {
+		if snap.Groups[i].Name != snap.Groups[j].Name {
+			return snap.Groups[i].Name < snap.Groups[j].Name
+		}
+		return snap.Groups[i].ID < snap.Groups[j].ID
+	})
+	s.log.Info("ldap fetch done", zap.Int("users", len(snap.Users)), zap.Int("groups", len(snap.Groups)),
+		zap.Any("skipped", snap.Skipped))
+	return snap, nil
+}
+
+func (s *Source) usesMemberUID() bool {
+	return strings.EqualFold(s.cfg.groups.memberAttr, "memberUid")
+}
+
+func (s *Source) readUsers(ctx context.Context, conn goldap.Client, snap *sources.Snapshot) (*directory, error) {
+	us := s.cfg.users
+	attrs := []string{us.idAttr, us.emailAttr, us.nameAttr, us.phoneAttr}
+	if s.usesMemberUID() {
+		attrs = append(attrs, us.uidAttr)
+	}
+	if s.cfg.ad {
+		attrs = append(attrs, attrUAC)
+	}
+	dir := &directory{
+		byDN:    map[string]int{},
+		byUID:   map[string]int{},
+		byEmail: map[string]int{},
+		counted: map[string]struct{}{},
+	}
+	q := query{what: "search users", base: us.base, scope: us.scope, filter: us.filter, attrs: dedupe(attrs)}
+	err := s.search(ctx, conn, q, func(e *goldap.Entry) error {
+		s.addUser(dir, e, snap)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return dir, nil
+}
+
+func (s *Source) addUser(dir *directory, e *goldap.Entry, snap *sources.Snapshot) {
+	us := s.cfg.users
+	dn, err := normDN(e.DN)
+	if err != nil {
+		s.log.Warn("skipping a user with an unreadable DN", zap.Error(err))
+		snap.Skip(sources.SkipBadEntry)
+		return
+	}
+	// A skipped user is counted once here; memberships naming it later
+	// are dropped quietly.
+	markCounted := func() {
+		dir.counted[dn] = struct{}{}
+		if s.usesMemberUID() {
+			for _, uid := range e.GetEqualFoldAttributeValues(us.uidAttr) {
+				dir.counted[uidKey(uid)] = struct{}{}
+			}
+		}
+	}
+	skip := func(reason, msg string, fields ...zap.Field) {
+		s.log.Warn(msg, append(fields, zap.String("dn", e.DN))...)
+		snap.Skip(reason)
+		markCounted()
+	}
+	id, err := entryID(e, us.idAttr)
+	if err != nil {
+		skip(sources.SkipBadEntry, "skipping a user without a usable id", zap.Error(err))
+		return
+	}
+	if _, dup := snap.Users[id]; dup {
+		skip(sources.SkipBadEntry, "skipping a user whose id another user has", zap.String("id_attribute", us.idAttr), zap.String("id", id))
+		return
+	}
+	email := strings.TrimSpace(e.GetEqualFoldAttributeValue(us.emailAttr))
+	if email == "" {
+		s.log.Debug("skipping a user without email", zap.String("dn", e.DN), zap.String("email_attribute", us.emailAttr))
+		snap.Skip(sources.SkipNoEmail)
+		markCounted()
+		return
+	}
+	u := sources.User{
+		ID:    id,
+		Email: email,
+		Name:  strings.TrimSpace(e.GetEqualFoldAttributeValue(us.nameAttr)),
+		Phone: strings.TrimSpace(e.GetEqualFoldAttributeValue(us.phoneAttr)),
+	}
+	if s.cfg.ad {
+		if v := e.GetEqualFoldAttributeValue(attrUAC); v != "" {
+			if u.Disabled, err = disabledByUAC(v); err != nil {
+				skip(sources.SkipBadEntry, "skipping a user with an unreadable userAccountControl", zap.Error(err))
+				return
+			}
+		}
+	}
+
+	idx, dup := dir.byEmail[strings.ToLower(email)]
+	if dup {
+		// Both entries stand for one person: memberships of either count,
+		// and an enabled account wins over a disabled one.
+		kept := snap.Users[dir.ids[idx]]
+		s.log.Warn("merging users with the same email", zap.String("email", email),
+			zap.String("kept_id", pick(kept.Disabled && !u.Disabled, u.ID, kept.ID)), zap.String("dn", e.DN))
+		snap.Skip(sources.SkipDuplicateEmail)
+		if kept.Disabled && !u.Disabled {
+			dir.ids[idx] = u.ID
+			delete(snap.Users, kept.ID)
+			snap.Users[u.ID] = u
+		}
+	} else {
+		idx = len(dir.ids)
+		dir.ids = append(dir.ids, u.ID)
+		snap.Users[u.ID] = u
+		dir.byEmail[strings.ToLower(email)] = idx
+	}
+	dir.byDN[dn] = idx
+	if s.usesMemberUID() {
+		for _, uid := range e.GetEqualFoldAttributeValues(us.uidAttr) {
+			dir.byUID[uidKey(uid)] = idx
+		}
+	}
+}
+
+// entryID reads the stable id of e from attr: objectGUID rendered as a
+// GUID string, any other attribute (entryUUID, ...) as text.
+func entryID(e *goldap.Entry, attr string) (string, error) {
+	if strings.EqualFold(attr, "objectGUID") {
+		raw := e.GetEqualFoldRawAttributeValue(attr)
+		if len(raw) == 0 {
+			return "", fmt.Errorf("no %s", attr)
+		}
+		return formatGUID(raw)
+	}
+	id := strings.TrimSpace(e.GetEqualFoldAttributeValue(attr))
+	if id == "" {
+		return "", fmt.Errorf("no %s", attr)
+	}
+	return id, nil
+}
+
+func (s *Source) readGroups(ctx context.Context, conn goldap.Client, dir *directory, snap *sources.Snapshot) ([]*groupEntry, error) {
+	gs := s.cfg.groups
+	attrs := []string{gs.idAttr, gs.nameAttr, "description"}
+	if !gs.inChain {
+		attrs = append(attrs, gs.memberAttr)
+	}
+	var groups []*groupEntry
+	ids := map[string]struct{}{}
+	q := query{what: "search groups", base: gs.base, scope: gs.scope, filter: gs.filter, attrs: dedupe(attrs)}
+	err := s.search(ctx, conn, q, func(e *goldap.Entry) error {
+		g, err := s.readGroup(e, ids)
+		if err != nil {
+			s.log.Warn("skipping a group", zap.String("dn", e.DN), zap.Error(err))
+			snap.Skip(sources.SkipBadEntry)
+			if norm, nerr := normDN(e.DN); nerr == nil {
+				dir.counted[norm] = struct{}{}
+			}
+			return nil
+		}
+		groups = append(groups, g)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	// Ranged values are read after the group search ends, so no other
+	// search runs while the server holds the paged cursor.
+	for _, g := range groups {
+		if g.rangeNext < 0 {
+			continue
+		}
+		rest, err := s.fetchRange(ctx, conn, g.dn, gs.memberAttr, g.rangeNext)
+		if err != nil {
+			return nil, err
+		}
+		g.values = append(g.values, rest...)
+	}
+	return groups, nil
+}
+
+func (s *Source) readGroup(e *goldap.Entry, ids map[string]struct{}) (*groupEntry, error) {
+	gs := s.cfg.groups
+	norm, err := normDN(e.DN)
+	if err != nil {
+		return nil, err
+	}
+	id, err := entryID(e, gs.idAttr)
+	if err != nil {
+		return nil, err
+	}
+	if _, dup := ids[id]; dup {
+		return nil, fmt.Errorf("another group has the %s %q", gs.idAttr, id)
+	}
+	name := strings.TrimSpace(e.GetEqualFoldAttributeValue(gs.nameAttr))
+	if name == "" {
+		return nil, fmt.Errorf("no %s", gs.nameAttr)
+	}
+	// Clones: a decoded entry's strings share its memory, and a group's
+	// member list can be megabytes that need not outlive the fetch.
+	g := &groupEntry{
+		dn:        strings.Clone(e.DN),
+		norm:      strings.Clone(norm),
+		id:        strings.Clone(id),
+		name:      strings.Clone(name),
+		desc:      strings.Clone(e.GetEqualFoldAttributeValue("description")),
+		rangeNext: -1,
+	}
+	if !gs.inChain {
+		if g.values, g.rangeNext, err = memberValues(e, gs.memberAttr); err != nil {
+			return nil, err
+		}
+	}
+	ids[id] = struct{}{}
+	return g, nil
+}
+
+// resolveMembers maps member values to users and member groups from what
+// the two searches returned, without asking the server again, then
+// flattens nested groups.
+func (s *Source) resolveMembers(dir *directory, groups []*groupEntry, snap *sources.Snapshot) {
+	byDN := make(map[string]int, len(groups))
+	for i, g := range groups {
+		byDN[g.norm] = i
+	}
+	uidMembers := s.usesMemberUID()
+	stripUID := strings.EqualFold(s.cfg.groups.memberAttr, "uniqueMember")
+	outside := map[string]struct{}{}
+	for _, g := range groups {
+		for _, v := range g.values {
+			if uidMembers {
+				key := uidKey(v)
+				if i, ok := dir.byUID[key]; ok {
+					g.users = append(g.users, i)
+				} else if _, ok := dir.counted[key]; !ok {
+					outside[key] = struct{}{}
+				}
+				continue
+			}
+			if stripUID {
+				v = stripNameUID(v)
+			}
+			dn, err := normDN(v)
+			if err != nil {
+				s.log.Warn("dropping an unreadable member value", zap.String("group", g.dn), zap.Error(err))
+				snap.Skip(sources.SkipBadEntry)
+				continue
+			}
+			if i, ok := dir.byDN[dn]; ok {
+				g.users = append(g.users, i)
+			} else if i, ok := byDN[dn]; ok {
+				g.subgroups = append(g.subgroups, i)
+			} else if _, ok := dir.counted[dn]; !ok {
+				outside[dn] = struct{}{}
+			}
+		}
+		g.values = nil
+	}
+	if len(outside) > 0 {
+		snap.Skipped[sources.SkipOutsideScope] += len(outside)
+		s.log.Info("dropped group members outside the user search", zap.Int("count", len(outside)),
+			zap.String("users_base_dn", s.cfg.users.base), zap.String("users_filter", s.cfg.users.filter))
+	}
+	s.flatten(dir, groups)
+}
+
+// flatten sets each group's member IDs: its own users and, when nested,
+// the users of member groups down to max_depth levels. A group met twice
+// (a cycle, or a diamond) is walked once.
+func (s *Source) flatten(dir *directory, groups []*groupEntry) {
+	mark := make([]int, len(dir.ids)) // mark[u] == gi+1: user u already counted for group gi
+	seen := make([]int, len(groups))  // seen[g] == gi+1: group g already walked for group gi
+	for gi, g := range groups {
+		stamp := gi + 1
+		ids := make([]string, 0, len(g.users))
+		add := func(users []int) {
+			for _, u := range users {
+				if mark[u] != stamp {
+					mark[u] = stamp
+					ids = append(ids, dir.ids[u])
+				}
+			}
+		}
+		add(g.users)
+		if s.cfg.groups.nested {
+			seen[gi] = stamp
+			level := g.subgroups
+			for depth := 1; ; depth++ {
+				var unseen []int
+				for _, sg := range level {
+					if seen[sg] != stamp {
+						seen[sg] = stamp
+						unseen = append(unseen, sg)
+					}
+				}
+				if len(unseen) == 0 {
+					break
+				}
+				if depth > s.cfg.groups.maxDepth {
+					s.log.Warn("group nesting is deeper than groups.max_depth; deeper members left out",
+						zap.String("group", g.dn), zap.Int("max_depth", s.cfg.groups.maxDepth))
+					break
+				}
+				level = nil
+				for _, sg := range unseen {
+					add(groups[sg].users)
+					level = append(level, groups[sg].subgroups...)
+				}
+			}
+		}
+		sort.Strings(ids)
+		g.flattenedUserIDs = ids
+	}
+}
+
+// resolveInChain asks the server for each group's users at any depth with
+// LDAP_MATCHING_RULE_IN_CHAIN, within the configured user search.
+func (s *Source) resolveInChain(ctx context.Context, conn goldap.Client, dir *directory, groups []*groupEntry) error {
+	us := s.cfg.users
+	for _, g := range groups {
+		q := query{
+			what:   "search users in group " + g.dn,
+			base:   us.base,
+			scope:  us.scope,
+			filter: inChainFilter(us.filter, g.dn),
+			attrs:  []string{"1.1"}, // RFC 4511: no attributes, the DN is enough
+		}
+		members := map[int]struct{}{}
+		err := s.search(ctx, conn, q, func(e *goldap.Entry) error {
+			dn, err := normDN(e.DN)
+			if err != nil {
+				return fmt.Errorf("ldap %s: %s: %w", s.cfg.url, q.what, err)
+			}
+			// Users missing from dir were skipped and counted by the user search.
+			if i, ok := dir.byDN[dn]; ok {
+				members[i] = struct{}{}
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		ids := make([]string, 0, len(members))
+		for i := range members {
+			ids = append(ids, dir.ids[i])
+		}
+		sort.Strings(ids)
+		g.flattenedUserIDs = ids
+	}
+	return nil
+}
+
+// stripNameUID drops the optional "#'0101'B" unique identifier a
+// uniqueMember value may carry after the DN (RFC 4517 NameAndOptionalUID).
+func stripNameUID(v string) string {
+	i := strings.LastIndex(v, "#'")
+	if i <= 0 || !strings.HasSuffix(v, "'B") || len(v)-i < 4 {
+		return v
+	}
+	if strings.Trim(v[i+2:len(v)-2], "01") != "" || v[i-1] == '\\' {
+		return v
+	}
+	return v[:i]
+}
+
+// uidKey is how login names are compared: uid matches case-insensitively.
+// The prefix keeps login names apart from DNs in directory.counted.
+func uidKey(uid string) string {
+	return "uid:" + strings.ToLower(strings.TrimSpace(uid))
+}
+
+func dedupe(attrs []string) []string {
+	out := attrs[:0:0]
+	for _, a := range attrs {
+		dup := false
+		for _, o := range out {
+			if strings.EqualFold(a, o) {
+				dup = true
+				break
+			}
+		}
+		if !dup {
+			out = append(out, a)
+		}
+	}
+	return out
+}

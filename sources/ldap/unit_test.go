@@ -1,0 +1,318 @@
+package ldap
+
+import (
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	goldap "github.com/go-ldap/ldap/v3"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/ptsync/ptsync/internal/config"
+)
+
+func TestFormatGUID(t *testing.T) {
+	tests := []struct {
+		name  string
+		bytes []byte
+		want  string
+	}{
+		{
+			// The first three fields are little-endian, the rest in order,
+			// as AD tools show an objectGUID.
+			name:  "mixed-endian layout",
+			bytes: []byte{0xa5, 0xd4, 0xb7, 0xd1, 0x52, 0x6b, 0x32, 0x4f, 0x8c, 0x8b, 0x7a, 0x6d, 0x4c, 0x1a, 0x2b, 0x3e},
+			want:  "d1b7d4a5-6b52-4f32-8c8b-7a6d4c1a2b3e",
+		},
+		{
+			name:  "leading zeros kept",
+			bytes: []byte{1, 0, 0, 0, 2, 0, 3, 0, 0, 4, 0, 0, 0, 0, 0, 5},
+			want:  "00000001-0002-0003-0004-000000000005",
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := formatGUID(tc.bytes)
+			if err != nil || got != tc.want {
+				t.Fatalf("formatGUID = %q, %v; want %q", got, err, tc.want)
+			}
+		})
+	}
+	for _, n := range []int{0, 15, 17, 36} {
+		if got, err := formatGUID(make([]byte, n)); err == nil {
+			t.Errorf("formatGUID of %d bytes = %q, want an error", n, got)
+		}
+	}
+}
+
+func TestNormDN(t *testing.T) {
+	tests := []struct {
+		name string
+		a, b string
+		same bool
+	}{
+		{"case of types and values", "UID=Alice,OU=People,DC=Example,DC=com", "uid=alice,ou=people,dc=example,dc=com", true},
+		{"spaces after commas", "uid=alice, ou=people, dc=example, dc=com", "uid=alice,ou=people,dc=example,dc=com", true},
+		{"spaces around equals", "uid = alice,ou=people", "uid=alice,ou=people", true},
+		{"spaces inside a value count", "cn=Jo Smith,ou=people", "cn=josmith,ou=people", false},
+		{"hex and backslash escapes", `cn=Smith\2C Jo,ou=people`, `cn=smith\, jo,ou=people`, true},
+		{"escaped backslash", `uid=st*r(x)\5Cy,ou=people`, `uid=st*r(x)\\y,ou=people`, true},
+		{"multi-valued RDN order", "cn=Jo+uid=jo,ou=people", "uid=jo+cn=jo,ou=people", true},
+		{"different value", "uid=alice,ou=people", "uid=alice2,ou=people", false},
+		{"different depth", "uid=alice,ou=people", "uid=alice,ou=people,dc=example", false},
+		{"a comma in a value is not a separator", `cn=a\,ou=b,dc=c`, "cn=a,ou=b,dc=c", false},
+		{"non-ASCII case", "cn=Ärger,dc=example", "cn=ärger,dc=example", true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			na, err := normDN(tc.a)
+			if err != nil {
+				t.Fatal(err)
+			}
+			nb, err := normDN(tc.b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if (na == nb) != tc.same {
+				t.Errorf("normDN(%q) = %q, normDN(%q) = %q; same = %t, want %t", tc.a, na, tc.b, nb, na == nb, tc.same)
+			}
+		})
+	}
+	for _, bad := range []string{"uid", "uid=a,,dc=x", "=a"} {
+		if got, err := normDN(bad); err == nil {
+			t.Errorf("normDN(%q) = %q, want an error", bad, got)
+		}
+	}
+}
+
+// TestNormDNFastPath checks that DNs taking the no-parse path normalise
+// exactly as parsed ones do.
+func TestNormDNFastPath(t *testing.T) {
+	for _, dn := range []string{
+		"uid=alice,ou=people,dc=example,dc=com",
+		"CN=Jo Smith,OU=People,DC=Example",
+		"cn=o'brien (ops),ou=x-y_z.w,dc=example",
+		"cn=,dc=example",
+		"mail=jo@example.com,dc=example",
+	} {
+		if !isPlainDN(dn) {
+			t.Errorf("isPlainDN(%q) = false, want true", dn)
+			continue
+		}
+		parsed, err := goldap.ParseDN(dn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var rdns []string
+		for _, rdn := range parsed.RDNs {
+			a := rdn.Attributes[0]
+			rdns = append(rdns, strings.ToLower(a.Type)+"="+goldap.EscapeDN(strings.ToLower(a.Value)))
+		}
+		if got, want := strings.ToLower(dn), strings.Join(rdns, ","); got != want {
+			t.Errorf("fast path gives %q, parsing gives %q", got, want)
+		}
+	}
+	for _, dn := range []string{"cn=a ,dc=x", "cn= a,dc=x", "cn=a+uid=b,dc=x", `cn=a\,b,dc=x`, "cn=a,dc", " cn=a", "cn=a=b", "cn=#04", "cn=é"} {
+		if isPlainDN(dn) {
+			t.Errorf("isPlainDN(%q) = true, want false", dn)
+		}
+	}
+}
+
+func TestStripNameUID(t *testing.T) {
+	tests := map[string]string{
+		"uid=a,dc=x#'0101'B": "uid=a,dc=x",
+		"uid=a,dc=x#''B":     "uid=a,dc=x",
+		"uid=a,dc=x":         "uid=a,dc=x",
+		"uid=a#b,dc=x":       "uid=a#b,dc=x",
+		"uid=a,dc=x#'012'B":  "uid=a,dc=x#'012'B",
+		`uid=a\#'1'B`:        `uid=a\#'1'B`,
+	}
+	for in, want := range tests {
+		if got := stripNameUID(in); got != want {
+			t.Errorf("stripNameUID(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestParseRangedAttr(t *testing.T) {
+	tests := []struct {
+		desc     string
+		attr     string
+		r        valueRange
+		ranged   bool
+		wantsErr bool
+	}{
+		{desc: "member", attr: "member"},
+		{desc: "member;range=0-1499", attr: "member", r: valueRange{0, 1499}, ranged: true},
+		{desc: "member;Range=1500-*", attr: "member", r: valueRange{1500, -1}, ranged: true},
+		{desc: "member;binary", attr: "member"},
+		{desc: "member;range=10-5", wantsErr: true},
+		{desc: "member;range=x-5", wantsErr: true},
+		{desc: "member;range=5", wantsErr: true},
+	}
+	for _, tc := range tests {
+		attr, r, ranged, err := parseRangedAttr(tc.desc)
+		if tc.wantsErr {
+			if err == nil {
+				t.Errorf("parseRangedAttr(%q): no error", tc.desc)
+			}
+			continue
+		}
+		if err != nil || attr != tc.attr || r != tc.r || ranged != tc.ranged {
+			t.Errorf("parseRangedAttr(%q) = %q, %+v, %t, %v; want %q, %+v, %t", tc.desc, attr, r, ranged, err, tc.attr, tc.r, tc.ranged)
+		}
+	}
+}
+
+func TestDisabledByUAC(t *testing.T) {
+	tests := map[string]bool{"512": false, "514": true, "66050": true, "66048": false, "2": true}
+	for v, want := range tests {
+		if got, err := disabledByUAC(v); err != nil || got != want {
+			t.Errorf("disabledByUAC(%q) = %t, %v; want %t", v, got, err, want)
+		}
+	}
+	if _, err := disabledByUAC("enabled"); err == nil {
+		t.Error("disabledByUAC(enabled): no error")
+	}
+}
+
+func TestInChainFilterEscapesTheDNOnce(t *testing.T) {
+	got := inChainFilter("(objectClass=user)", `CN=Ops (*) \5C Team,OU=Groups,DC=corp`)
+	want := `(&(objectClass=user)(memberOf:1.2.840.113556.1.4.1941:=CN=Ops \28\2a\29 \5c5C Team,OU=Groups,DC=corp))`
+	if got != want {
+		t.Fatalf("inChainFilter = %s\nwant %s", got, want)
+	}
+	if _, err := goldap.CompileFilter(got); err != nil {
+		t.Fatalf("the filter does not compile: %v", err)
+	}
+}
+
+func TestShellQuote(t *testing.T) {
+	tests := map[string]string{
+		"ou=people,dc=example": "ou=people,dc=example",
+		"(objectClass=*)":      "'(objectClass=*)'",
+		"it's":                 `'it'\''s'`,
+		"":                     "''",
+		"cn=Jo Smith":          "'cn=Jo Smith'",
+	}
+	for in, want := range tests {
+		if got := shellQuote(in); got != want {
+			t.Errorf("shellQuote(%q) = %s, want %s", in, got, want)
+		}
+	}
+}
+
+func TestResolveFallbacks(t *testing.T) {
+	tests := []struct {
+		name string
+		l    config.LDAP
+		// vals: user id, filter and uid attributes, group id, filter, base
+		// and member attributes.
+		vals []string
+	}{
+		{
+			name: "OpenLDAP",
+			l:    config.LDAP{URL: "ldap://127.0.0.1", Users: config.LDAPUsers{BaseDN: "ou=people,dc=x"}},
+			vals: []string{"entryUUID", "(objectClass=inetOrgPerson)", "uid", "entryUUID", "(objectClass=groupOfNames)", "ou=people,dc=x", "member"},
+		},
+		{
+			name: "OpenLDAP posixGroup",
+			l:    config.LDAP{URL: "ldap://127.0.0.1", Users: config.LDAPUsers{BaseDN: "ou=people,dc=x"}, Groups: config.LDAPGroups{MemberAttribute: "memberUid"}},
+			vals: []string{"entryUUID", "(objectClass=inetOrgPerson)", "uid", "entryUUID", "(objectClass=posixGroup)", "ou=people,dc=x", "memberUid"},
+		},
+		{
+			name: "Active Directory",
+			l:    config.LDAP{URL: "ldaps://dc.corp", ActiveDirectory: true, Users: config.LDAPUsers{BaseDN: "DC=corp"}, Groups: config.LDAPGroups{BaseDN: "OU=Groups,DC=corp"}},
+			vals: []string{"objectGUID", "(&(objectCategory=person)(objectClass=user))", "sAMAccountName", "objectGUID", "(objectClass=group)", "OU=Groups,DC=corp", "member"},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			st, err := resolve(&tc.l)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := []string{st.users.idAttr, st.users.filter, st.users.uidAttr, st.groups.idAttr, st.groups.filter, st.groups.base, st.groups.memberAttr}
+			if !slices.Equal(got, tc.vals) {
+				t.Errorf("got %q\nwant %q", got, tc.vals)
+			}
+			if st.pageSize != defaultPageSize || st.timeout != defaultTimeout || st.groups.maxDepth != defaultMaxDepth {
+				t.Errorf("page size %d, timeout %s, max depth %d; want the fallbacks", st.pageSize, st.timeout, st.groups.maxDepth)
+			}
+		})
+	}
+}
+
+func TestResolveRejects(t *testing.T) {
+	base := config.LDAPUsers{BaseDN: "dc=x"}
+	tests := []struct {
+		name string
+		l    config.LDAP
+		want string
+	}{
+		{"no url", config.LDAP{Users: base}, "ldap.url is required"},
+		{"http url", config.LDAP{URL: "http://x", Users: base}, "ldap:// or ldaps://"},
+		{"StartTLS on ldaps", config.LDAP{URL: "ldaps://x", StartTLS: true, Users: base}, "start_tls"},
+		{"no user base", config.LDAP{URL: "ldap://x"}, "users.base_dn is required"},
+		{"bad scope", config.LDAP{URL: "ldap://x", Users: config.LDAPUsers{BaseDN: "dc=x", Scope: "deep"}}, "users.scope"},
+		{"bad filter", config.LDAP{URL: "ldap://x", Users: config.LDAPUsers{BaseDN: "dc=x", Filter: "(uid=a"}}, "users.filter"},
+		{"in_chain with memberUid", config.LDAP{URL: "ldap://x", Users: base, Groups: config.LDAPGroups{InChain: true, MemberAttribute: "memberUid"}}, "in_chain"},
+		{"negative page size", config.LDAP{URL: "ldap://x", Users: base, PageSize: -1}, "page_size"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := resolve(&tc.l)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("resolve error = %v, want one mentioning %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// TestFlattenDepthAndCycles walks a chain g0 -> g1 -> g2 -> g3 -> g0,
+// each group holding one user of its own.
+func TestFlattenDepthAndCycles(t *testing.T) {
+	tests := []struct {
+		maxDepth int
+		want     [][]string // members of g0..g3
+		warned   bool
+	}{
+		{maxDepth: 1, want: [][]string{{"u0", "u1"}, {"u1", "u2"}, {"u2", "u3"}, {"u0", "u3"}}, warned: true},
+		{maxDepth: 3, want: [][]string{{"u0", "u1", "u2", "u3"}, {"u0", "u1", "u2", "u3"}, {"u0", "u1", "u2", "u3"}, {"u0", "u1", "u2", "u3"}}},
+	}
+	for _, tc := range tests {
+		core, logs := observer.New(zapcore.WarnLevel)
+		s := &Source{log: zap.New(core), cfg: settings{groups: groupSearch{nested: true, maxDepth: tc.maxDepth}}}
+		dir := &directory{ids: []string{"u0", "u1", "u2", "u3"}}
+		var groups []*groupEntry
+		for i := range 4 {
+			groups = append(groups, &groupEntry{dn: "g", users: []int{i}, subgroups: []int{(i + 1) % 4}})
+		}
+		s.flatten(dir, groups)
+		for i, g := range groups {
+			if !slices.Equal(g.flattenedUserIDs, tc.want[i]) {
+				t.Errorf("max depth %d: g%d members = %v, want %v", tc.maxDepth, i, g.flattenedUserIDs, tc.want[i])
+			}
+		}
+		if got := logs.FilterMessageSnippet("max_depth").Len() > 0; got != tc.warned {
+			t.Errorf("max depth %d: warned %t, want %t", tc.maxDepth, got, tc.warned)
+		}
+	}
+}
+
+func TestNewNeedsTheLDAPBlock(t *testing.T) {
+	_, err := New(config.Source{Name: "corp", Type: config.TypeLDAP}, zap.NewNop())
+	if err == nil || !strings.Contains(err.Error(), `source "corp"`) {
+		t.Fatalf("New without an ldap block: %v", err)
+	}
+	src, err := New(config.Source{Name: "corp", Type: config.TypeLDAP, LDAP: &config.LDAP{
+		URL: "ldap://127.0.0.1:1", Timeout: time.Second, Users: config.LDAPUsers{BaseDN: "dc=x"},
+	}}, zap.NewNop())
+	if err != nil || src.Name() != "corp" {
+		t.Fatalf("New = %v, %v", src, err)
+	}
+}

@@ -1,0 +1,208 @@
+package ldap
+
+import (
+	"bytes"
+	"context"
+	"net"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	ber "github.com/go-asn1-ber/asn1-ber"
+	goldap "github.com/go-ldap/ldap/v3"
+	"go.uber.org/zap"
+
+	"github.com/ptsync/ptsync/internal/config"
+	"github.com/ptsync/ptsync/sources"
+)
+
+// encodeEntry builds a SearchResultEntry protocolOp as a server sends it.
+func encodeEntry(dn string, attrs []*goldap.EntryAttribute) []byte {
+	op := ber.Encode(ber.ClassApplication, ber.TypeConstructed, goldap.ApplicationSearchResultEntry, nil, "entry")
+	op.AppendChild(ber.NewString(ber.ClassUniversal, ber.TypePrimitive, ber.TagOctetString, dn, "dn"))
+	list := ber.Encode(ber.ClassUniversal, ber.TypeConstructed, ber.TagSequence, nil, "attributes")
+	for _, a := range attrs {
+		one := ber.Encode(ber.ClassUniversal, ber.TypeConstructed, ber.TagSequence, nil, "attribute")
+		one.AppendChild(ber.NewString(ber.ClassUniversal, ber.TypePrimitive, ber.TagOctetString, a.Name, "type"))
+		set := ber.Encode(ber.ClassUniversal, ber.TypeConstructed, ber.TagSet, nil, "vals")
+		for _, v := range a.ByteValues {
+			val := ber.Encode(ber.ClassUniversal, ber.TypePrimitive, ber.TagOctetString, nil, "val")
+			val.Value = v
+			val.Data.Write(v)
+			set.AppendChild(val)
+		}
+		one.AppendChild(set)
+		list.AppendChild(one)
+	}
+	op.AppendChild(list)
+	return op.Bytes()
+}
+
+// content strips a protocolOp's tag and length, leaving what decodeEntry reads.
+func content(t testing.TB, op []byte) []byte {
+	t.Helper()
+	d := berDecoder{b: op}
+	_, body, _, err := d.next()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return body
+}
+
+func TestDecodeEntry(t *testing.T) {
+	guid := []byte{0xa5, 0xd4, 0xb7, 0xd1, 0x52, 0x6b, 0x32, 0x4f, 0x8c, 0x8b, 0x7a, 0x6d, 0x4c, 0x1a, 0x2b, 0x3e}
+	long := strings.Repeat("x", 70000) // a multi-octet length
+	want := []*goldap.EntryAttribute{
+		{Name: "objectGUID", Values: []string{string(guid)}, ByteValues: [][]byte{guid}},
+		{Name: "member", Values: []string{"uid=a,dc=x", "uid=b,dc=x"}, ByteValues: [][]byte{[]byte("uid=a,dc=x"), []byte("uid=b,dc=x")}},
+		{Name: "empty", Values: []string{}, ByteValues: [][]byte{}},
+		{Name: "description", Values: []string{long}, ByteValues: [][]byte{[]byte(long)}},
+	}
+	e, err := decodeEntry(content(t, encodeEntry("cn=g,dc=x", want)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.DN != "cn=g,dc=x" || len(e.Attributes) != len(want) {
+		t.Fatalf("decoded %q with %d attributes, want cn=g,dc=x with %d", e.DN, len(e.Attributes), len(want))
+	}
+	for i, a := range e.Attributes {
+		w := want[i]
+		if a.Name != w.Name || !slices.Equal(a.Values, w.Values) || !slices.EqualFunc(a.ByteValues, w.ByteValues, bytes.Equal) {
+			t.Errorf("attribute %d = %q %q, want %q %q", i, a.Name, a.Values, w.Name, w.Values)
+		}
+	}
+	if id, err := entryID(e, "objectguid"); err != nil || id != "d1b7d4a5-6b52-4f32-8c8b-7a6d4c1a2b3e" {
+		t.Errorf("entryID = %q, %v", id, err)
+	}
+}
+
+// TestDecodeEntryRejectsMalformed feeds every truncation and a few
+// corruptions of a valid entry: each must give an error, never a panic.
+func TestDecodeEntryRejectsMalformed(t *testing.T) {
+	valid := content(t, encodeEntry("uid=a,dc=x", []*goldap.EntryAttribute{
+		{Name: "mail", ByteValues: [][]byte{[]byte("a@x")}},
+		{Name: "cn", ByteValues: [][]byte{[]byte("A"), []byte("Alpha")}},
+	}))
+	for n := range len(valid) {
+		if _, err := decodeEntry(valid[:n]); err == nil {
+			t.Errorf("a truncation to %d of %d bytes decoded", n, len(valid))
+		}
+	}
+	for i := range valid {
+		for _, b := range []byte{0x00, 0x1f, 0x84, 0xff} {
+			bad := bytes.Clone(valid)
+			bad[i] = b
+			_, _ = decodeEntry(bad) // must not panic; some corruptions stay well-formed
+		}
+	}
+}
+
+func FuzzDecodeEntry(f *testing.F) {
+	f.Add(content(f, encodeEntry("uid=a,dc=x", []*goldap.EntryAttribute{{Name: "mail", ByteValues: [][]byte{[]byte("a@x")}}})))
+	f.Add([]byte{0x04, 0x00, 0x30, 0x84, 0xff, 0xff, 0xff, 0xff})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		e, err := decodeEntry(b)
+		if err == nil && e == nil {
+			t.Fatal("no entry and no error")
+		}
+	})
+}
+
+func TestResultError(t *testing.T) {
+	result := func(code int, diag string) []byte {
+		op := ber.Encode(ber.ClassApplication, ber.TypeConstructed, goldap.ApplicationSearchResultDone, nil, "done")
+		op.AppendChild(ber.NewInteger(ber.ClassUniversal, ber.TypePrimitive, ber.TagEnumerated, code, "code"))
+		op.AppendChild(ber.NewString(ber.ClassUniversal, ber.TypePrimitive, ber.TagOctetString, "dc=x", "matched"))
+		op.AppendChild(ber.NewString(ber.ClassUniversal, ber.TypePrimitive, ber.TagOctetString, diag, "diag"))
+		return content(t, op.Bytes())
+	}
+	if err := resultError(result(0, "")); err != nil {
+		t.Errorf("success: %v", err)
+	}
+	err := resultError(result(32, "no such entry"))
+	if !goldap.IsErrorWithCode(err, goldap.LDAPResultNoSuchObject) || !strings.Contains(err.Error(), "no such entry") {
+		t.Errorf("code 32: %v", err)
+	}
+	if err := resultError(result(0, "")[:3]); !goldap.IsErrorWithCode(err, goldap.ErrorUnexpectedResponse) {
+		t.Errorf("truncated result: %v", err)
+	}
+}
+
+// TestTimeoutOnSilentServer binds against a peer that accepts the
+// connection and never answers.
+func TestTimeoutOnSilentServer(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close()
+		}
+	}()
+	src, err := newSource(config.Source{Name: "corp", LDAP: &config.LDAP{
+		URL: "ldap://" + l.Addr().String(), BindDN: "cn=x", BindPassword: "pw",
+		Timeout: 200 * time.Millisecond, Users: config.LDAPUsers{BaseDN: "dc=x"},
+	}}, zap.NewNop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = src.Check(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "bind as cn=x") || !strings.Contains(err.Error(), "did not answer in time") {
+		t.Fatalf("Check = %v, want a bind timeout saying the server did not answer", err)
+	}
+}
+
+func TestAddUserMergesDuplicateEmails(t *testing.T) {
+	user := func(dn, guid string, uac string) *goldap.Entry {
+		b := guidBytesForTest(guid)
+		return &goldap.Entry{DN: dn, Attributes: []*goldap.EntryAttribute{
+			{Name: "objectGUID", Values: []string{string(b)}, ByteValues: [][]byte{b}},
+			{Name: "mail", Values: []string{" Jo@Example.com "}, ByteValues: [][]byte{[]byte(" Jo@Example.com ")}},
+			{Name: "userAccountControl", Values: []string{uac}, ByteValues: [][]byte{[]byte(uac)}},
+		}}
+	}
+	s := &Source{log: zap.NewNop(), cfg: settings{ad: true, users: userSearch{idAttr: "objectGUID", emailAttr: "mail", nameAttr: "displayName", phoneAttr: "telephoneNumber"}}}
+	snap := sources.NewSnapshot("corp")
+	dir := &directory{byDN: map[string]int{}, byUID: map[string]int{}, byEmail: map[string]int{}, counted: map[string]struct{}{}}
+	s.addUser(dir, user("CN=Jo Old,DC=corp", "00000001-0000-0000-0000-000000000000", "514"), snap)
+	s.addUser(dir, user("CN=Jo,DC=corp", "00000002-0000-0000-0000-000000000000", "512"), snap)
+	s.addUser(dir, user("CN=Jo Third,DC=corp", "00000003-0000-0000-0000-000000000000", "512"), snap)
+
+	// The enabled account replaces the disabled one; every DN maps to it.
+	want := sources.User{ID: "00000002-0000-0000-0000-000000000000", Email: "Jo@Example.com"}
+	if len(snap.Users) != 1 || snap.Users[want.ID] != want {
+		t.Fatalf("Users = %+v, want only %+v", snap.Users, want)
+	}
+	if snap.Skipped[sources.SkipDuplicateEmail] != 2 {
+		t.Errorf("Skipped = %v, want 2 duplicate_email", snap.Skipped)
+	}
+	for _, dn := range []string{"cn=jo old,dc=corp", "cn=jo,dc=corp", "cn=jo third,dc=corp"} {
+		if i, ok := dir.byDN[dn]; !ok || dir.ids[i] != want.ID {
+			t.Errorf("%s maps to %v, want %s", dn, dir.ids[i], want.ID)
+		}
+	}
+}
+
+// guidBytesForTest is the inverse of formatGUID.
+func guidBytesForTest(s string) []byte {
+	h := strings.ReplaceAll(s, "-", "")
+	raw := make([]byte, 16)
+	for i := range raw {
+		var v byte
+		for _, c := range h[2*i : 2*i+2] {
+			v = v<<4 | byte(strings.IndexRune("0123456789abcdef", c))
+		}
+		raw[i] = v
+	}
+	for _, r := range [][2]int{{0, 4}, {4, 6}, {6, 8}} {
+		slices.Reverse(raw[r[0]:r[1]])
+	}
+	return raw
+}

@@ -1,0 +1,340 @@
+package sync
+
+import (
+	"bufio"
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	gosync "sync"
+
+	"go.uber.org/zap"
+	"golang.org/x/sync/errgroup"
+)
+
+// Outcome is what became of one change in a run.
+type Outcome string
+
+// Outcomes. A team write that went through without some of its members
+// (their user create failed) is OutcomeFailed with an error saying so:
+// the run exits 1 and the next run adds them.
+const (
+	OutcomeApplied  Outcome = "applied"
+	OutcomeFailed   Outcome = "failed"
+	OutcomeDryRun   Outcome = "skipped-dry-run"
+	OutcomeWithheld Outcome = "withheld"
+)
+
+// ChangeResult is one change and its outcome.
+type ChangeResult struct {
+	Change
+	Outcome Outcome `json:"outcome"`
+	Error   string  `json:"error,omitempty"`
+}
+
+// Counts tallies a Result by outcome.
+type Counts struct {
+	Applied  int `json:"applied"`
+	Failed   int `json:"failed"`
+	DryRun   int `json:"skipped_dry_run"`
+	Withheld int `json:"withheld"`
+}
+
+// Result is what Apply did: every change of the plan, in plan order, then
+// every withheld change.
+type Result struct {
+	DryRun  bool           `json:"dry_run"`
+	Changes []ChangeResult `json:"changes"`
+	Counts  Counts         `json:"counts"`
+}
+
+// ApplyOptions tunes Apply.
+type ApplyOptions struct {
+	// DryRun makes Apply log what it would do and write nothing.
+	DryRun bool
+	// Concurrency is the number of writes in flight inside one phase
+	// (pagertree.concurrency); below 1 means 1.
+	Concurrency int
+	Log         *zap.Logger // nil: no logs
+	Metrics     *Metrics    // nil: no metrics
+}
+
+// Apply is the only code that writes to PagerTree. It runs p.Changes phase
+// by phase (see Phase), each phase finishing before the next starts, with
+// opt.Concurrency writes in flight inside a phase. A failed change is
+// recorded and the others go on. Team members are resolved from emails to
+// ids through cur's users and the users created earlier in this run.
+// With opt.DryRun, it logs "would ..." for each change and writes nothing:
+// dry run is decided here and nowhere else. Withheld changes are recorded,
+// never applied.
+func Apply(ctx context.Context, w Writer, cur Current, p Plan, opt ApplyOptions) Result {
+	a := &applier{
+		w:       w,
+		log:     opt.Log,
+		metrics: opt.Metrics,
+		ids:     userIDsByEmail(cur.Users),
+		failed:  map[string]string{},
+	}
+	if a.log == nil {
+		a.log = zap.NewNop()
+	}
+	res := Result{DryRun: opt.DryRun, Changes: make([]ChangeResult, len(p.Changes), len(p.Changes)+len(p.Withheld))}
+	phases := map[Phase][]int{}
+	for i, c := range p.Changes {
+		res.Changes[i].Change = c
+		phases[c.Phase()] = append(phases[c.Phase()], i)
+	}
+	for _, phase := range []Phase{PhaseCreateUsers, PhaseUpdateUsers, PhaseTeams, PhaseMemberships, PhaseDeleteTeams, PhaseDeleteUsers} {
+		var g errgroup.Group
+		g.SetLimit(max(opt.Concurrency, 1))
+		for _, i := range phases[phase] {
+			r := &res.Changes[i]
+			g.Go(func() error {
+				if opt.DryRun {
+					a.wouldApply(r)
+				} else {
+					a.apply(ctx, r)
+				}
+				return nil
+			})
+		}
+		_ = g.Wait() // workers report through their ChangeResult, never an error
+	}
+	for _, c := range p.Withheld {
+		a.log.Warn("withheld destructive change", changeFields(c, zap.String("reason", c.WithheldReason))...)
+		if !opt.DryRun {
+			a.metrics.observeChange(c, OutcomeWithheld)
+		}
+		res.Changes = append(res.Changes, ChangeResult{Change: c, Outcome: OutcomeWithheld, Error: c.WithheldReason})
+	}
+	for _, r := range res.Changes {
+		switch r.Outcome {
+		case OutcomeApplied:
+			res.Counts.Applied++
+		case OutcomeFailed:
+			res.Counts.Failed++
+		case OutcomeDryRun:
+			res.Counts.DryRun++
+		case OutcomeWithheld:
+			res.Counts.Withheld++
+		}
+	}
+	return res
+}
+
+// applier is the state of one Apply call shared by its workers.
+type applier struct {
+	w       Writer
+	log     *zap.Logger
+	metrics *Metrics
+
+	mu  gosync.Mutex
+	ids map[string]string // email key -> PagerTree user id, creates of this run included
+	// failed maps the email of a user whose create failed to the error,
+	// so a team write can say why a member is missing.
+	failed map[string]string
+}
+
+// userIDsByEmail indexes users by email key; of two users sharing an email
+// the lowest id wins, as in MakePlan.
+func userIDsByEmail(users []AccountUser) map[string]string {
+	sorted := slices.Clone(users)
+	slices.SortFunc(sorted, func(a, b AccountUser) int { return cmp.Compare(a.ID, b.ID) })
+	ids := make(map[string]string, len(sorted))
+	for _, u := range sorted {
+		if k := EmailKey(u.Email); k != "" {
+			if _, dup := ids[k]; !dup {
+				ids[k] = u.ID
+			}
+		}
+	}
+	return ids
+}
+
+func (a *applier) wouldApply(r *ChangeResult) {
+	r.Outcome = OutcomeDryRun
+	a.log.Info("would "+string(r.Op)+" "+string(r.Kind), changeFields(r.Change)...)
+}
+
+func (a *applier) apply(ctx context.Context, r *ChangeResult) {
+	err := ctx.Err()
+	if err == nil {
+		err = a.write(ctx, &r.Change)
+	}
+	var partial *partialError
+	switch {
+	case err == nil:
+		r.Outcome = OutcomeApplied
+		a.log.Info(pastTense(r.Op)+" "+string(r.Kind), changeFields(r.Change)...)
+	case errors.As(err, &partial):
+		r.Outcome, r.Error = OutcomeFailed, err.Error()
+		a.log.Error(pastTense(r.Op)+" "+string(r.Kind)+" without some members", changeFields(r.Change, zap.Error(err))...)
+	default:
+		r.Outcome, r.Error = OutcomeFailed, err.Error()
+		a.log.Error("failed to "+string(r.Op)+" "+string(r.Kind), changeFields(r.Change, zap.Error(err))...)
+	}
+	a.metrics.observeChange(r.Change, r.Outcome)
+}
+
+// write makes the one request of change c, filling in c.ID on a create.
+func (a *applier) write(ctx context.Context, c *Change) error {
+	switch {
+	case c.Kind == KindUser && c.Op == OpCreate:
+		u, err := a.w.CreateUser(ctx, c.NewUser())
+		a.mu.Lock()
+		defer a.mu.Unlock()
+		if err != nil {
+			a.failed[EmailKey(c.Name)] = err.Error()
+			return err
+		}
+		c.ID = u.ID
+		a.ids[EmailKey(c.Name)] = u.ID
+		return nil
+	case c.Kind == KindUser && c.Op == OpUpdate:
+		return a.w.UpdateUser(ctx, c.ID, c.UserPatch())
+	case c.Kind == KindUser && c.Op == OpDelete:
+		return a.w.DeleteUser(ctx, c.ID)
+	case c.Kind == KindTeam && c.Op == OpCreate:
+		ids, missing := a.resolve(c.Members)
+		t, err := a.w.CreateTeam(ctx, c.NewTeam(ids))
+		if err != nil {
+			return err
+		}
+		c.ID = t.ID
+		return missing.err()
+	case c.Kind == KindTeam && c.Op == OpUpdate:
+		var ids []string
+		var missing missingMembers
+		if c.MembersSet {
+			ids, missing = a.resolve(c.Members)
+			if len(ids) == 0 && len(c.Members) > 0 {
+				// Writing the empty set would empty a team the plan
+				// wanted populated: an on-call team that pages no one.
+				return fmt.Errorf("not written: none of its %d members has a PagerTree user (%s)", len(c.Members), missing)
+			}
+		}
+		if err := a.w.UpdateTeam(ctx, c.ID, c.TeamPatch(ids)); err != nil {
+			return err
+		}
+		return missing.err()
+	case c.Kind == KindTeam && c.Op == OpDelete:
+		return a.w.DeleteTeam(ctx, c.ID)
+	}
+	return fmt.Errorf("unknown change %s %s", c.Op, c.Kind)
+}
+
+// resolve maps member emails to PagerTree ids, returning those it cannot.
+func (a *applier) resolve(emails []string) ([]string, missingMembers) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	ids := make([]string, 0, len(emails))
+	var missing missingMembers
+	for _, e := range emails {
+		if id, ok := a.ids[EmailKey(e)]; ok {
+			ids = append(ids, id)
+			continue
+		}
+		why, ok := a.failed[EmailKey(e)]
+		if !ok {
+			why = "no PagerTree user"
+		} else {
+			why = "user create failed: " + why
+		}
+		missing = append(missing, e+" ("+why+")")
+	}
+	return ids, missing
+}
+
+// missingMembers lists members a team write had to leave out, with why.
+type missingMembers []string
+
+func (m missingMembers) String() string { return strings.Join(m, ", ") }
+
+func (m missingMembers) err() error {
+	if len(m) == 0 {
+		return nil
+	}
+	return &partialError{missing: m}
+}
+
+// partialError is a team write that went through without some members.
+type partialError struct{ missing missingMembers }
+
+func (e *partialError) Error() string {
+	return fmt.Sprintf("partly applied: written without %d member(s): %s", len(e.missing), e.missing)
+}
+
+func pastTense(op Op) string {
+	switch op {
+	case OpCreate:
+		return "created"
+	case OpUpdate:
+		return "updated"
+	case OpDelete:
+		return "deleted"
+	}
+	return string(op)
+}
+
+// changeFields are the log fields that identify a change and what it does.
+func changeFields(c Change, extra ...zap.Field) []zap.Field {
+	fields := []zap.Field{zap.String("op", string(c.Op)), zap.String("kind", string(c.Kind)), zap.String("name", c.Name)}
+	if c.ID != "" {
+		fields = append(fields, zap.String("id", c.ID))
+	}
+	for _, f := range c.Fields {
+		if f.Field != "description" {
+			fields = append(fields, zap.String(f.Field, f.New))
+		}
+	}
+	if len(c.MembersAdded) > 0 {
+		fields = append(fields, zap.Strings("members_added", c.MembersAdded))
+	}
+	if len(c.MembersRemoved) > 0 {
+		fields = append(fields, zap.Strings("members_removed", c.MembersRemoved))
+	}
+	return append(fields, extra...)
+}
+
+// RenderResult writes what a run did, as text: every failed change with
+// its error, then ResultLine.
+func RenderResult(w io.Writer, r Result) error {
+	b := bufio.NewWriter(w)
+	header := false
+	for _, c := range r.Changes {
+		if c.Outcome != OutcomeFailed {
+			continue
+		}
+		if !header {
+			fmt.Fprintln(b, "Failed (the next run tries them again):")
+			header = true
+		}
+		writeChange(b, "", c.Change, c.Error)
+	}
+	if header {
+		b.WriteByte('\n')
+	}
+	fmt.Fprintln(b, ResultLine(r))
+	if err := b.Flush(); err != nil {
+		return fmt.Errorf("write result: %w", err)
+	}
+	return nil
+}
+
+// ResultLine is a run's one-line total.
+func ResultLine(r Result) string {
+	if r.DryRun {
+		return fmt.Sprintf("Dry run: nothing applied (%d changes would be, %d withheld).", r.Counts.DryRun, r.Counts.Withheld)
+	}
+	line := fmt.Sprintf("Applied %d of %d changes", r.Counts.Applied, r.Counts.Applied+r.Counts.Failed)
+	if r.Counts.Failed > 0 {
+		line += fmt.Sprintf("; %d failed", r.Counts.Failed)
+	}
+	if r.Counts.Withheld > 0 {
+		line += fmt.Sprintf("; %d withheld by the safety limits", r.Counts.Withheld)
+	}
+	return line + "."
+}

@@ -1,0 +1,324 @@
+package sync
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"time"
+
+	"go.uber.org/zap"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/ptsync/ptsync/sources"
+)
+
+// Process exit codes a run maps to (SPEC.md "Command line"). The plan
+// command's 2 (changes found) is the command's own business.
+const (
+	ExitOK       = 0
+	ExitError    = 1
+	ExitWithheld = 3
+)
+
+// ErrStalePlan is returned by ApplyPlan when PagerTree changed since the
+// plan was made.
+var ErrStalePlan = errors.New("PagerTree changed since the plan was made")
+
+// Engine runs sync cycles: fetch every source, read PagerTree, plan, apply.
+// One Engine runs one cycle at a time.
+type Engine struct {
+	// Sources in configuration order: where users merge, the first
+	// source's name and phone win.
+	Sources   []sources.Source
+	PagerTree PagerTree
+	Policy    Policy
+	// MinSourceUsers is safety.min_source_users: a source returning fewer
+	// users aborts the run before any write.
+	MinSourceUsers int
+	// Concurrency is the number of writes in flight inside a phase.
+	Concurrency int
+	Metrics     *Metrics    // nil: no metrics
+	Logger      *zap.Logger // nil: no logs; each run adds its run_id
+}
+
+// RunOptions are the switches of one run.
+type RunOptions struct {
+	DryRun bool
+	// AllowDestructive lifts the safety limits for this run only.
+	AllowDestructive bool
+	// RunID names the run in every log line; NewRunID() when empty. Pass
+	// one when the sources and PagerTree client log with it too.
+	RunID string
+}
+
+// SourceReport is what one source returned.
+type SourceReport struct {
+	Name    string
+	Users   int
+	Groups  int
+	Skipped map[string]int
+}
+
+// Timings are where a run's time went.
+type Timings struct {
+	Fetch time.Duration // all sources, concurrently
+	Read  time.Duration // listing PagerTree
+	Plan  time.Duration // desired state and plan
+	Apply time.Duration
+	Total time.Duration
+}
+
+// Report is one run: what was read, planned and done.
+type Report struct {
+	RunID   string
+	DryRun  bool
+	Started time.Time
+	Sources []SourceReport
+	Plan    Plan
+	Result  Result
+	Timings Timings
+}
+
+// Prepared is a run up to its plan: everything read and decided, nothing
+// written. explain reads it; RunOnce applies it.
+type Prepared struct {
+	RunID     string
+	Snapshots []*sources.Snapshot
+	Current   Current
+	Desired   Desired
+	Policy    Policy
+	Plan      Plan
+	Timings   Timings
+}
+
+// NewRunID returns a random id for a run.
+func NewRunID() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails
+	return hex.EncodeToString(b[:])
+}
+
+// Prepare fetches every source and the PagerTree account and makes the
+// plan. It writes nothing. A source that fails, or returns fewer users
+// than MinSourceUsers, fails it.
+func (e *Engine) Prepare(ctx context.Context, opts RunOptions) (*Prepared, error) {
+	if opts.RunID == "" {
+		opts.RunID = NewRunID()
+	}
+	return e.prepare(ctx, opts, e.logger().With(zap.String("run_id", opts.RunID)))
+}
+
+func (e *Engine) prepare(ctx context.Context, opts RunOptions, log *zap.Logger) (*Prepared, error) {
+	prep := &Prepared{RunID: opts.RunID, Policy: e.Policy}
+	prep.Policy.AllowDestructive = prep.Policy.AllowDestructive || opts.AllowDestructive
+
+	start := time.Now()
+	snaps, err := e.fetch(ctx, log)
+	if err != nil {
+		return nil, err
+	}
+	prep.Snapshots = snaps
+	prep.Timings.Fetch = time.Since(start)
+
+	start = time.Now()
+	if prep.Current, err = readCurrent(ctx, e.PagerTree); err != nil {
+		return nil, err
+	}
+	prep.Timings.Read = time.Since(start)
+	log.Info("read PagerTree", zap.Int("users", len(prep.Current.Users)), zap.Int("teams", len(prep.Current.Teams)),
+		zap.Duration("duration", prep.Timings.Read))
+
+	start = time.Now()
+	if prep.Desired, err = BuildDesired(snaps, prep.Policy); err != nil {
+		return nil, fmt.Errorf("desired state: %w", err)
+	}
+	prep.Plan = MakePlan(prep.Current, prep.Desired, prep.Policy)
+	prep.Timings.Plan = time.Since(start)
+	e.Metrics.observePending(prep.Plan.Changes, prep.Plan.Withheld)
+	logPlan(log, prep.Plan, prep.Timings.Plan)
+	return prep, nil
+}
+
+// RunOnce runs one cycle: Prepare, then Apply (which, with opts.DryRun,
+// writes nothing). The error is for a run that could not plan (a source or
+// PagerTree failed, a configuration error); failed changes are in the
+// report's Result, not in the error.
+func (e *Engine) RunOnce(ctx context.Context, opts RunOptions) (Report, error) {
+	if opts.RunID == "" {
+		opts.RunID = NewRunID()
+	}
+	log := e.logger().With(zap.String("run_id", opts.RunID))
+	rep := Report{RunID: opts.RunID, DryRun: opts.DryRun, Started: time.Now()}
+	log.Info("sync run started", zap.Bool("dry_run", opts.DryRun), zap.Bool("allow_destructive", opts.AllowDestructive),
+		zap.Int("sources", len(e.Sources)))
+
+	prep, err := e.prepare(ctx, opts, log)
+	if err != nil {
+		return e.finish(log, rep, err)
+	}
+	rep.Plan, rep.Timings = prep.Plan, prep.Timings
+	for _, s := range prep.Snapshots {
+		rep.Sources = append(rep.Sources, SourceReport{Name: s.Source, Users: len(s.Users), Groups: len(s.Groups), Skipped: s.Skipped})
+	}
+	cur, p := prep.Current, prep.Plan
+	// Apply needs only the account and the plan: letting the snapshots and
+	// desired state go keeps a large run's peak memory down.
+	prep = nil
+	start := time.Now()
+	rep.Result = Apply(ctx, e.PagerTree, cur, p, e.applyOptions(opts.DryRun, log))
+	rep.Timings.Apply = time.Since(start)
+	return e.finish(log, rep, nil)
+}
+
+// ApplyPlan applies a saved plan, after checking that PagerTree is still
+// the state the plan was made from (else ErrStalePlan). Its withheld
+// changes stay withheld.
+func (e *Engine) ApplyPlan(ctx context.Context, p Plan, opts RunOptions) (Report, error) {
+	if opts.RunID == "" {
+		opts.RunID = NewRunID()
+	}
+	log := e.logger().With(zap.String("run_id", opts.RunID))
+	rep := Report{RunID: opts.RunID, DryRun: opts.DryRun, Started: time.Now(), Plan: p}
+	log.Info("applying a saved plan", zap.Bool("dry_run", opts.DryRun), zap.String("fingerprint", p.Fingerprint))
+
+	start := time.Now()
+	cur, err := readCurrent(ctx, e.PagerTree)
+	if err != nil {
+		return e.finish(log, rep, err)
+	}
+	rep.Timings.Read = time.Since(start)
+	if now := Fingerprint(cur); now != p.Fingerprint {
+		return e.finish(log, rep, fmt.Errorf("%w (plan %s, PagerTree now %s): make a new plan with ptsync plan --out",
+			ErrStalePlan, shortHash(p.Fingerprint), shortHash(now)))
+	}
+	start = time.Now()
+	rep.Result = Apply(ctx, e.PagerTree, cur, p, e.applyOptions(opts.DryRun, log))
+	rep.Timings.Apply = time.Since(start)
+	return e.finish(log, rep, nil)
+}
+
+func (e *Engine) applyOptions(dryRun bool, log *zap.Logger) ApplyOptions {
+	return ApplyOptions{DryRun: dryRun, Concurrency: e.Concurrency, Log: log, Metrics: e.Metrics}
+}
+
+// finish logs the end of a run and records its metrics.
+func (e *Engine) finish(log *zap.Logger, rep Report, err error) (Report, error) {
+	rep.Timings.Total = time.Since(rep.Started)
+	result := RunSuccess
+	switch {
+	case err != nil || rep.Result.Counts.Failed > 0:
+		result = RunFailure
+	case rep.Result.Counts.Withheld > 0:
+		result = RunWithheld
+	}
+	e.Metrics.observeRun(result, rep.Timings.Total, rep.Started.Add(rep.Timings.Total), rep.DryRun)
+	fields := []zap.Field{zap.String("result", result), zap.Bool("dry_run", rep.DryRun),
+		zap.Int("applied", rep.Result.Counts.Applied), zap.Int("failed", rep.Result.Counts.Failed),
+		zap.Int("withheld", rep.Result.Counts.Withheld), zap.Duration("duration", rep.Timings.Total)}
+	if err != nil {
+		log.Error("sync run failed; nothing was written", append(fields, zap.Error(err))...)
+		return rep, err
+	}
+	log.Info("sync run finished", fields...)
+	return rep, nil
+}
+
+// fetch reads every source at once. The first failure cancels the others
+// and fails the run: no partial directory is ever planned against.
+func (e *Engine) fetch(ctx context.Context, log *zap.Logger) ([]*sources.Snapshot, error) {
+	snaps := make([]*sources.Snapshot, len(e.Sources))
+	g, gctx := errgroup.WithContext(ctx)
+	for i, src := range e.Sources {
+		g.Go(func() error {
+			start := time.Now()
+			snap, err := src.Fetch(gctx)
+			if err != nil {
+				return fmt.Errorf("source %q: %w", src.Name(), err)
+			}
+			if snap.Source == "" {
+				snap.Source = src.Name()
+			}
+			if n := len(snap.Users); n < e.MinSourceUsers {
+				return fmt.Errorf("source %q returned %d users, fewer than safety.min_source_users (%d); nothing was written: check the source's filter and base DN",
+					src.Name(), n, e.MinSourceUsers)
+			}
+			log.Info("fetched source", zap.String("source", src.Name()), zap.Int("users", len(snap.Users)),
+				zap.Int("groups", len(snap.Groups)), zap.Any("skipped", snap.Skipped), zap.Duration("duration", time.Since(start)))
+			snaps[i] = snap
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	// Recorded only once every source is healthy, so a failed run leaves
+	// the last good counts in place.
+	for _, s := range snaps {
+		e.Metrics.observeSource(s)
+	}
+	return snaps, nil
+}
+
+// readCurrent lists PagerTree's users and teams at once.
+func readCurrent(ctx context.Context, r Reader) (Current, error) {
+	var cur Current
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		users, err := r.ListUsers(gctx)
+		if err != nil {
+			return fmt.Errorf("list PagerTree users: %w", err)
+		}
+		cur.Users = users
+		return nil
+	})
+	g.Go(func() error {
+		teams, err := r.ListTeams(gctx)
+		if err != nil {
+			return fmt.Errorf("list PagerTree teams: %w", err)
+		}
+		cur.Teams = teams
+		return nil
+	})
+	return cur, g.Wait()
+}
+
+// logPlan logs the plan's totals, and each conflict and withheld change.
+func logPlan(log *zap.Logger, p Plan, d time.Duration) {
+	log.Info("plan made", zap.Int("create", p.Summary.Create), zap.Int("update", p.Summary.Update),
+		zap.Int("delete", p.Summary.Delete), zap.Int("withheld", len(p.Withheld)), zap.Int("held", len(p.Held)),
+		zap.Int("conflicts", len(p.Conflicts)), zap.Int("destructive", p.Destructive), zap.Int("base", p.Base),
+		zap.Duration("duration", d))
+	for _, c := range p.Conflicts {
+		log.Warn("team left alone", zap.String("team", c.Team), zap.String("reason", c.Reason))
+	}
+}
+
+// ExitCode maps a run to the process exit code: 1 when it failed or any
+// change failed, 3 when destructive changes were withheld, else 0.
+func ExitCode(rep Report, err error) int {
+	switch {
+	case err != nil || rep.Result.Counts.Failed > 0:
+		return ExitError
+	case rep.Result.Counts.Withheld > 0:
+		return ExitWithheld
+	}
+	return ExitOK
+}
+
+func (e *Engine) logger() *zap.Logger {
+	if e.Logger == nil {
+		return zap.NewNop()
+	}
+	return e.Logger
+}
+
+// shortHash keeps a fingerprint readable in a one-line error.
+func shortHash(fp string) string {
+	const keep = len("sha256:") + 12
+	if len(fp) > keep {
+		return fp[:keep]
+	}
+	return fp
+}

@@ -1,0 +1,63 @@
+package sync
+
+import (
+	"net/url"
+	"regexp"
+	"strings"
+)
+
+// Marker is ptsync's ownership mark on a managed team: the source name and
+// the stable id of the group the team mirrors. It lives on its own line in
+// the team's description, for example
+//
+//	[managed by ptsync: source=corp group=5f0c2c1e-6a1d-4d5e-9a52-3f6b8d1c0e11]
+//
+// Both values are percent-escaped (as a URL path segment), so spaces,
+// brackets and commas in a DN cannot break the line, while plain ids stay
+// readable. Anything else in the description is left as people wrote it.
+type Marker struct {
+	Source  string
+	GroupID string
+}
+
+// markerPattern accepts the marker anywhere in a description, in any case
+// and with loose spacing, because people edit descriptions by hand.
+var markerPattern = regexp.MustCompile(`(?i)\[\s*managed by ptsync:\s*source=([^\s\]]+)\s+group=([^\s\]]+)\s*\]`)
+
+// String is the marker line as written into a description.
+func (m Marker) String() string {
+	return "[managed by ptsync: source=" + url.PathEscape(m.Source) + " group=" + url.PathEscape(m.GroupID) + "]"
+}
+
+// Key is the marker's match key: the escaped source and group id joined by
+// a slash, unambiguous because neither escaped half contains one.
+func (m Marker) Key() string {
+	return url.PathEscape(m.Source) + "/" + url.PathEscape(m.GroupID)
+}
+
+// ParseMarker finds the marker in a team description. When there are
+// several, the last one counts (it is the one ptsync appended). A marker
+// whose values do not unescape is not a marker.
+func ParseMarker(description string) (Marker, bool) {
+	all := markerPattern.FindAllStringSubmatch(description, -1)
+	if len(all) == 0 {
+		return Marker{}, false
+	}
+	last := all[len(all)-1]
+	source, err1 := url.PathUnescape(last[1])
+	group, err2 := url.PathUnescape(last[2])
+	if err1 != nil || err2 != nil || source == "" || group == "" {
+		return Marker{}, false
+	}
+	return Marker{Source: source, GroupID: group}, true
+}
+
+// WithMarker returns description with every existing marker removed and m
+// appended as its final line, keeping whatever text people wrote.
+func WithMarker(description string, m Marker) string {
+	text := strings.TrimRight(markerPattern.ReplaceAllString(description, ""), " \t\r\n")
+	if text == "" {
+		return m.String()
+	}
+	return text + "\n" + m.String()
+}

@@ -1,0 +1,177 @@
+package sync
+
+import (
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+
+	"github.com/ptsync/ptsync/sources"
+)
+
+// Run results, the values of ptsync_sync_runs_total's result label.
+const (
+	RunSuccess  = "success"
+	RunFailure  = "failure"
+	RunWithheld = "withheld"
+)
+
+// Metrics is every ptsync_ series of SPEC.md "Observability". It also
+// implements pagertree.Observer. A nil *Metrics records nothing, so tests
+// and one-shot commands may leave it out.
+type Metrics struct {
+	runs            *prometheus.CounterVec
+	duration        prometheus.Histogram
+	lastSuccess     prometheus.Gauge
+	changes         *prometheus.CounterVec
+	pending         *prometheus.GaugeVec
+	sourceObjects   *prometheus.GaugeVec
+	sourceSkipped   *prometheus.CounterVec
+	requests        *prometheus.CounterVec
+	requestDuration *prometheus.HistogramVec
+	retries         *prometheus.CounterVec
+}
+
+// NewMetrics registers ptsync's metrics on reg. The Go and process
+// collectors are the caller's to add, as they belong to the process.
+func NewMetrics(reg prometheus.Registerer, version string) *Metrics {
+	f := promauto.With(reg)
+	m := &Metrics{
+		runs: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "ptsync_sync_runs_total",
+			Help: "Sync runs, by result: success, failure (an error or a failed change) or withheld (destructive changes held back by the safety limits).",
+		}, []string{"result"}),
+		duration: f.NewHistogram(prometheus.HistogramOpts{
+			Name:    "ptsync_sync_duration_seconds",
+			Help:    "Wall time of a sync run: fetch, plan and apply.",
+			Buckets: []float64{0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800},
+		}),
+		lastSuccess: f.NewGauge(prometheus.GaugeOpts{
+			Name: "ptsync_last_success_timestamp_seconds",
+			Help: "Unix time the last successful (not dry-run) sync run finished.",
+		}),
+		changes: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "ptsync_changes_total",
+			Help: "PagerTree changes, by kind, op and result: applied, failed or withheld.",
+		}, []string{"kind", "op", "result"}),
+		pending: f.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "ptsync_pending_changes",
+			Help: "Changes in the last plan (withheld ones included), by kind and op.",
+		}, []string{"kind", "op"}),
+		sourceObjects: f.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "ptsync_source_objects",
+			Help: "Users and groups the last fetch of each source returned.",
+		}, []string{"source", "kind"}),
+		sourceSkipped: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "ptsync_source_skipped_total",
+			Help: "Directory entries a source left out, by reason (no_email, duplicate_email, outside_scope, bad_entry).",
+		}, []string{"source", "reason"}),
+		requests: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "ptsync_pagertree_requests_total",
+			Help: "PagerTree API requests, by method, route template and HTTP status (\"error\" when no response arrived).",
+		}, []string{"method", "route", "code"}),
+		requestDuration: f.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "ptsync_pagertree_request_duration_seconds",
+			Help:    "PagerTree API request latency, by method and route template.",
+			Buckets: prometheus.DefBuckets,
+		}, []string{"method", "route"}),
+		retries: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "ptsync_pagertree_retries_total",
+			Help: "PagerTree API retries, by reason (429, 5xx, transport, 401).",
+		}, []string{"reason"}),
+	}
+	f.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "ptsync_build_info",
+		Help: "Always 1; the version label is ptsync's version.",
+	}, []string{"version"}).WithLabelValues(version).Set(1)
+
+	// Every fixed label combination starts at zero, so rate() and alerts
+	// see a series from the first scrape rather than after the first event.
+	for _, r := range []string{RunSuccess, RunFailure, RunWithheld} {
+		m.runs.WithLabelValues(r)
+	}
+	for _, k := range []Kind{KindUser, KindTeam} {
+		for _, op := range []Op{OpCreate, OpUpdate, OpDelete} {
+			m.pending.WithLabelValues(string(k), string(op))
+			for _, res := range []Outcome{OutcomeApplied, OutcomeFailed, OutcomeWithheld} {
+				m.changes.WithLabelValues(string(k), string(op), string(res))
+			}
+		}
+	}
+	return m
+}
+
+// ObserveRequest implements pagertree.Observer.
+func (m *Metrics) ObserveRequest(method, route string, code int, d time.Duration) {
+	if m == nil {
+		return
+	}
+	label := "error"
+	if code != 0 {
+		label = strconv.Itoa(code)
+	}
+	m.requests.WithLabelValues(method, route, label).Inc()
+	m.requestDuration.WithLabelValues(method, route).Observe(d.Seconds())
+}
+
+// ObserveRetry implements pagertree.Observer.
+func (m *Metrics) ObserveRetry(reason string) {
+	if m == nil {
+		return
+	}
+	m.retries.WithLabelValues(reason).Inc()
+}
+
+// observeSource records what one fetch of a source returned.
+func (m *Metrics) observeSource(s *sources.Snapshot) {
+	if m == nil {
+		return
+	}
+	m.sourceObjects.WithLabelValues(s.Source, "user").Set(float64(len(s.Users)))
+	m.sourceObjects.WithLabelValues(s.Source, "group").Set(float64(len(s.Groups)))
+	for reason, n := range s.Skipped {
+		m.sourceSkipped.WithLabelValues(s.Source, reason).Add(float64(n))
+	}
+}
+
+// observePending replaces ptsync_pending_changes with the last plan's
+// counts, withheld changes included: they are still pending.
+func (m *Metrics) observePending(changes ...[]Change) {
+	if m == nil {
+		return
+	}
+	m.pending.Reset()
+	for _, k := range []Kind{KindUser, KindTeam} {
+		for _, op := range []Op{OpCreate, OpUpdate, OpDelete} {
+			m.pending.WithLabelValues(string(k), string(op))
+		}
+	}
+	for _, list := range changes {
+		for _, c := range list {
+			m.pending.WithLabelValues(string(c.Kind), string(c.Op)).Inc()
+		}
+	}
+}
+
+// observeChange counts one change's outcome. Dry-run outcomes are not
+// counted: nothing happened to PagerTree.
+func (m *Metrics) observeChange(c Change, o Outcome) {
+	if m == nil || o == OutcomeDryRun {
+		return
+	}
+	m.changes.WithLabelValues(string(c.Kind), string(c.Op), string(o)).Inc()
+}
+
+// observeRun records a finished run. Only a successful real run moves the
+// last-success timestamp: a dry run proves nothing was applied.
+func (m *Metrics) observeRun(result string, d time.Duration, end time.Time, dryRun bool) {
+	if m == nil {
+		return
+	}
+	m.runs.WithLabelValues(result).Inc()
+	m.duration.Observe(d.Seconds())
+	if result == RunSuccess && !dryRun {
+		m.lastSuccess.Set(float64(end.UnixNano()) / 1e9)
+	}
+}

@@ -1,0 +1,603 @@
+package sync
+
+import (
+	"cmp"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"path"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/ptsync/ptsync/internal/config"
+)
+
+// Plan is everything one run would write, in the order Apply runs it.
+type Plan struct {
+	// Changes are applied, in order (see Phase).
+	Changes []Change
+	// Withheld are destructive changes the safety limits hold back; each
+	// carries WithheldReason. --allow-destructive applies them.
+	Withheld []Change
+	// Held are user deletes postponed by Policy.HoldDeletes (delete_grace):
+	// expected to happen later, not a safety event.
+	Held []Change
+	// Conflicts are wanted teams the plan leaves alone.
+	Conflicts []Conflict
+	// Fingerprint identifies the PagerTree state the plan was made from;
+	// a saved plan is applied only while it still matches.
+	Fingerprint string
+	// Summary counts Changes by op.
+	Summary Summary
+	// Base is the safety base: users ptsync may manage plus members of
+	// managed teams, as PagerTree held them before the run.
+	Base int
+	// Destructive is what the plan would destroy before withholding: user
+	// deletes, team deletes and member removals, one each.
+	Destructive int
+}
+
+// Summary counts a plan's changes by op.
+type Summary struct {
+	Create int `json:"create"`
+	Update int `json:"update"`
+	Delete int `json:"delete"`
+}
+
+// InSync reports whether the plan writes nothing and holds nothing back.
+func (p Plan) InSync() bool { return len(p.Changes) == 0 && len(p.Withheld) == 0 }
+
+// Phase is the step of a run a change belongs to. Apply runs phases in
+// order, each finishing before the next starts; changes inside one phase
+// are independent of each other.
+type Phase int
+
+// Phases, in the order SPEC.md gives.
+const (
+	PhaseCreateUsers Phase = iota + 1
+	PhaseUpdateUsers
+	PhaseTeams // create, rename, adopt (a rename carries its membership in the same write)
+	PhaseMemberships
+	PhaseDeleteTeams
+	PhaseDeleteUsers
+)
+
+// Phase is the step c belongs to.
+func (c Change) Phase() Phase {
+	switch {
+	case c.Kind == KindUser && c.Op == OpCreate:
+		return PhaseCreateUsers
+	case c.Kind == KindUser && c.Op == OpUpdate:
+		return PhaseUpdateUsers
+	case c.Kind == KindUser:
+		return PhaseDeleteUsers
+	case c.Op == OpDelete:
+		return PhaseDeleteTeams
+	case c.Op == OpCreate || c.Description != "" || c.Renames():
+		return PhaseTeams
+	default:
+		return PhaseMemberships
+	}
+}
+
+// Renames reports whether a team update changes the team's name.
+func (c Change) Renames() bool {
+	_, ok := c.Field("name")
+	return ok
+}
+
+// Field is the change of one owned field, if c changes it.
+func (c Change) Field(name string) (FieldChange, bool) {
+	for _, f := range c.Fields {
+		if f.Field == name {
+			return f, true
+		}
+	}
+	return FieldChange{}, false
+}
+
+// NewUser is the create body of a user create change.
+func (c Change) NewUser() NewUser {
+	return NewUser{Email: c.Name, Name: c.UserName, Phone: c.UserPhone}
+}
+
+// UserPatch is the update body of a user update change: only the fields
+// that differ are sent.
+func (c Change) UserPatch() UserPatch {
+	var p UserPatch
+	if f, ok := c.Field("name"); ok {
+		p.Name = &f.New
+	}
+	if f, ok := c.Field("phone"); ok {
+		p.Phone = &f.New
+	}
+	return p
+}
+
+// NewTeam is the create body of a team create change; memberIDs are
+// c.Members resolved to PagerTree ids.
+func (c Change) NewTeam(memberIDs []string) NewTeam {
+	return NewTeam{Name: c.Name, Description: c.Description, MemberIDs: memberIDs}
+}
+
+// TeamPatch is the update body of a team update change: the name only on a
+// rename, the description only when the marker is written, the members only
+// when they change (memberIDs are c.Members resolved to PagerTree ids).
+func (c Change) TeamPatch(memberIDs []string) TeamPatch {
+	var p TeamPatch
+	if c.Renames() {
+		name := c.Name
+		p.Name = &name
+	}
+	if c.Description != "" {
+		d := c.Description
+		p.Description = &d
+	}
+	if c.MembersSet {
+		ids := slices.Clone(memberIDs)
+		if ids == nil {
+			ids = []string{}
+		}
+		p.MemberIDs = &ids
+	}
+	return p
+}
+
+// planner holds the indexes MakePlan builds over the current state.
+type planner struct {
+	cur     Current
+	want    Desired
+	pol     Policy
+	byEmail map[string]AccountUser // first user (by id) per email key
+	byID    map[string]AccountUser
+	plan    Plan
+	// managedTeams are teams whose members count in the safety base.
+	managedTeams map[string]AccountTeam
+}
+
+// MakePlan diffs the current PagerTree state against the wanted one and
+// applies the safety rules. It is pure: no I/O, and the same inputs always
+// give the same plan.
+func MakePlan(cur Current, want Desired, pol Policy) Plan {
+	pl := &planner{
+		cur: cur, want: want, pol: pol,
+		byEmail:      make(map[string]AccountUser, len(cur.Users)),
+		byID:         make(map[string]AccountUser, len(cur.Users)),
+		managedTeams: map[string]AccountTeam{},
+	}
+	users := slices.Clone(cur.Users)
+	slices.SortFunc(users, func(a, b AccountUser) int { return cmp.Compare(a.ID, b.ID) })
+	for _, u := range users {
+		pl.byID[u.ID] = u
+		if k := EmailKey(u.Email); k != "" {
+			if _, dup := pl.byEmail[k]; !dup {
+				pl.byEmail[k] = u
+			}
+		}
+	}
+	pl.planUsers()
+	pl.planTeams()
+	pl.planUserDeletes(users)
+
+	pl.plan.Fingerprint = Fingerprint(cur)
+	pl.plan.Base = pl.base(users)
+	sortChanges(pl.plan.Changes)
+	sortChanges(pl.plan.Held)
+	slices.SortFunc(pl.plan.Conflicts, func(a, b Conflict) int {
+		return cmp.Or(cmp.Compare(a.Team, b.Team), cmp.Compare(a.Reason, b.Reason))
+	})
+	applySafety(&pl.plan, pol)
+	pl.plan.Summary = summarize(pl.plan.Changes)
+	normalizeChanges(pl.plan.Changes)
+	normalizeChanges(pl.plan.Withheld)
+	normalizeChanges(pl.plan.Held)
+	return pl.plan
+}
+
+// protected reports whether email matches a users.protect glob. Globs and
+// emails are compared lower-cased.
+func protected(email string, globs []string) bool {
+	for _, g := range globs {
+		if ok, _ := path.Match(strings.ToLower(strings.TrimSpace(g)), email); ok {
+			return true
+		}
+	}
+	return false
+}
+
+// manageable reports whether ptsync may change or delete u: account admins
+// and protected users are never written.
+func (pl *planner) manageable(u AccountUser) bool {
+	return !u.Admin && !protected(EmailKey(u.Email), pl.pol.Protect)
+}
+
+func (pl *planner) add(c Change) { pl.plan.Changes = append(pl.plan.Changes, c) }
+
+func (pl *planner) conflict(team, format string, args ...any) {
+	pl.plan.Conflicts = append(pl.plan.Conflicts, Conflict{Team: team, Reason: fmt.Sprintf(format, args...)})
+}
+
+// planUsers creates missing wanted users and updates the owned fields that
+// differ. An empty directory value never clears PagerTree's: a directory
+// without phones must not wipe numbers people entered themselves.
+func (pl *planner) planUsers() {
+	for _, email := range sortedKeys(pl.want.Users) {
+		w := pl.want.Users[email]
+		u, ok := pl.byEmail[email]
+		if !ok {
+			name := w.Name
+			if name == "" {
+				name, _, _ = strings.Cut(email, "@") // PagerTree requires a name
+			}
+			pl.add(Change{Op: OpCreate, Kind: KindUser, Name: email, UserName: name, UserPhone: w.Phone,
+				Reason: "wanted from " + originList(w.Sources)})
+			continue
+		}
+		if !pl.manageable(u) {
+			continue
+		}
+		c := Change{Op: OpUpdate, Kind: KindUser, Name: email, ID: u.ID}
+		if w.Name != "" && w.Name != u.Name {
+			c.Fields = append(c.Fields, FieldChange{Field: "name", Old: u.Name, New: w.Name})
+			c.UserName = w.Name
+		}
+		if w.Phone != "" && !samePhone(u.Phone, w.Phone, pl.pol.PhoneRegion) {
+			c.Fields = append(c.Fields, FieldChange{Field: "phone", Old: u.Phone, New: w.Phone})
+			c.UserPhone = w.Phone
+		}
+		if len(c.Fields) > 0 {
+			c.Reason = "directory differs (" + originList(w.Sources) + ")"
+			pl.add(c)
+		}
+	}
+}
+
+// planUserDeletes deletes manageable users absent from every source, when
+// users.delete allows it.
+func (pl *planner) planUserDeletes(users []AccountUser) {
+	if !pl.pol.DeleteUsers {
+		return
+	}
+	for _, u := range users {
+		email := EmailKey(u.Email)
+		if email == "" || pl.want.Present[email] || !pl.manageable(u) {
+			continue
+		}
+		c := Change{Op: OpDelete, Kind: KindUser, Name: email, ID: u.ID, Destructive: 1, Reason: "absent from every source"}
+		if why, held := pl.pol.HoldDeletes[email]; held {
+			c.WithheldReason = why
+			pl.plan.Held = append(pl.plan.Held, c)
+			continue
+		}
+		pl.add(c)
+	}
+}
+
+// teamRef is a current team with its parsed marker.
+type teamRef struct {
+	AccountTeam
+	marker Marker
+	marked bool
+}
+
+// planTeams matches wanted teams to PagerTree teams (marker first, then
+// name), creates, renames, adopts and sets memberships, and applies
+// on_missing to managed teams whose group is gone.
+func (pl *planner) planTeams() {
+	teams := make([]teamRef, 0, len(pl.cur.Teams))
+	for _, t := range pl.cur.Teams {
+		m, ok := ParseMarker(t.Description)
+		teams = append(teams, teamRef{AccountTeam: t, marker: m, marked: ok})
+	}
+	slices.SortFunc(teams, func(a, b teamRef) int { return cmp.Compare(a.ID, b.ID) })
+	byKey := map[string][]teamRef{}
+	byName := map[string][]teamRef{}
+	for _, t := range teams {
+		if t.marked {
+			byKey[t.marker.Key()] = append(byKey[t.marker.Key()], t)
+			if pl.want.Sources[t.marker.Source] {
+				pl.managedTeams[t.ID] = t.AccountTeam
+			}
+		}
+		byName[t.Name] = append(byName[t.Name], t)
+	}
+	// claimed: teams whose own marker names a wanted team; nobody else may
+	// take them by name.
+	claimed := map[string]bool{}
+	for key := range pl.want.Teams {
+		for _, t := range byKey[key] {
+			claimed[t.ID] = true
+		}
+	}
+	handled := map[string]bool{}
+
+	wanted := make([]WantedTeam, 0, len(pl.want.Teams))
+	for _, w := range pl.want.Teams {
+		wanted = append(wanted, w)
+	}
+	slices.SortFunc(wanted, func(a, b WantedTeam) int { return cmp.Compare(a.Name, b.Name) })
+	for _, w := range wanted {
+		switch own := byKey[w.Key]; {
+		case len(own) > 1:
+			pl.conflict(w.Name, "%d teams (%s) carry the ptsync marker of group %q of source %q; remove it from all but one",
+				len(own), teamIDs(own), w.GroupName, w.Source)
+			for _, t := range own {
+				handled[t.ID] = true
+			}
+			continue
+		case len(own) == 1:
+			handled[own[0].ID] = true
+			pl.updateTeam(own[0], w, "", byName)
+			continue
+		}
+		var others []teamRef
+		for _, t := range byName[w.Name] {
+			if !claimed[t.ID] && !handled[t.ID] {
+				others = append(others, t)
+			}
+		}
+		switch {
+		case len(others) == 0:
+			pl.add(Change{Op: OpCreate, Kind: KindTeam, Name: w.Name, Description: w.Marker().String(),
+				Members: w.Members, MembersSet: true, MembersAdded: w.Members,
+				Reason: fmt.Sprintf("group %q of source %q; new team from teams[%d]", w.GroupName, w.Source, w.Rule)})
+		case len(others) > 1:
+			// Leave them all as they are, on_missing included: which one
+			// is meant is for a person to say.
+			pl.conflict(w.Name, "%d teams are named %q (%s); rename or delete all but one", len(others), w.Name, teamIDs(others))
+			for _, t := range others {
+				handled[t.ID] = true
+			}
+		case !others[0].marked && !w.Adopt:
+			pl.conflict(w.Name, "team %q exists and is not managed by ptsync; set adopt: true on teams[%d] to take it over", w.Name, w.Rule)
+		case !others[0].marked:
+			handled[others[0].ID] = true
+			pl.managedTeams[others[0].ID] = others[0].AccountTeam
+			pl.updateTeam(others[0], w, fmt.Sprintf("adopted by teams[%d] (adopt: true)", w.Rule), byName)
+		case !pl.want.Sources[others[0].marker.Source]:
+			pl.conflict(w.Name, "team %q is managed by ptsync for source %q, which this configuration does not sync; remove its marker to let this rule adopt it",
+				w.Name, others[0].marker.Source)
+		default:
+			// Ours, but its group is gone: the group was recreated under a
+			// new id. Take the team over rather than delete and create it.
+			handled[others[0].ID] = true
+			pl.updateTeam(others[0], w, fmt.Sprintf("its group (id %q) is gone; taken over by group %q of source %q", others[0].marker.GroupID, w.GroupName, w.Source), byName)
+		}
+	}
+
+	for _, t := range teams {
+		if !t.marked || handled[t.ID] || claimed[t.ID] || !pl.want.Sources[t.marker.Source] {
+			continue
+		}
+		pl.planMissing(t)
+	}
+}
+
+// updateTeam plans the one write that brings a matched team in line: its
+// name (renamed in place, keeping id and schedule), its marker when it is
+// taken over (takeover says why), and its members.
+func (pl *planner) updateTeam(t teamRef, w WantedTeam, takeover string, byName map[string][]teamRef) {
+	c := Change{Op: OpUpdate, Kind: KindTeam, Name: w.Name, ID: t.ID, Members: w.Members}
+	why := []string{fmt.Sprintf("group %q of source %q", w.GroupName, w.Source)}
+	if t.Name != w.Name {
+		if blocker, ok := pl.nameBlocked(t, w.Name, byName); ok {
+			pl.conflict(w.Name, "cannot rename team %q to %q: team %s already has that name and ptsync does not manage it", t.Name, w.Name, blocker.ID)
+			c.Name = t.Name
+		} else {
+			c.Fields = append(c.Fields, FieldChange{Field: "name", Old: t.Name, New: w.Name})
+			why = append(why, "renamed in the directory")
+		}
+	}
+	if takeover != "" {
+		c.Description = WithMarker(t.Description, w.Marker())
+		c.Fields = append(c.Fields, FieldChange{Field: "description", Old: t.Description, New: c.Description})
+		why = append(why, takeover)
+	}
+	c.MembersAdded, c.MembersRemoved = diffSorted(pl.memberEmails(t.AccountTeam), w.Members)
+	if len(c.MembersAdded)+len(c.MembersRemoved) > 0 {
+		c.MembersSet = true
+		c.Destructive = len(c.MembersRemoved)
+	}
+	if len(c.Fields) == 0 && !c.MembersSet {
+		return
+	}
+	if !c.MembersSet {
+		c.Members = nil
+	}
+	c.Reason = strings.Join(why, "; ")
+	pl.add(c)
+}
+
+// nameBlocked finds a team ptsync will never touch that already holds name.
+func (pl *planner) nameBlocked(self teamRef, name string, byName map[string][]teamRef) (teamRef, bool) {
+	for _, o := range byName[name] {
+		if o.ID != self.ID && (!o.marked || !pl.want.Sources[o.marker.Source]) {
+			return o, true
+		}
+	}
+	return teamRef{}, false
+}
+
+// planMissing applies on_missing to a managed team whose group its source
+// no longer returns (or no rule matches any more).
+func (pl *planner) planMissing(t teamRef) {
+	action := missingAction(pl.pol.Rules, t.marker.Source)
+	why := fmt.Sprintf("group (id %q) is gone from source %q; on_missing: %s", t.marker.GroupID, t.marker.Source, action)
+	switch action {
+	case config.OnMissingDelete:
+		pl.add(Change{Op: OpDelete, Kind: KindTeam, Name: t.Name, ID: t.ID, Destructive: 1, Reason: why})
+	case config.OnMissingEmpty:
+		current := pl.memberEmails(t.AccountTeam)
+		if len(current) == 0 {
+			return
+		}
+		pl.add(Change{Op: OpUpdate, Kind: KindTeam, Name: t.Name, ID: t.ID, Members: []string{}, MembersSet: true,
+			MembersRemoved: current, Destructive: len(current), Reason: why})
+	}
+}
+
+// missingAction is the on_missing for a team of source whose group is
+// gone. The marker records only the group id, so the rule that made the
+// team cannot be known; the least destructive on_missing among the
+// source's rules applies (keep, then empty, then delete), and keep when the
+// source has no rule left.
+func missingAction(rules []config.TeamRule, source string) string {
+	rank := map[string]int{config.OnMissingDelete: 0, config.OnMissingEmpty: 1, config.OnMissingKeep: 2}
+	action, found := config.OnMissingKeep, false
+	for _, r := range rules {
+		if r.Source != source {
+			continue
+		}
+		if m := onMissing(r); !found || rank[m] > rank[action] {
+			action, found = m, true
+		}
+	}
+	return action
+}
+
+// memberEmails is the team's members as sorted, unique email keys. Ids that
+// name no account user are not people: they are left out of the diff and
+// disappear the next time ptsync writes the member list.
+func (pl *planner) memberEmails(t AccountTeam) []string {
+	out := make([]string, 0, len(t.MemberIDs))
+	for _, id := range t.MemberIDs {
+		if u, ok := pl.byID[id]; ok && EmailKey(u.Email) != "" {
+			out = append(out, EmailKey(u.Email))
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+// base counts, before the run, the users ptsync may manage plus the members
+// of managed teams (those carrying the marker of a synced source, and those
+// this plan adopts).
+func (pl *planner) base(users []AccountUser) int {
+	n := 0
+	for _, u := range users {
+		if pl.manageable(u) {
+			n++
+		}
+	}
+	for _, t := range pl.managedTeams {
+		ids := slices.Clone(t.MemberIDs)
+		slices.Sort(ids)
+		n += len(slices.Compact(ids))
+	}
+	return n
+}
+
+// diffSorted returns what is in want but not have, and in have but not
+// want; both inputs are sorted and unique.
+func diffSorted(have, want []string) (added, removed []string) {
+	i, j := 0, 0
+	for i < len(have) || j < len(want) {
+		switch {
+		case j == len(want) || (i < len(have) && have[i] < want[j]):
+			removed = append(removed, have[i])
+			i++
+		case i == len(have) || want[j] < have[i]:
+			added = append(added, want[j])
+			j++
+		default:
+			i++
+			j++
+		}
+	}
+	return added, removed
+}
+
+// normalizeChanges gives every change one canonical shape, the one a
+// saved plan reads back as: empty lists are nil, except that a change that
+// sets membership always carries its (possibly empty) member list.
+func normalizeChanges(cs []Change) {
+	for i := range cs {
+		c := &cs[i]
+		for _, l := range []*[]string{&c.Members, &c.MembersAdded, &c.MembersRemoved} {
+			if len(*l) == 0 {
+				*l = nil
+			}
+		}
+		if c.MembersSet && c.Members == nil {
+			c.Members = []string{}
+		}
+		if len(c.Fields) == 0 {
+			c.Fields = nil
+		}
+	}
+}
+
+// sortChanges orders changes by phase, then name, then id, so a plan reads
+// (and applies) the same every time.
+func sortChanges(cs []Change) {
+	slices.SortStableFunc(cs, func(a, b Change) int {
+		return cmp.Or(cmp.Compare(a.Phase(), b.Phase()), cmp.Compare(a.Name, b.Name), cmp.Compare(a.ID, b.ID))
+	})
+}
+
+func teamIDs(ts []teamRef) string {
+	ids := make([]string, len(ts))
+	for i, t := range ts {
+		ids[i] = t.ID
+	}
+	return strings.Join(ids, ", ")
+}
+
+func originList(os []Origin) string {
+	names := make([]string, 0, len(os))
+	for _, o := range os {
+		if !slices.Contains(names, o.Source) {
+			names = append(names, o.Source)
+		}
+	}
+	return strings.Join(names, ", ")
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// Fingerprint is a stable hash of the PagerTree state a plan is made from:
+// every user's id, email, name, phone and admin flag and every team's id,
+// name, description and member set, independent of list order. Apply
+// refuses a saved plan whose fingerprint no longer matches.
+func Fingerprint(cur Current) string {
+	h := sha256.New()
+	field := func(s string) { // length-prefixed, so no two states hash alike by concatenation
+		h.Write([]byte(strconv.Itoa(len(s))))
+		h.Write([]byte{':'})
+		h.Write([]byte(s))
+	}
+	users := slices.Clone(cur.Users)
+	slices.SortFunc(users, func(a, b AccountUser) int { return cmp.Compare(a.ID, b.ID) })
+	field("users")
+	for _, u := range users {
+		field(u.ID)
+		field(u.Email)
+		field(u.Name)
+		field(u.Phone)
+		field(strconv.FormatBool(u.Admin))
+	}
+	teams := slices.Clone(cur.Teams)
+	slices.SortFunc(teams, func(a, b AccountTeam) int { return cmp.Compare(a.ID, b.ID) })
+	field("teams")
+	for _, t := range teams {
+		field(t.ID)
+		field(t.Name)
+		field(t.Description)
+		ids := slices.Clone(t.MemberIDs)
+		slices.Sort(ids)
+		field(strconv.Itoa(len(ids)))
+		for _, id := range ids {
+			field(id)
+		}
+	}
+	return "sha256:" + hex.EncodeToString(h.Sum(nil))
+}

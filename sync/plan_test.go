@@ -1,0 +1,428 @@
+package sync
+
+import (
+	"fmt"
+	"slices"
+	"testing"
+
+	"github.com/ptsync/ptsync/internal/config"
+	"github.com/ptsync/ptsync/sources"
+)
+
+// withUsers returns cur with more PagerTree users.
+func withUsers(cur Current, users ...AccountUser) Current {
+	cur.Users = append(slices.Clone(cur.Users), users...)
+	return cur
+}
+
+// withTeams returns cur with its teams replaced by teams.
+func withTeams(cur Current, teams ...AccountTeam) Current {
+	cur.Teams = teams
+	return cur
+}
+
+// editDirectory returns corpDirectory changed by edit.
+func editDirectory(edit func(s *sources.Snapshot)) *sources.Snapshot {
+	s := corpDirectory()
+	edit(s)
+	return s
+}
+
+func leaverBob(s *sources.Snapshot) { s.Users["u2"] = disabledUser("u2", "bob@example.com") }
+
+func hireFrank(s *sources.Snapshot) {
+	s.Users["u6"] = dirUser("u6", "frank@example.com", "Frank Fresh", "")
+	s.Groups[0].Members = append(s.Groups[0].Members, "u6")
+}
+
+// contractors is a second source: carol again (with a phone and another
+// name) and jo, in one group.
+func contractors() *sources.Snapshot {
+	return snapshot("contractors",
+		[]sources.User{
+			dirUser("c1", "carol@example.com", "Carol C.", "+1 415 555 0133"),
+			dirUser("c2", "jo@vendor.example", "Jo Vendor", "+14155550177"),
+		},
+		group("gv", "oncall-vendors", "c1", "c2"),
+	)
+}
+
+func contractorRule() config.TeamRule {
+	return config.TeamRule{Source: "contractors", Match: "re:^oncall-(vendors|partners)$", Name: "{{ upper .Name }}"}
+}
+
+func rules(rs ...config.TeamRule) []config.TeamRule { return rs }
+
+func onMissingRule(action string) config.TeamRule {
+	r := oncallRule()
+	r.OnMissing = action
+	return r
+}
+
+func adoptRule() config.TeamRule {
+	r := oncallRule()
+	r.Adopt = true
+	return r
+}
+
+// staffDirectory is corpDirectory plus n staff members who are in no synced
+// group, and the PagerTree account that already has them.
+func staffDirectory(n int) (*sources.Snapshot, Current) {
+	s := corpDirectory()
+	cur := convergedAccount()
+	for i := range n {
+		id := fmt.Sprintf("s%03d", i)
+		email := fmt.Sprintf("staff%03d@example.com", i)
+		s.Users[id] = dirUser(id, email, "Staff", "")
+		cur.Users = append(cur.Users, account("p"+id, email, "Staff", ""))
+	}
+	return s, cur
+}
+
+func TestMakePlan(t *testing.T) {
+	const (
+		alice = "alice@example.com"
+		bob   = "bob@example.com"
+		carol = "carol@example.com"
+	)
+	staff90, staffAccount90 := staffDirectory(90)
+	staff89, staffAccount89 := staffDirectory(89)
+	threeLeavers := []AccountUser{account("px1", "x1@example.com", "X", ""), account("px2", "x2@example.com", "X", ""), account("px3", "x3@example.com", "X", "")}
+	legacy := ptTeam("t9", "Legacy", mark("corp", "g9"), "p1")
+
+	tests := []struct {
+		name      string
+		snaps     []*sources.Snapshot
+		pol       Policy // Rules default to oncallRule
+		cur       Current
+		changes   []string
+		withheld  []string
+		held      []string
+		conflicts []string
+	}{
+		{
+			name: "empty account: users then teams are created",
+			changes: []string{
+				"+ user alice@example.com (Alice Example, +14155550100)",
+				"+ user bob@example.com (Bob Builder, +14155550101)",
+				"+ user carol@example.com (Carol Chen, )",
+				"+ team Db members=[bob@example.com,carol@example.com] +bob@example.com +carol@example.com",
+				"+ team Payments members=[alice@example.com,bob@example.com] +alice@example.com +bob@example.com",
+			},
+		},
+		{
+			name: "converged account: no changes",
+			cur:  convergedAccount(),
+		},
+		{
+			name: "a user name that differs is updated, the email matched case-insensitively",
+			cur: Current{
+				Users: []AccountUser{
+					account("p1", " ALICE@example.com", "Alice", "+14155550100"),
+					account("p2", "bob@example.com", "Bob Builder", "+14155550101"),
+					account("p3", "carol@example.com", "Carol Chen", ""),
+				},
+				Teams: convergedAccount().Teams,
+			},
+			changes: []string{`~ user alice@example.com #p1 name:"Alice">"Alice Example"`},
+		},
+		{
+			name: "phones equal in E.164 are no change",
+			cur: Current{
+				Users: []AccountUser{
+					account("p1", "alice@example.com", "Alice Example", "+1 (415) 555-0100"),
+					account("p2", "bob@example.com", "Bob Builder", "+1 415 555 0101"),
+					account("p3", "carol@example.com", "Carol Chen", ""),
+				},
+				Teams: convergedAccount().Teams,
+			},
+		},
+		{
+			name: "a national number equals its E.164 form in the default region",
+			pol:  Policy{PhoneRegion: "US"},
+			cur: Current{
+				Users: []AccountUser{
+					account("p1", "alice@example.com", "Alice Example", "(415) 555-0100"),
+					account("p2", "bob@example.com", "Bob Builder", "415.555.0101"),
+					account("p3", "carol@example.com", "Carol Chen", ""),
+				},
+				Teams: convergedAccount().Teams,
+			},
+		},
+		{
+			name: "a phone that differs is updated, an empty directory phone clears nothing",
+			cur: Current{
+				Users: []AccountUser{
+					account("p1", "alice@example.com", "Alice Example", "+14155550100"),
+					account("p2", "bob@example.com", "Bob Builder", "+14155559999"),
+					account("p3", "carol@example.com", "Carol Chen", "+14155550199"),
+				},
+				Teams: convergedAccount().Teams,
+			},
+			changes: []string{`~ user bob@example.com #p2 phone:"+14155559999">"+14155550101"`},
+		},
+		{
+			name:    "a renamed group renames its team in place, sending only the name",
+			cur:     withTeams(convergedAccount(), ptTeam("t1", "payments-old", mark("corp", "g1"), "p2", "p1"), convergedAccount().Teams[1]),
+			changes: []string{`~ team Payments #t1 name:"payments-old">"Payments"`},
+		},
+		{
+			name:    "a rename carries the membership change in the same write",
+			cur:     withTeams(convergedAccount(), ptTeam("t1", "payments-old", mark("corp", "g1"), "p1"), convergedAccount().Teams[1]),
+			changes: []string{`~ team Payments #t1 name:"payments-old">"Payments" members=[alice@example.com,bob@example.com] +bob@example.com`},
+		},
+		{
+			name:      "a rename onto an unmanaged team's name is a conflict; membership still syncs",
+			cur:       withTeams(convergedAccount(), ptTeam("t1", "payments-old", mark("corp", "g1"), "p1"), convergedAccount().Teams[1], ptTeam("t7", "Payments", "", "p3")),
+			changes:   []string{`~ team payments-old #t1 members=[alice@example.com,bob@example.com] +bob@example.com`},
+			conflicts: []string{`Payments: cannot rename team "payments-old" to "Payments": team t7 already has that name and ptsync does not manage it`},
+		},
+		{
+			name:    "adopt: true takes over an unmanaged team of the wanted name",
+			pol:     Policy{Rules: rules(adoptRule())},
+			cur:     withTeams(convergedAccount(), ptTeam("t1", "Payments", "Our payments team", "p1"), convergedAccount().Teams[1]),
+			changes: []string{`~ team Payments #t1 description:+marker members=[alice@example.com,bob@example.com] +bob@example.com`},
+		},
+		{
+			name:      "without adopt an unmanaged team of the wanted name is a conflict and left alone",
+			cur:       withTeams(convergedAccount(), ptTeam("t1", "Payments", "Our payments team", "p1"), convergedAccount().Teams[1]),
+			conflicts: []string{`Payments: team "Payments" exists and is not managed by ptsync; set adopt: true on teams[0] to take it over`},
+		},
+		{
+			name:      "two unmanaged teams of the wanted name are a conflict even with adopt",
+			pol:       Policy{Rules: rules(adoptRule())},
+			cur:       withTeams(convergedAccount(), ptTeam("t1", "Payments", ""), ptTeam("t5", "Payments", ""), convergedAccount().Teams[1]),
+			conflicts: []string{`Payments: 2 teams are named "Payments" (t1, t5); rename or delete all but one`},
+		},
+		{
+			name:      "two teams carrying one marker are a conflict and both left alone",
+			pol:       Policy{Rules: rules(onMissingRule(config.OnMissingDelete))},
+			cur:       withTeams(convergedAccount(), ptTeam("t1", "Payments", mark("corp", "g1")), ptTeam("t5", "Payments 2", mark("corp", "g1")), convergedAccount().Teams[1]),
+			conflicts: []string{`Payments: 2 teams (t1, t5) carry the ptsync marker of group "oncall-payments" of source "corp"; remove it from all but one`},
+		},
+		{
+			name:    "a team whose group was recreated under a new id is taken over by name",
+			pol:     Policy{Rules: rules(onMissingRule(config.OnMissingDelete))},
+			cur:     withTeams(convergedAccount(), ptTeam("t8", "Payments", mark("corp", "g-old"), "p1", "p2"), convergedAccount().Teams[1]),
+			changes: []string{`~ team Payments #t8 description:+marker`},
+		},
+		{
+			name:      "a team managed for a source this config does not sync is never touched",
+			pol:       Policy{Rules: rules(onMissingRule(config.OnMissingDelete))},
+			cur:       withTeams(convergedAccount(), ptTeam("t8", "Payments", mark("old", "g1"), "p1"), convergedAccount().Teams[1], ptTeam("t9", "Other", mark("old", "g2"), "p1")),
+			conflicts: []string{`Payments: team "Payments" is managed by ptsync for source "old", which this configuration does not sync; remove its marker to let this rule adopt it`},
+		},
+		{
+			name: "protected users are never changed or deleted",
+			pol:  Policy{Protect: []string{"ALICE@*", "owner@example.com"}, DeleteUsers: true},
+			cur: withUsers(withTeams(convergedAccount(), convergedAccount().Teams...),
+				account("p0", "owner@example.com", "Owner", ""), account("p9", "zed@example.com", "Zed", "")),
+			changes: []string{"- user zed@example.com #p9 destroys=1"},
+		},
+		{
+			name: "account admins are never changed or deleted",
+			pol:  Policy{DeleteUsers: true},
+			cur: Current{
+				Users: []AccountUser{admin("p1", "alice@example.com", "Al"), account("p2", "bob@example.com", "Bob Builder", "+14155550101"),
+					account("p3", "carol@example.com", "Carol Chen", ""), admin("p0", "owner@example.com", "Owner")},
+				Teams: convergedAccount().Teams,
+			},
+		},
+		{
+			name: "on_missing keep leaves a team whose group is gone alone",
+			pol:  Policy{Rules: rules(onMissingRule(config.OnMissingKeep))},
+			cur:  withTeams(convergedAccount(), append(convergedAccount().Teams, legacy)...),
+		},
+		{
+			name:     "on_missing empty empties the team, and emptying is always withheld",
+			pol:      Policy{Rules: rules(onMissingRule(config.OnMissingEmpty))},
+			cur:      withTeams(convergedAccount(), append(convergedAccount().Teams, legacy)...),
+			withheld: []string{"~ team Legacy #t9 members=[] -alice@example.com destroys=1"},
+		},
+		{
+			name:    "on_missing empty with --allow-destructive",
+			pol:     Policy{Rules: rules(onMissingRule(config.OnMissingEmpty)), AllowDestructive: true},
+			cur:     withTeams(convergedAccount(), append(convergedAccount().Teams, legacy)...),
+			changes: []string{"~ team Legacy #t9 members=[] -alice@example.com destroys=1"},
+		},
+		{
+			name:    "on_missing delete deletes the team",
+			pol:     Policy{Rules: rules(onMissingRule(config.OnMissingDelete))},
+			cur:     withTeams(convergedAccount(), append(convergedAccount().Teams, legacy)...),
+			changes: []string{"- team Legacy #t9 destroys=1"},
+		},
+		{
+			name: "of a source's rules the least destructive on_missing applies",
+			pol:  Policy{Rules: rules(onMissingRule(config.OnMissingDelete), config.TeamRule{Source: "corp", Match: "team-*", Name: "{{ .Name }}", OnMissing: config.OnMissingEmpty})},
+			cur:  withTeams(convergedAccount(), append(convergedAccount().Teams, ptTeam("t9", "Legacy", mark("corp", "g9")))...),
+		},
+		{
+			name:    "scope all wants every enabled user, in a synced group or not",
+			pol:     Policy{Scope: config.ScopeAll},
+			cur:     convergedAccount(),
+			changes: []string{"+ user erin@example.com (Erin Early, )"},
+		},
+		{
+			name:  "users merge across sources: name and phone from the first source that has them",
+			snaps: []*sources.Snapshot{corpDirectory(), contractors()},
+			pol:   Policy{Rules: rules(oncallRule(), contractorRule())},
+			cur:   convergedAccount(),
+			changes: []string{
+				"+ user jo@vendor.example (Jo Vendor, +14155550177)",
+				`~ user carol@example.com #p3 phone:"">"+14155550133"`,
+				"+ team ONCALL-VENDORS members=[carol@example.com,jo@vendor.example] +carol@example.com +jo@vendor.example",
+			},
+		},
+		{
+			name:  "users merge across sources: configuration order decides",
+			snaps: []*sources.Snapshot{contractors(), corpDirectory()},
+			pol:   Policy{Rules: rules(oncallRule(), contractorRule())},
+			cur:   convergedAccount(),
+			changes: []string{
+				"+ user jo@vendor.example (Jo Vendor, +14155550177)",
+				`~ user carol@example.com #p3 name:"Carol Chen">"Carol C." phone:"">"+14155550133"`,
+				"+ team ONCALL-VENDORS members=[carol@example.com,jo@vendor.example] +carol@example.com +jo@vendor.example",
+			},
+		},
+		{
+			name:  "a leaver is removed from their teams and kept without users.delete",
+			snaps: []*sources.Snapshot{editDirectory(leaverBob)},
+			cur:   convergedAccount(),
+			changes: []string{
+				"~ team Db #t2 members=[carol@example.com] -bob@example.com destroys=1",
+				"~ team Payments #t1 members=[alice@example.com] -bob@example.com destroys=1",
+			},
+		},
+		{
+			name:  "with users.delete a leaver (disabled in the directory) is deleted",
+			snaps: []*sources.Snapshot{editDirectory(leaverBob)},
+			pol:   Policy{DeleteUsers: true},
+			cur:   convergedAccount(),
+			changes: []string{
+				"~ team Db #t2 members=[carol@example.com] -bob@example.com destroys=1",
+				"~ team Payments #t1 members=[alice@example.com] -bob@example.com destroys=1",
+				"- user bob@example.com #p2 destroys=1",
+			},
+		},
+		{
+			name:    "a user still in the directory but in no synced team is not deleted",
+			pol:     Policy{DeleteUsers: true},
+			cur:     withUsers(convergedAccount(), account("p5", "erin@example.com", "Erin Early", ""), account("p6", "gone@example.com", "Gone", "")),
+			changes: []string{"- user gone@example.com #p6 destroys=1"},
+		},
+		{
+			name: "a held delete is postponed, not applied and not withheld",
+			pol:  Policy{DeleteUsers: true, HoldDeletes: map[string]string{"gone@example.com": "missing for 1h of delete_grace 24h"}},
+			cur:  withUsers(convergedAccount(), account("p6", "gone@example.com", "Gone", "")),
+			held: []string{"- user gone@example.com #p6 destroys=1"},
+		},
+		{
+			name:  "over max_destructive every destructive change is withheld, the rest applied",
+			snaps: []*sources.Snapshot{editDirectory(func(s *sources.Snapshot) { leaverBob(s); hireFrank(s) })},
+			pol:   Policy{DeleteUsers: true, MaxDestructive: 2},
+			cur:   convergedAccount(),
+			changes: []string{
+				"+ user frank@example.com (Frank Fresh, )",
+				"~ team Payments #t1 members=[alice@example.com,bob@example.com,frank@example.com] +frank@example.com",
+			},
+			withheld: []string{
+				"~ team Db #t2 members=[carol@example.com] -bob@example.com destroys=1",
+				"~ team Payments #t1 members=[alice@example.com,frank@example.com] -bob@example.com destroys=1",
+				"- user bob@example.com #p2 destroys=1",
+			},
+		},
+		{
+			name:  "at max_destructive nothing is withheld",
+			snaps: []*sources.Snapshot{editDirectory(leaverBob)},
+			pol:   Policy{DeleteUsers: true, MaxDestructive: 3},
+			cur:   convergedAccount(),
+			changes: []string{
+				"~ team Db #t2 members=[carol@example.com] -bob@example.com destroys=1",
+				"~ team Payments #t1 members=[alice@example.com] -bob@example.com destroys=1",
+				"- user bob@example.com #p2 destroys=1",
+			},
+		},
+		{
+			name:    "max_destructive 0 is no limit",
+			pol:     Policy{DeleteUsers: true},
+			cur:     withUsers(convergedAccount(), threeLeavers...),
+			changes: []string{"- user x1@example.com #px1 destroys=1", "- user x2@example.com #px2 destroys=1", "- user x3@example.com #px3 destroys=1"},
+		},
+		{
+			name:     "over max_destructive_percent of a base of 100 withholds",
+			snaps:    []*sources.Snapshot{staff90},
+			pol:      Policy{DeleteUsers: true, MaxDestructivePercent: 2},
+			cur:      withUsers(staffAccount90, threeLeavers...),
+			withheld: []string{"- user x1@example.com #px1 destroys=1", "- user x2@example.com #px2 destroys=1", "- user x3@example.com #px3 destroys=1"},
+		},
+		{
+			name:    "within max_destructive_percent nothing is withheld",
+			snaps:   []*sources.Snapshot{staff90},
+			pol:     Policy{DeleteUsers: true, MaxDestructivePercent: 3},
+			cur:     withUsers(staffAccount90, threeLeavers...),
+			changes: []string{"- user x1@example.com #px1 destroys=1", "- user x2@example.com #px2 destroys=1", "- user x3@example.com #px3 destroys=1"},
+		},
+		{
+			name:    "max_destructive_percent does not apply to a base under 100",
+			snaps:   []*sources.Snapshot{staff89},
+			pol:     Policy{DeleteUsers: true, MaxDestructivePercent: 2},
+			cur:     withUsers(staffAccount89, threeLeavers...),
+			changes: []string{"- user x1@example.com #px1 destroys=1", "- user x2@example.com #px2 destroys=1", "- user x3@example.com #px3 destroys=1"},
+		},
+		{
+			name:     "a change that would empty a team with members is always withheld",
+			snaps:    []*sources.Snapshot{editDirectory(func(s *sources.Snapshot) { s.Groups[1].Members = []string{"u4"} })},
+			cur:      convergedAccount(),
+			withheld: []string{"~ team Db #t2 members=[] -bob@example.com -carol@example.com destroys=2"},
+		},
+		{
+			name:    "--allow-destructive lifts the limits and the empty-team rule",
+			snaps:   []*sources.Snapshot{editDirectory(func(s *sources.Snapshot) { s.Groups[1].Members = []string{"u4"}; leaverBob(s) })},
+			pol:     Policy{DeleteUsers: true, MaxDestructive: 1, AllowDestructive: true},
+			cur:     convergedAccount(),
+			changes: []string{"~ team Db #t2 members=[] -bob@example.com -carol@example.com destroys=2", "~ team Payments #t1 members=[alice@example.com] -bob@example.com destroys=1", "- user bob@example.com #p2 destroys=1"},
+		},
+		{
+			name: "member ids that name no account user are ignored",
+			cur:  withTeams(convergedAccount(), ptTeam("t1", "Payments", mark("corp", "g1"), "p1", "ghost", "p2", "p1"), convergedAccount().Teams[1]),
+		},
+		{
+			name:  "the first matching rule of a group's source wins",
+			snaps: []*sources.Snapshot{corpDirectory()},
+			pol: Policy{Rules: rules(
+				config.TeamRule{Source: "other", Match: "*", Name: "never {{ .Name }}"},
+				config.TeamRule{Source: "corp", Match: "oncall-pay*", Name: "P-{{ .ID }}"},
+				oncallRule())},
+			cur:     convergedAccount(),
+			changes: []string{`~ team P-g1 #t1 name:"Payments">"P-g1"`},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.snaps == nil {
+				tc.snaps = []*sources.Snapshot{corpDirectory()}
+			}
+			if tc.pol.Rules == nil {
+				tc.pol.Rules = rules(oncallRule())
+			}
+			p := MakePlan(tc.cur, mustDesired(t, tc.pol, tc.snaps...), tc.pol)
+			equalLines(t, "changes", briefs(p.Changes), tc.changes)
+			equalLines(t, "withheld", briefs(p.Withheld), tc.withheld)
+			equalLines(t, "held", briefs(p.Held), tc.held)
+			equalLines(t, "conflicts", conflictLines(p.Conflicts), tc.conflicts)
+			if got := summarize(p.Changes); p.Summary != got {
+				t.Errorf("summary %+v, changes count %+v", p.Summary, got)
+			}
+			for _, c := range p.Withheld {
+				if c.WithheldReason == "" {
+					t.Errorf("withheld %s has no reason", brief(c))
+				}
+			}
+			for _, c := range p.Changes {
+				if c.WithheldReason != "" {
+					t.Errorf("applied %s has a withheld reason %q", brief(c), c.WithheldReason)
+				}
+			}
+		})
+	}
+}

@@ -1,0 +1,192 @@
+package sync
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+
+	"pgregory.net/rapid"
+
+	"github.com/ptsync/ptsync/internal/config"
+	"github.com/ptsync/ptsync/sources"
+)
+
+// The pools random directories and accounts draw from are small, so that
+// emails, group ids and team names collide often: collisions are where
+// matching, adoption, renames and conflicts happen.
+var (
+	propEmails = []string{"ann@x.test", "ben@x.test", "cat@x.test", "dan@x.test", "eve@x.test", "fay@x.test", "gus@x.test", "hal@x.test"}
+	propNames  = []string{"", "Ann", "Ben Long", "Cat", "Dan"}
+	propPhones = []string{"", "+14155550100", "+1 415 555 0100", "415-555-0101", "+442079460958", "not a number"}
+	propGroups = map[string][]string{ // source -> group names it may have
+		"corp": {"oncall-a", "oncall-b", "oncall-c", "staff"},
+		"hr":   {"team-a", "team-b", "other"},
+	}
+	propGroupIDs  = []string{"g1", "g2", "g3", "g4"}
+	propTeamNames = []string{"oncall-a", "oncall-b", "oncall-c", "TEAM-A", "TEAM-B", "Hand Made"}
+)
+
+// subset draws a random subset of items, in order.
+func subset[E any](t *rapid.T, items []E, label string) []E {
+	var out []E
+	for i, it := range items {
+		if rapid.Bool().Draw(t, fmt.Sprintf("%s[%d]", label, i)) {
+			out = append(out, it)
+		}
+	}
+	return out
+}
+
+// drawEmail draws a pool email, sometimes with other case and spaces: the
+// match key must see through them.
+func drawEmail(t *rapid.T, label string) string {
+	e := rapid.SampledFrom(propEmails).Draw(t, label)
+	switch rapid.IntRange(0, 3).Draw(t, label+".form") {
+	case 0:
+		return strings.ToUpper(e[:1]) + e[1:]
+	case 1:
+		return " " + e
+	}
+	return e
+}
+
+func drawDirectory(t *rapid.T) []*sources.Snapshot {
+	var snaps []*sources.Snapshot
+	for _, source := range subset(t, []string{"corp", "hr"}, "sources") {
+		s := sources.NewSnapshot(source)
+		for i := range rapid.IntRange(0, 7).Draw(t, source+".users") {
+			id := fmt.Sprintf("%s-u%d", source, i)
+			email := drawEmail(t, id+".email")
+			if rapid.IntRange(0, 9).Draw(t, id+".noemail") == 0 {
+				email = ""
+			}
+			s.Users[id] = sources.User{ID: id, Email: email,
+				Name:     rapid.SampledFrom(propNames).Draw(t, id+".name"),
+				Phone:    rapid.SampledFrom(propPhones).Draw(t, id+".phone"),
+				Disabled: rapid.IntRange(0, 4).Draw(t, id+".disabled") == 0}
+		}
+		userIDs := sortedKeys(s.Users)
+		names := rapid.Permutation(propGroups[source]).Draw(t, source+".groupnames")
+		ids := rapid.Permutation(propGroupIDs).Draw(t, source+".groupids")
+		for i := range rapid.IntRange(0, min(len(names), len(ids))).Draw(t, source+".groups") {
+			s.Groups = append(s.Groups, sources.Group{ID: ids[i], Name: names[i], Members: subset(t, userIDs, source+"."+ids[i])})
+		}
+		snaps = append(snaps, s)
+	}
+	return snaps
+}
+
+func drawAccount(t *rapid.T) Current {
+	var cur Current
+	for i, email := range subset(t, append(slices.Clone(propEmails), "owner@x.test", "ops@x.test"), "pt.users") {
+		id := fmt.Sprintf("pt-u%d", i)
+		cur.Users = append(cur.Users, AccountUser{ID: id, Email: email,
+			Name:  rapid.SampledFrom(propNames).Draw(t, id+".name"),
+			Phone: rapid.SampledFrom(propPhones).Draw(t, id+".phone"),
+			Admin: rapid.IntRange(0, 4).Draw(t, id+".admin") == 0})
+	}
+	var userIDs []string
+	for _, u := range cur.Users {
+		userIDs = append(userIDs, u.ID)
+	}
+	for i := range rapid.IntRange(0, 6).Draw(t, "pt.teams") {
+		id := fmt.Sprintf("pt-t%d", i)
+		var description string
+		switch rapid.IntRange(0, 3).Draw(t, id+".owner") {
+		case 0:
+			description = "made by hand"
+		case 1, 2:
+			source := rapid.SampledFrom([]string{"corp", "hr", "retired"}).Draw(t, id+".source")
+			group := rapid.SampledFrom(append(slices.Clone(propGroupIDs), "g-gone")).Draw(t, id+".group")
+			description = WithMarker(rapid.SampledFrom([]string{"", "notes"}).Draw(t, id+".notes"), Marker{Source: source, GroupID: group})
+		}
+		members := subset(t, append(slices.Clone(userIDs), "ghost"), id+".members")
+		cur.Teams = append(cur.Teams, AccountTeam{ID: id, Name: rapid.SampledFrom(propTeamNames).Draw(t, id+".name"),
+			Description: description, MemberIDs: members})
+	}
+	return cur
+}
+
+func drawPolicy(t *rapid.T) Policy {
+	onMissing := []string{config.OnMissingKeep, config.OnMissingEmpty, config.OnMissingDelete}
+	pol := Policy{
+		Rules: []config.TeamRule{
+			{Source: "corp", Match: "oncall-*", Name: "{{ .Name }}", Adopt: rapid.Bool().Draw(t, "corp.adopt"),
+				OnMissing: rapid.SampledFrom(onMissing).Draw(t, "corp.on_missing")},
+			{Source: "hr", Match: "re:^team-", Name: "{{ upper .Name }}", Adopt: rapid.Bool().Draw(t, "hr.adopt"),
+				OnMissing: rapid.SampledFrom(onMissing).Draw(t, "hr.on_missing")},
+		},
+		Scope:            rapid.SampledFrom([]string{config.ScopeTeamMembers, config.ScopeAll}).Draw(t, "scope"),
+		DeleteUsers:      rapid.Bool().Draw(t, "delete"),
+		Protect:          rapid.SampledFrom([][]string{nil, {"ann@*"}, {"*@x.test"}}).Draw(t, "protect"),
+		PhoneRegion:      rapid.SampledFrom([]string{"", "US"}).Draw(t, "region"),
+		AllowDestructive: rapid.Bool().Draw(t, "allow"),
+	}
+	if !pol.AllowDestructive {
+		pol.MaxDestructive = rapid.IntRange(0, 3).Draw(t, "max_destructive")
+	}
+	return pol
+}
+
+// unmanaged reports whether the plan must leave team t alone: it carries
+// no marker of a synced source and the plan does not adopt it.
+func unmanaged(t AccountTeam, want Desired, p Plan) bool {
+	if m, ok := ParseMarker(t.Description); ok && want.Sources[m.Source] {
+		return false
+	}
+	return !slices.ContainsFunc(p.Changes, func(c Change) bool { return c.ID == t.ID && c.Description != "" })
+}
+
+// TestPlanApplyPlanConverges: for random directories and accounts, planning,
+// applying and planning again leaves nothing to do but what the safety
+// limits still withhold, and objects ptsync does not manage are untouched.
+func TestPlanApplyPlanConverges(t *testing.T) {
+	rapid.Check(t, func(rt *rapid.T) {
+		snaps, cur, pol := drawDirectory(rt), drawAccount(rt), drawPolicy(rt)
+		want, err := BuildDesired(snaps, pol)
+		if err != nil {
+			rt.Fatalf("BuildDesired: %v", err)
+		}
+		first := MakePlan(cur, want, pol)
+		account := newFakeAccount(cur)
+		res := Apply(t.Context(), account, cur, first, ApplyOptions{Concurrency: 3})
+		for _, r := range res.Changes {
+			if r.Outcome == OutcomeFailed {
+				rt.Fatalf("%s failed: %s", brief(r.Change), r.Error)
+			}
+		}
+		after := account.current()
+		second := MakePlan(after, want, pol)
+		if len(second.Changes) > 0 {
+			rt.Fatalf("second plan not empty:\n  %s\nfirst plan:\n  %s", strings.Join(briefs(second.Changes), "\n  "), strings.Join(briefs(first.Changes), "\n  "))
+		}
+		if got, wantWithheld := briefs(second.Withheld), briefs(first.Withheld); !slices.Equal(got, wantWithheld) {
+			rt.Fatalf("withheld changed:\n  %s\nwant:\n  %s", strings.Join(got, "\n  "), strings.Join(wantWithheld, "\n  "))
+		}
+		if pol.AllowDestructive && len(second.Withheld) > 0 {
+			rt.Fatalf("withheld under --allow-destructive: %v", briefs(second.Withheld))
+		}
+
+		for _, team := range cur.Teams {
+			if !unmanaged(team, want, first) {
+				continue
+			}
+			if n := account.written[team.ID]; n > 0 {
+				rt.Fatalf("unmanaged team %s %q written %d times", team.ID, team.Name, n)
+			}
+			if i := slices.IndexFunc(after.Teams, func(a AccountTeam) bool { return a.ID == team.ID }); i < 0 || !teamsEqual(after.Teams[i], team) {
+				rt.Fatalf("unmanaged team %s %q changed", team.ID, team.Name)
+			}
+		}
+		for _, u := range cur.Users {
+			if (u.Admin || protected(EmailKey(u.Email), pol.Protect)) && account.written[u.ID] > 0 {
+				rt.Fatalf("admin or protected user %s written", u.Email)
+			}
+		}
+	})
+}
+
+func teamsEqual(a, b AccountTeam) bool {
+	return a.ID == b.ID && a.Name == b.Name && a.Description == b.Description && slices.Equal(a.MemberIDs, b.MemberIDs)
+}

@@ -1,0 +1,249 @@
+package sync
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+)
+
+// planDocument is the JSON form of a plan (SPEC.md: changes, summary,
+// withheld), plus what `ptsync apply PLAN.json` needs to load it back.
+type planDocument struct {
+	Changes     []Change   `json:"changes"`
+	Summary     Summary    `json:"summary"`
+	Withheld    []Change   `json:"withheld"`
+	Held        []Change   `json:"held"`
+	Conflicts   []Conflict `json:"conflicts"`
+	Fingerprint string     `json:"fingerprint"`
+	Base        int        `json:"base"`
+	Destructive int        `json:"destructive"`
+}
+
+// RenderJSON writes the plan as one indented JSON object. Empty lists are
+// written as [], never null, so scripts can index them unguarded.
+func RenderJSON(w io.Writer, p Plan) error {
+	doc := planDocument{
+		Changes: orEmpty(p.Changes), Summary: p.Summary, Withheld: orEmpty(p.Withheld), Held: orEmpty(p.Held),
+		Conflicts: orEmpty(p.Conflicts), Fingerprint: p.Fingerprint, Base: p.Base, Destructive: p.Destructive,
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(doc); err != nil {
+		return fmt.Errorf("write plan as JSON: %w", err)
+	}
+	return nil
+}
+
+// ReadPlan loads a plan RenderJSON wrote (ptsync plan --out). It rejects
+// unknown keys and a plan without a fingerprint: applying it could not
+// check that PagerTree is still the state it was made from.
+func ReadPlan(r io.Reader) (Plan, error) {
+	var doc planDocument
+	dec := json.NewDecoder(r)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&doc); err != nil {
+		return Plan{}, fmt.Errorf("read plan: %w", err)
+	}
+	if doc.Fingerprint == "" {
+		return Plan{}, fmt.Errorf("read plan: no fingerprint; save plans with ptsync plan --out")
+	}
+	for _, c := range doc.Changes {
+		if err := validChange(c); err != nil {
+			return Plan{}, fmt.Errorf("read plan: %w", err)
+		}
+	}
+	p := Plan{
+		Changes: nilIfEmpty(doc.Changes), Withheld: nilIfEmpty(doc.Withheld), Held: nilIfEmpty(doc.Held),
+		Conflicts: nilIfEmpty(doc.Conflicts), Fingerprint: doc.Fingerprint, Summary: doc.Summary,
+		Base: doc.Base, Destructive: doc.Destructive,
+	}
+	normalizeChanges(p.Changes)
+	normalizeChanges(p.Withheld)
+	normalizeChanges(p.Held)
+	if got := summarize(p.Changes); got != p.Summary {
+		return Plan{}, fmt.Errorf("read plan: summary %+v does not match its changes %+v; the file was edited", p.Summary, got)
+	}
+	return p, nil
+}
+
+// validChange checks what Apply relies on in a change read from a file.
+func validChange(c Change) error {
+	switch {
+	case c.Op != OpCreate && c.Op != OpUpdate && c.Op != OpDelete:
+		return fmt.Errorf("change %q: unknown op %q", c.Name, c.Op)
+	case c.Kind != KindUser && c.Kind != KindTeam:
+		return fmt.Errorf("change %q: unknown kind %q", c.Name, c.Kind)
+	case c.Name == "":
+		return fmt.Errorf("a %s %s change has no name", c.Op, c.Kind)
+	case c.Op != OpCreate && c.ID == "":
+		return fmt.Errorf("%s %s %q has no id", c.Op, c.Kind, c.Name)
+	}
+	return nil
+}
+
+func orEmpty[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}
+
+func nilIfEmpty[T any](s []T) []T {
+	if len(s) == 0 {
+		return nil
+	}
+	return s
+}
+
+// symbol is the change's terraform-style sign.
+func symbol(op Op) string {
+	switch op {
+	case OpCreate:
+		return "+"
+	case OpDelete:
+		return "-"
+	default:
+		return "~"
+	}
+}
+
+// details describes what a change does, without its sign, kind and name.
+func details(c Change) string {
+	var parts []string
+	if c.Kind == KindUser && c.Op == OpCreate {
+		parts = append(parts, strings.Join(nonEmpty(c.UserName, c.UserPhone), ", "))
+	}
+	for _, f := range c.Fields {
+		if f.Field == "description" {
+			parts = append(parts, "take over (ptsync marker added to the description)")
+			continue
+		}
+		parts = append(parts, fmt.Sprintf("%s %q -> %q", f.Field, f.Old, f.New))
+	}
+	if len(c.MembersAdded)+len(c.MembersRemoved) > 0 {
+		var ms []string
+		for _, m := range c.MembersAdded {
+			ms = append(ms, "+"+m)
+		}
+		for _, m := range c.MembersRemoved {
+			ms = append(ms, "-"+m)
+		}
+		parts = append(parts, "members "+strings.Join(ms, " "))
+	}
+	return strings.Join(nonEmpty(parts...), "; ")
+}
+
+func nonEmpty(ss ...string) []string {
+	var out []string
+	for _, s := range ss {
+		if s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// SummaryLine is the plan's one-line total, as text output ends with it.
+func SummaryLine(p Plan) string {
+	if p.InSync() {
+		if len(p.Conflicts) > 0 {
+			return fmt.Sprintf("No changes; %d conflicts left alone.", len(p.Conflicts))
+		}
+		return "No changes. PagerTree is in sync."
+	}
+	line := fmt.Sprintf("Plan: %d to create, %d to update, %d to delete", p.Summary.Create, p.Summary.Update, p.Summary.Delete)
+	if len(p.Withheld) > 0 {
+		line += fmt.Sprintf("; %d withheld", len(p.Withheld))
+	}
+	return line + "."
+}
+
+// writeChange writes one change as a text line: sign, kind, name, details
+// and note as a # comment.
+func writeChange(w io.Writer, indent string, c Change, note string) {
+	fmt.Fprintf(w, "%s%s %s %s", indent, symbol(c.Op), c.Kind, c.Name)
+	switch d := details(c); {
+	case d == "":
+	case c.Kind == KindUser && c.Op == OpCreate:
+		fmt.Fprintf(w, " (%s)", d)
+	default:
+		fmt.Fprintf(w, ": %s", d)
+	}
+	if note != "" {
+		fmt.Fprintf(w, "  # %s", note)
+	}
+	fmt.Fprintln(w)
+}
+
+// RenderText writes the plan the way terraform plan reads: one +, ~ or -
+// line per change with its reason as a # comment, then what the safety
+// limits withheld, postponed deletes, conflicts and the summary line.
+func RenderText(w io.Writer, p Plan) error {
+	b := bufio.NewWriter(w)
+	for _, c := range p.Changes {
+		writeChange(b, "", c, c.Reason)
+	}
+	section := func(title string, cs []Change) {
+		if len(cs) == 0 {
+			return
+		}
+		fmt.Fprintf(b, "\n%s\n", title)
+		for _, c := range cs {
+			writeChange(b, "", c, c.WithheldReason)
+		}
+	}
+	section("Withheld by the safety limits (rerun with --allow-destructive to apply them):", p.Withheld)
+	section("Postponed deletes (users.delete_grace):", p.Held)
+	if len(p.Conflicts) > 0 {
+		fmt.Fprintf(b, "\nConflicts (left alone):\n")
+		for _, c := range p.Conflicts {
+			fmt.Fprintf(b, "! team %s: %s\n", c.Team, c.Reason)
+		}
+	}
+	if len(p.Changes)+len(p.Withheld)+len(p.Held)+len(p.Conflicts) > 0 {
+		b.WriteByte('\n')
+	}
+	fmt.Fprintln(b, SummaryLine(p))
+	if err := b.Flush(); err != nil {
+		return fmt.Errorf("write plan: %w", err)
+	}
+	return nil
+}
+
+// RenderMarkdown writes the plan for a pull-request comment or a report:
+// the summary, then a table per section.
+func RenderMarkdown(w io.Writer, p Plan) error {
+	b := bufio.NewWriter(w)
+	fmt.Fprintf(b, "### ptsync plan\n\n**%s**\n", SummaryLine(p))
+	table := func(title string, cs []Change, why func(Change) string) {
+		if len(cs) == 0 {
+			return
+		}
+		fmt.Fprintf(b, "\n#### %s\n\n| | kind | name | details | why |\n|---|---|---|---|---|\n", title)
+		for _, c := range cs {
+			fmt.Fprintf(b, "| `%s` | %s | %s | %s | %s |\n", symbol(c.Op), c.Kind, mdCell(c.Name), mdCell(details(c)), mdCell(why(c)))
+		}
+	}
+	table("Changes", p.Changes, func(c Change) string { return c.Reason })
+	table("Withheld by the safety limits", p.Withheld, func(c Change) string { return c.WithheldReason })
+	table("Postponed deletes", p.Held, func(c Change) string { return c.WithheldReason })
+	if len(p.Conflicts) > 0 {
+		fmt.Fprintf(b, "\n#### Conflicts (left alone)\n\n")
+		for _, c := range p.Conflicts {
+			fmt.Fprintf(b, "- **%s**: %s\n", mdCell(c.Team), mdCell(c.Reason))
+		}
+	}
+	if err := b.Flush(); err != nil {
+		return fmt.Errorf("write plan as markdown: %w", err)
+	}
+	return nil
+}
+
+// mdCell makes text safe inside a markdown table cell.
+func mdCell(s string) string {
+	s = strings.ReplaceAll(s, "\\", "\\\\")
+	s = strings.ReplaceAll(s, "|", "\\|")
+	return strings.ReplaceAll(s, "\n", " ")
+}
