@@ -60,6 +60,7 @@ type Client struct {
 	username    string
 	password    string
 	http        *http.Client
+	limiterMu   sync.Mutex // see waitTurn
 	limiter     *rate.Limiter
 	concurrency int
 	timeout     time.Duration
@@ -117,6 +118,7 @@ func New(cfg Config) (*Client, error) {
 	// no one-second window, wherever it starts, holds more than the limit
 	// plus the attempt at its very edge; a larger burst would let a window
 	// hold limit+burst-1 and a server enforcing the same limit answer 429.
+	// With rate.Inf, AllowN always allows and the burst does not matter.
 	c.limiter = rate.NewLimiter(rate.Inf, 0)
 	if cfg.RequestsPerSecond > 0 {
 		c.limiter = rate.NewLimiter(rate.Limit(cfg.RequestsPerSecond), 1)

@@ -169,7 +169,7 @@ func decodeJSON(v any) func([]byte) error {
 // send makes one attempt: it waits for the rate limiter, sends the request
 // with its own timeout and reads the whole answer.
 func (c *Client) send(ctx context.Context, req request, token string) (answer, error) {
-	if err := c.limiter.Wait(ctx); err != nil {
+	if err := c.waitTurn(ctx); err != nil {
 		return answer{}, fmt.Errorf("pagertree: %s %s: waiting for the rate limiter: %w", req.method, req.route, err)
 	}
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
@@ -205,6 +205,33 @@ func (c *Client) send(ctx context.Context, req request, token string) (answer, e
 		return answer{}, fmt.Errorf("pagertree: %s %s: answer larger than %d bytes", req.method, req.route, maxAnswerBytes)
 	}
 	return answer{status: resp.StatusCode, header: resp.Header, body: data}, nil
+}
+
+// waitTurn blocks until the rate limiter lets one request go.
+//
+// A token is taken only when it is there at the moment of taking, and the
+// taking is serialised so that the limiter sees time move forward. Limiter.
+// Wait instead reserves slots ahead: a waiter that wakes late is then
+// followed by the next one on its own slot, closer than 1/RequestsPerSecond,
+// and a server enforcing the same limit answers 429. Here a late waiter
+// pushes the next one back.
+func (c *Client) waitTurn(ctx context.Context) error {
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		c.limiterMu.Lock()
+		now := time.Now()
+		if c.limiter.AllowN(now, 1) {
+			c.limiterMu.Unlock()
+			return nil
+		}
+		missing := 1 - c.limiter.TokensAt(now)
+		c.limiterMu.Unlock()
+		if err := sleep(ctx, time.Duration(missing/float64(c.limiter.Limit())*float64(time.Second))); err != nil {
+			return err
+		}
+	}
 }
 
 func (c *Client) observeRequest(req request, code int, d time.Duration) {

@@ -208,6 +208,26 @@ func TestCancellationStopsRetries(t *testing.T) {
 			t.Fatalf("%d requests sent, want 1", n)
 		}
 	})
+	t.Run("waiting for the rate limiter", func(t *testing.T) {
+		s := newEmulator(t)
+		// One request per hour: the login takes it, so the list waits.
+		c := newClient(t, s.URL(), func(cfg *pagertree.Config) { cfg.RequestsPerSecond = 1.0 / 3600 })
+		if err := c.Login(ctx(t)); err != nil {
+			t.Fatalf("Login: %v", err)
+		}
+		callCtx, cancel := context.WithCancel(ctx(t))
+		go func() {
+			time.Sleep(20 * time.Millisecond) // let ListUsers start waiting; not an assertion
+			cancel()
+		}()
+		_, err := c.ListUsers(callCtx)
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("ListUsers: %v; want context.Canceled", err)
+		}
+		if got := s.Stats().Requests; !mapsEqual(got, map[string]int{"POST /public/login": 1}) {
+			t.Fatalf("requests %v; want the login only", got)
+		}
+	})
 	t.Run("against a server that always fails", func(t *testing.T) {
 		s := newEmulator(t)
 		s.SetFaults(pagertreetest.Faults{ErrorRate: 1})

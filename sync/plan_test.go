@@ -376,6 +376,13 @@ func TestMakePlan(t *testing.T) {
 			withheld: []string{"~ team Db #t2 members=[] -bob@example.com -carol@example.com destroys=2"},
 		},
 		{
+			name: "deleting a user a withheld emptying keeps in a team is withheld too",
+			pol:  Policy{Rules: rules(onMissingRule(config.OnMissingEmpty)), DeleteUsers: true},
+			cur: withUsers(withTeams(convergedAccount(), append(convergedAccount().Teams, ptTeam("t9", "Legacy", mark("corp", "g9"), "p9"))...),
+				account("p9", "zed@example.com", "Zed", "")),
+			withheld: []string{"~ team Legacy #t9 members=[] -zed@example.com destroys=1", "- user zed@example.com #p9 destroys=1"},
+		},
+		{
 			name:    "--allow-destructive lifts the limits and the empty-team rule",
 			snaps:   []*sources.Snapshot{editDirectory(func(s *sources.Snapshot) { s.Groups[1].Members = []string{"u4"}; leaverBob(s) })},
 			pol:     Policy{DeleteUsers: true, MaxDestructive: 1, AllowDestructive: true},

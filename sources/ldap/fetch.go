@@ -61,7 +61,7 @@ func (s *Source) fetchWith(ctx context.Context, conn goldap.Client) (*sources.Sn
 		}
 		return snap.Groups[i].ID < snap.Groups[j].ID
 	})
-	s.log.Info("ldap fetch done", zap.Int("users", len(snap.Users)), zap.Int("groups", len(snap.Groups)),
+	s.log.Debug("ldap fetch done", zap.Int("users", len(snap.Users)), zap.Int("groups", len(snap.Groups)),
 		zap.Any("skipped", snap.Skipped))
 	return snap, nil
 }

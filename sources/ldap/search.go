@@ -23,9 +23,9 @@ type query struct {
 // fetch stops at the next page, tells the server to drop its cursor and
 // returns ctx's error. Search continuation references are ignored.
 //
-// The next page is requested as soon as a page arrives, so the server
-// prepares it while this one is handed to each; conn is only ever used by
-// one goroutine at a time.
+// A reader goroutine asks for the next page as soon as one arrives, so the
+// server never waits while entries are handed to each. Only that goroutine
+// uses conn until search returns.
 func (s *Source) search(ctx context.Context, conn goldap.Client, q query, each func(*goldap.Entry) error) error {
 	if ce := s.log.Check(zap.DebugLevel, "ldap search"); ce != nil {
 		ce.Write(zap.String("what", q.what), zap.String("ldapsearch", s.ldapsearchCommand(q)))
@@ -33,45 +33,24 @@ func (s *Source) search(ctx context.Context, conn goldap.Client, q query, each f
 	if err := ctx.Err(); err != nil {
 		return s.opError(q.what, q.base, err)
 	}
-	paging := goldap.NewControlPaging(s.cfg.pageSize)
-	req := goldap.NewSearchRequest(q.base, q.scope, goldap.NeverDerefAliases, 0, 0, false,
-		q.filter, q.attrs, []goldap.Control{paging})
+	pages := make(chan pageResult, 2)
+	stop := make(chan struct{})
+	go s.readPages(ctx, conn, q, pages, stop)
+
 	referrals := 0
-	page, err := conn.Search(req)
-	for {
-		if err != nil {
-			return s.opError(q.what, q.base, err)
+	for r := range pages {
+		if r.err != nil {
+			return s.opError(q.what, q.base, r.err)
 		}
-		referrals += len(page.Referrals)
-		var next chan pageResult
-		if cookie := pagingCookie(page); cookie != nil {
-			paging.SetCookie(cookie)
-			if err := ctx.Err(); err != nil {
-				s.releaseCursor(conn, req, paging)
-				return s.opError(q.what, q.base, err)
-			}
-			next = make(chan pageResult, 1)
-			go func() {
-				res, err := conn.Search(req)
-				next <- pageResult{res, err}
-			}()
-		}
-		for _, e := range page.Entries {
+		referrals += len(r.page.Referrals)
+		for _, e := range r.page.Entries {
 			if err := each(e); err != nil {
-				if next != nil {
-					if r := <-next; r.err == nil {
-						paging.SetCookie(pagingCookie(r.page))
-						s.releaseCursor(conn, req, paging)
-					}
+				close(stop)
+				for range pages { // wait until the reader is done with conn
 				}
 				return err
 			}
 		}
-		if next == nil {
-			break
-		}
-		r := <-next
-		page, err = r.page, r.err
 	}
 	if referrals > 0 {
 		s.log.Debug("ignored search continuation references", zap.String("what", q.what), zap.Int("count", referrals))
@@ -82,6 +61,45 @@ func (s *Source) search(ctx context.Context, conn goldap.Client, q query, each f
 type pageResult struct {
 	page *goldap.SearchResult
 	err  error
+}
+
+// readPages sends q's pages to pages, then closes it. It ends early, after
+// releasing the server's cursor, when ctx is done (sending ctx's error) or
+// stop is closed.
+func (s *Source) readPages(ctx context.Context, conn goldap.Client, q query, pages chan<- pageResult, stop <-chan struct{}) {
+	defer close(pages)
+	paging := goldap.NewControlPaging(s.cfg.pageSize)
+	req := goldap.NewSearchRequest(q.base, q.scope, goldap.NeverDerefAliases, 0, 0, false,
+		q.filter, q.attrs, []goldap.Control{paging})
+	for {
+		page, err := conn.Search(req)
+		if err != nil {
+			pages <- pageResult{err: err}
+			return
+		}
+		cookie := pagingCookie(page)
+		paging.SetCookie(cookie)
+		select {
+		case pages <- pageResult{page: page}:
+		case <-stop:
+			s.releaseCursor(conn, req, paging)
+			return
+		}
+		if cookie == nil {
+			return
+		}
+		if err := ctx.Err(); err != nil {
+			s.releaseCursor(conn, req, paging)
+			pages <- pageResult{err: err}
+			return
+		}
+		select {
+		case <-stop:
+			s.releaseCursor(conn, req, paging)
+			return
+		default:
+		}
+	}
 }
 
 // pagingCookie returns the cookie of a page's paging control, or nil when
