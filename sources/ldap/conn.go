@@ -37,9 +37,25 @@ func (s *Source) connect(ctx context.Context) (goldap.Client, error) {
 	if err != nil {
 		return nil, s.opError("connect", "", err)
 	}
-	if u.Scheme == "ldaps" {
+	// The handshakes and the bind do not take a context: closing the
+	// socket is what interrupts them when ctx ends.
+	stop := context.AfterFunc(ctx, func() { raw.Close() })
+	conn, err := s.setUp(raw, tlsConf)
+	if !stop() {
+		if err == nil {
+			conn.Close()
+		}
+		return nil, s.opError("connect", "", ctx.Err())
+	}
+	return conn, err
+}
+
+// setUp makes raw an encrypted (as configured) and bound LDAP connection,
+// or closes it.
+func (s *Source) setUp(raw net.Conn, tlsConf *tls.Config) (goldap.Client, error) {
+	if s.cfg.server.Scheme == "ldaps" {
 		tc := tls.Client(raw, tlsConf)
-		hsCtx, cancel := context.WithTimeout(ctx, s.cfg.timeout)
+		hsCtx, cancel := context.WithTimeout(context.Background(), s.cfg.timeout)
 		err := tc.HandshakeContext(hsCtx)
 		cancel()
 		if err != nil {

@@ -3,6 +3,8 @@ package ldap
 import (
 	"bytes"
 	"context"
+	"errors"
+	"io"
 	"net"
 	"slices"
 	"strings"
@@ -129,33 +131,62 @@ func TestResultError(t *testing.T) {
 	}
 }
 
-// TestTimeoutOnSilentServer binds against a peer that accepts the
-// connection and never answers.
-func TestTimeoutOnSilentServer(t *testing.T) {
+// silentServer accepts connections, reads what comes and never answers.
+// onRequest runs when the first bytes of a request arrive.
+func silentServer(t *testing.T, onRequest func()) string {
+	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
+	t.Cleanup(func() { l.Close() })
 	go func() {
 		for {
 			c, err := l.Accept()
 			if err != nil {
 				return
 			}
-			defer c.Close()
+			go func() {
+				defer c.Close()
+				buf := make([]byte, 512)
+				if _, err := c.Read(buf); err == nil && onRequest != nil {
+					onRequest()
+				}
+				_, _ = io.Copy(io.Discard, c)
+			}()
 		}
 	}()
+	return "ldap://" + l.Addr().String()
+}
+
+func silentSource(t *testing.T, url string, timeout time.Duration) *Source {
+	t.Helper()
 	src, err := newSource(config.Source{Name: "corp", LDAP: &config.LDAP{
-		URL: "ldap://" + l.Addr().String(), BindDN: "cn=x", BindPassword: "pw",
-		Timeout: 200 * time.Millisecond, Users: config.LDAPUsers{BaseDN: "dc=x"},
+		URL: url, BindDN: "cn=x", BindPassword: "pw", Timeout: timeout, Users: config.LDAPUsers{BaseDN: "dc=x"},
 	}}, zap.NewNop())
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = src.Check(context.Background())
+	return src
+}
+
+func TestTimeoutOnSilentServer(t *testing.T) {
+	src := silentSource(t, silentServer(t, nil), 200*time.Millisecond)
+	err := src.Check(context.Background())
 	if err == nil || !strings.Contains(err.Error(), "bind as cn=x") || !strings.Contains(err.Error(), "did not answer in time") {
 		t.Fatalf("Check = %v, want a bind timeout saying the server did not answer", err)
+	}
+}
+
+// TestCancelDuringBind cancels while the bind waits for an answer that
+// never comes; the timeout is far away, so only the cancellation can end it.
+func TestCancelDuringBind(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	src := silentSource(t, silentServer(t, cancel), time.Hour)
+	err := src.Check(ctx)
+	if !errors.Is(err, context.Canceled) || !strings.Contains(err.Error(), "connect") {
+		t.Fatalf("Check = %v, want a connect error wrapping context.Canceled", err)
 	}
 }
 

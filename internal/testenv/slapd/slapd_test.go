@@ -51,6 +51,24 @@ func TestReaderSizeLimit(t *testing.T) {
 	}
 }
 
+func TestAddWhileRunning(t *testing.T) {
+	s := Start(t, Options{})
+	s.Add(t, `dn: uid=late,`+PeopleDN+`
+objectClass: inetOrgPerson
+uid: late
+cn: Late
+sn: L
+mail: late@example.com
+`)
+	out, code, err := s.LDAPSearch(context.Background(), "-b", PeopleDN, "(uid=late)", "mail")
+	if err != nil || code != 0 {
+		t.Fatalf("ldapsearch: exit %d, %v\n%s", code, err, out)
+	}
+	if !bytes.Contains(out, []byte("mail: late@example.com")) {
+		t.Errorf("the added entry is not found:\n%s", out)
+	}
+}
+
 func TestTLS(t *testing.T) {
 	s := Start(t, Options{})
 	pem, err := os.ReadFile(s.CAFile)
