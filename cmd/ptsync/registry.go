@@ -7,6 +7,7 @@ import (
 	"github.com/ptsync/ptsync/pagertree"
 	"github.com/ptsync/ptsync/sources"
 	"github.com/ptsync/ptsync/sources/file"
+	"github.com/ptsync/ptsync/sources/ldap"
 )
 
 // sourceRegistry lists the source types this build supports. Every command
@@ -14,6 +15,7 @@ import (
 func sourceRegistry() sources.Registry {
 	return sources.Registry{
 		config.TypeFile: file.New,
+		config.TypeLDAP: ldap.New,
 	}
 }
 

@@ -79,6 +79,7 @@ func newPolicy(cfg *config.Config) sync.Policy {
 		Scope:                 cfg.Users.Scope,
 		DeleteUsers:           cfg.Users.Delete,
 		Protect:               cfg.Users.Protect,
+		PhoneRegion:           cfg.Users.PhoneRegion,
 		MaxDestructive:        cfg.Safety.MaxDestructive,
 		MaxDestructivePercent: cfg.Safety.MaxDestructivePercent,
 	}

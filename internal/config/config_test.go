@@ -185,15 +185,14 @@ teams:
 users:
   scope: all
   delete: true
-  delete_grace: 168h
   protect: ["owner@example.com"]
+  phone_region: GB
 safety:
   max_destructive: 0
   max_destructive_percent: 0
   min_source_users: 0
   max_source_drop_percent: 0
 state:
-  dir: /var/lib/ptsync
   keep_reports: 1
 metrics:
   listen: ":0"
@@ -207,9 +206,9 @@ log:
 		PagerTree: PagerTree{URL: "http://127.0.0.1:8080", Username: "u", Password: "p", RequestsPerSecond: 2.5, Concurrency: 1, Timeout: 5 * time.Second},
 		Sources:   []Source{{Name: "corp", Type: "file", File: &File{Path: "/tmp/c.yaml"}}},
 		Teams:     []TeamRule{{Source: "corp", Match: "re:^oncall-", Name: "{{ upper .Name }}", Adopt: true, OnMissing: "delete"}},
-		Users:     Users{Scope: "all", Delete: true, DeleteGrace: 168 * time.Hour, Protect: []string{"owner@example.com"}},
+		Users:     Users{Scope: "all", Delete: true, Protect: []string{"owner@example.com"}, PhoneRegion: "GB"},
 		Safety:    Safety{},
-		State:     State{Dir: "/var/lib/ptsync", KeepReports: 1},
+		State:     State{KeepReports: 1},
 		Metrics:   Metrics{Listen: ":0"},
 		Log:       Log{Level: "debug", Format: "console"},
 		Path:      "ptsync.yaml",

@@ -185,6 +185,9 @@ type Users struct {
 	Delete      bool          `yaml:"delete"`
 	DeleteGrace time.Duration `yaml:"delete_grace"`
 	Protect     []string      `yaml:"protect"`
+	// PhoneRegion is the region (ISO 3166, e.g. US) of directory phone
+	// numbers written without a +country code; empty keeps them as given.
+	PhoneRegion string `yaml:"phone_region"`
 }
 
 // users.scope values.

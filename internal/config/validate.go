@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/go-ldap/ldap/v3"
+	"github.com/nyaruka/phonenumbers"
 	"github.com/robfig/cron/v3"
 )
 
@@ -336,8 +337,13 @@ func (k *checker) users() {
 	switch {
 	case u.DeleteGrace < 0:
 		k.add("users.delete_grace", "must not be negative")
-	case u.DeleteGrace > 0 && k.c.State.Dir == "":
-		k.add("users.delete_grace", "needs state.dir (where the time each user went missing is kept)")
+	case u.DeleteGrace > 0:
+		// Refused rather than ignored: a grace period that silently does
+		// nothing would delete people the admin meant to keep.
+		k.add("users.delete_grace", "needs the state database, which this build does not have yet; set 0s (deletes then happen on the first healthy run a user is missing)")
+	}
+	if u.PhoneRegion != "" && !phonenumbers.GetSupportedRegions()[u.PhoneRegion] {
+		k.add("users.phone_region", "must be an ISO 3166 region code such as US or GB, got %q", u.PhoneRegion)
 	}
 	for i, pattern := range u.Protect {
 		if err := checkGlob(pattern); err != nil {
@@ -359,6 +365,9 @@ func (k *checker) safety() {
 }
 
 func (k *checker) state() {
+	if k.c.State.Dir != "" {
+		k.add("state.dir", "the state database is not in this build yet; leave state.dir empty")
+	}
 	if k.c.State.KeepReports < 1 {
 		k.add("state.keep_reports", "must be at least 1")
 	}

@@ -24,6 +24,7 @@ import (
 const starUID = `st*r(x)\y`
 
 // membershipLDIF is a small directory exercising every membership form.
+// bob's mail has spaces around it (base64 in the LDIF to keep them);
 // carol is named with odd case and spaces in one member value; alice2
 // shares alice's email; dave has no email; outsider lives outside
 // ou=people; ghost does not exist; parent and child contain each other.
@@ -45,7 +46,7 @@ objectClass: inetOrgPerson
 uid: bob
 cn: Bob
 sn: B
-mail:   bob@example.com  
+mail:: ICBib2JAZXhhbXBsZS5jb20gIA==
 
 dn: uid=carol,ou=people,dc=example,dc=com
 objectClass: inetOrgPerson
@@ -182,11 +183,13 @@ func memberEmails(t *testing.T, snap *sources.Snapshot) map[string][]string {
 	return out
 }
 
-func userEmails(snap *sources.Snapshot) []string {
+// userEmails lists the snapshot's users' emails, sorted.
+func userEmails(t *testing.T, snap *sources.Snapshot) []string {
+	t.Helper()
 	var emails []string
 	for id, u := range snap.Users {
 		if id != u.ID {
-			return []string{"user keyed " + id + " has ID " + u.ID}
+			t.Errorf("user keyed %q has ID %q", id, u.ID)
 		}
 		emails = append(emails, u.Email)
 	}
@@ -286,7 +289,7 @@ func TestSlapdMembership(t *testing.T) {
 			if want == nil {
 				want = []string{"alice@example.com", "bob@example.com", "carol@example.com", "star@example.com"}
 			}
-			if got := userEmails(snap); !slices.Equal(got, want) {
+			if got := userEmails(t, snap); !slices.Equal(got, want) {
 				t.Errorf("users = %v, want %v", got, want)
 			}
 		})
