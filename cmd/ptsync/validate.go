@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 
-	"go.uber.org/zap"
-
 	"github.com/ptsync/ptsync/internal/config"
 	"github.com/ptsync/ptsync/sources"
 )
@@ -24,13 +22,28 @@ func runValidate(ctx context.Context, e env) int {
 	if err != nil {
 		return printConfigError(e, err)
 	}
-	fmt.Fprintf(e.stdout, "%s: valid (%d sources, %d team rules)\n", *path, len(cfg.Sources), len(cfg.Teams))
-	if !*connect {
-		return exitOK
-	}
 	log, err := newLogger(cfg.Log, e.stderr)
 	if err != nil {
 		return fail(e, "validate", err)
+	}
+	// Building a source reads its files (a CA, say) but connects nowhere;
+	// it catches what the schema cannot, such as a type this build lacks.
+	registry := sourceRegistry()
+	var built []sources.Source
+	for _, sc := range cfg.Sources {
+		src, err := registry.New(sc, log)
+		if err != nil {
+			fmt.Fprintf(e.stderr, "%s: %v\n", *path, err)
+			continue
+		}
+		built = append(built, src)
+	}
+	if len(built) < len(cfg.Sources) {
+		return exitError
+	}
+	fmt.Fprintf(e.stdout, "%s: valid (%d sources, %d team rules)\n", *path, len(cfg.Sources), len(cfg.Teams))
+	if !*connect {
+		return exitOK
 	}
 	ok := true
 	client, err := newPagerTreeClient(cfg.PagerTree, log, nil)
@@ -38,10 +51,9 @@ func runValidate(ctx context.Context, e env) int {
 		err = client.Login(ctx)
 	}
 	ok = report(e, "pagertree "+cfg.PagerTree.URL, "logged in", err) && ok
-	registry := sourceRegistry()
-	for _, sc := range cfg.Sources {
-		label := fmt.Sprintf("source %s (%s)", sc.Name, sc.Type)
-		msg, err := checkSource(ctx, registry, sc, log)
+	for i, src := range built {
+		label := fmt.Sprintf("source %s (%s)", src.Name(), cfg.Sources[i].Type)
+		msg, err := checkSource(ctx, src)
 		ok = report(e, label, msg, err) && ok
 	}
 	if !ok {
@@ -51,11 +63,7 @@ func runValidate(ctx context.Context, e env) int {
 }
 
 // checkSource binds to a source that can check itself, else fetches it.
-func checkSource(ctx context.Context, registry sources.Registry, sc config.Source, log *zap.Logger) (string, error) {
-	src, err := registry.New(sc, log)
-	if err != nil {
-		return "", err
-	}
+func checkSource(ctx context.Context, src sources.Source) (string, error) {
 	if c, ok := src.(sources.Checker); ok {
 		return "connected", c.Check(ctx)
 	}
