@@ -29,5 +29,7 @@ func newLogger(cfg config.Log, w io.Writer) (*zap.Logger, error) {
 	default:
 		return nil, fmt.Errorf("log.format: %q is not json or console", cfg.Format)
 	}
-	return zap.New(zapcore.NewCore(enc, zapcore.AddSync(w), level)), nil
+	// Sources, the PagerTree client and apply workers log from several
+	// goroutines at once; Lock keeps their lines whole and w race-free.
+	return zap.New(zapcore.NewCore(enc, zapcore.Lock(zapcore.AddSync(w)), level)), nil
 }
