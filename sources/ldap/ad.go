@@ -134,8 +134,36 @@ func (s *Source) fetchRange(ctx context.Context, conn goldap.Client, dn, memberA
 	return values, nil
 }
 
-// inChainFilter selects the users of userFilter that are members of
-// groupDN at any depth. groupDN is escaped here, once.
-func inChainFilter(userFilter, groupDN string) string {
-	return fmt.Sprintf("(&%s(memberOf:%s:=%s))", userFilter, matchingRuleInChain, goldap.EscapeFilter(groupDN))
+// inChainFilter selects the entries that are members of groupDN at any
+// depth: users, and the groups nested in it. groupDN is escaped here, once.
+func inChainFilter(groupDN string) string {
+	return fmt.Sprintf("(memberOf:%s:=%s)", matchingRuleInChain, goldap.EscapeFilter(groupDN))
+}
+
+// domainRoot returns the naming context that holds dn: its trailing DC=
+// components, which is how AD names every domain (and application
+// partition). In-chain searches run from there so that members outside
+// the user search come back too.
+func domainRoot(dn string) (string, error) {
+	parsed, err := goldap.ParseDN(dn)
+	if err != nil {
+		return "", fmt.Errorf("parse DN %q: %w", dn, err)
+	}
+	start := len(parsed.RDNs)
+	for start > 0 {
+		rdn := parsed.RDNs[start-1]
+		if len(rdn.Attributes) != 1 || !strings.EqualFold(rdn.Attributes[0].Type, "dc") {
+			break
+		}
+		start--
+	}
+	if start == len(parsed.RDNs) {
+		return "", fmt.Errorf("%q does not end in DC= components naming its domain", dn)
+	}
+	parts := make([]string, 0, len(parsed.RDNs)-start)
+	for _, rdn := range parsed.RDNs[start:] {
+		a := rdn.Attributes[0]
+		parts = append(parts, a.Type+"="+goldap.EscapeDN(a.Value))
+	}
+	return strings.Join(parts, ","), nil
 }

@@ -45,7 +45,7 @@ func (s *Source) fetchWith(ctx context.Context, conn goldap.Client) (*sources.Sn
 		return nil, err
 	}
 	if s.cfg.groups.inChain {
-		if err := s.resolveInChain(ctx, conn, dir, groups); err != nil {
+		if err := s.resolveInChain(ctx, conn, dir, groups, snap); err != nil {
 			return nil, err
 		}
 	} else {
@@ -311,12 +311,20 @@ func (s *Source) resolveMembers(dir *directory, groups []*groupEntry, snap *sour
 		}
 		g.values = nil
 	}
-	if len(outside) > 0 {
-		snap.Skipped[sources.SkipOutsideScope] += len(outside)
-		s.log.Info("dropped group members outside the user search", zap.Int("count", len(outside)),
-			zap.String("users_base_dn", s.cfg.users.base), zap.String("users_filter", s.cfg.users.filter))
-	}
+	s.countOutside(snap, outside)
 	s.flatten(dir, groups)
+}
+
+// countOutside counts the members that are neither users of the user
+// search nor groups of the group search: each distinct DN (or login name)
+// once, however many groups name it.
+func (s *Source) countOutside(snap *sources.Snapshot, outside map[string]struct{}) {
+	if len(outside) == 0 {
+		return
+	}
+	snap.Skipped[sources.SkipOutsideScope] += len(outside)
+	s.log.Info("dropped group members outside the user search", zap.Int("count", len(outside)),
+		zap.String("users_base_dn", s.cfg.users.base), zap.String("users_filter", s.cfg.users.filter))
 }
 
 // flatten sets each group's member IDs: its own users and, when nested,
@@ -368,16 +376,24 @@ func (s *Source) flatten(dir *directory, groups []*groupEntry) {
 	}
 }
 
-// resolveInChain asks the server for each group's users at any depth with
-// LDAP_MATCHING_RULE_IN_CHAIN, within the configured user search.
-func (s *Source) resolveInChain(ctx context.Context, conn goldap.Client, dir *directory, groups []*groupEntry) error {
-	us := s.cfg.users
+// resolveInChain asks the server for each group's members at any depth
+// with LDAP_MATCHING_RULE_IN_CHAIN, one search per group. The search runs
+// over the whole domain and returns DNs only, so members outside the user
+// search are seen and counted as resolveMembers counts them; the nested
+// groups it also returns are passed over. Members in other domains are not
+// in this domain's search and go uncounted.
+func (s *Source) resolveInChain(ctx context.Context, conn goldap.Client, dir *directory, groups []*groupEntry, snap *sources.Snapshot) error {
+	groupDNs := make(map[string]struct{}, len(groups))
+	for _, g := range groups {
+		groupDNs[g.norm] = struct{}{}
+	}
+	outside := map[string]struct{}{}
 	for _, g := range groups {
 		q := query{
-			what:   "search users in group " + g.dn,
-			base:   us.base,
-			scope:  us.scope,
-			filter: inChainFilter(us.filter, g.dn),
+			what:   "search members of group " + g.dn,
+			base:   s.cfg.groups.chainBase,
+			scope:  goldap.ScopeWholeSubtree,
+			filter: inChainFilter(g.dn),
 			attrs:  []string{"1.1"}, // RFC 4511: no attributes, the DN is enough
 		}
 		members := map[int]struct{}{}
@@ -386,9 +402,14 @@ func (s *Source) resolveInChain(ctx context.Context, conn goldap.Client, dir *di
 			if err != nil {
 				return fmt.Errorf("ldap %s: %s: %w", s.cfg.url, q.what, err)
 			}
-			// Users missing from dir were skipped and counted by the user search.
 			if i, ok := dir.byDN[dn]; ok {
 				members[i] = struct{}{}
+				return nil
+			}
+			_, isGroup := groupDNs[dn]
+			_, counted := dir.counted[dn] // skipped and counted by the user or group search
+			if !isGroup && !counted {
+				outside[strings.Clone(dn)] = struct{}{} // a clone does not pin the decoded page
 			}
 			return nil
 		})
@@ -402,6 +423,7 @@ func (s *Source) resolveInChain(ctx context.Context, conn goldap.Client, dir *di
 		sort.Strings(ids)
 		g.flattenedUserIDs = ids
 	}
+	s.countOutside(snap, outside)
 	return nil
 }
 

@@ -77,6 +77,7 @@ type groupSearch struct {
 	nested       bool
 	maxDepth     int
 	inChain      bool
+	chainBase    string // where in-chain searches run: the domain of users.base_dn
 }
 
 // New builds an LDAP source; it matches sources.Factory.
@@ -207,6 +208,11 @@ func resolve(c *config.LDAP) (settings, error) {
 	}
 	if st.groups.inChain && strings.EqualFold(member, "memberUid") {
 		errs = append(errs, errors.New("ldap.groups.in_chain needs DN members; it cannot be used with member_attribute memberUid"))
+	}
+	if st.groups.inChain && st.users.base != "" {
+		if st.groups.chainBase, err = domainRoot(st.users.base); err != nil {
+			errs = append(errs, fmt.Errorf("ldap.users.base_dn: in_chain searches the domain that holds it: %w", err))
+		}
 	}
 	for key, f := range map[string]string{"users.filter": st.users.filter, "groups.filter": st.groups.filter} {
 		if _, err := goldap.CompileFilter(f); err != nil {

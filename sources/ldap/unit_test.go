@@ -181,13 +181,39 @@ func TestDisabledByUAC(t *testing.T) {
 }
 
 func TestInChainFilterEscapesTheDNOnce(t *testing.T) {
-	got := inChainFilter("(objectClass=user)", `CN=Ops (*) \5C Team,OU=Groups,DC=corp`)
-	want := `(&(objectClass=user)(memberOf:1.2.840.113556.1.4.1941:=CN=Ops \28\2a\29 \5c5C Team,OU=Groups,DC=corp))`
+	got := inChainFilter(`CN=Ops (*) \5C Team,OU=Groups,DC=corp`)
+	want := `(memberOf:1.2.840.113556.1.4.1941:=CN=Ops \28\2a\29 \5c5C Team,OU=Groups,DC=corp)`
 	if got != want {
 		t.Fatalf("inChainFilter = %s\nwant %s", got, want)
 	}
 	if _, err := goldap.CompileFilter(got); err != nil {
 		t.Fatalf("the filter does not compile: %v", err)
+	}
+}
+
+func TestDomainRoot(t *testing.T) {
+	tests := []struct {
+		name, dn, want string
+	}{
+		{"an OU", "OU=People,DC=corp,DC=example", "DC=corp,DC=example"},
+		{"the domain itself", "DC=corp,DC=example", "DC=corp,DC=example"},
+		{"a child domain", "CN=Users,DC=emea,DC=corp,DC=example", "DC=emea,DC=corp,DC=example"},
+		{"DC= components inside the domain (a DNS zone)", "DC=host,CN=MicrosoftDNS,CN=System,DC=corp,DC=example", "DC=corp,DC=example"},
+		{"lower case and spaces", "ou=people, dc=corp, dc=example", "dc=corp,dc=example"},
+		{"escaped value", `OU=x,DC=a\,b,DC=example`, `DC=a\,b,DC=example`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := domainRoot(tt.dn)
+			if err != nil || got != tt.want {
+				t.Fatalf("domainRoot(%q) = %q, %v; want %q", tt.dn, got, err, tt.want)
+			}
+		})
+	}
+	for _, dn := range []string{"ou=people,o=corp", "DC=corp,OU=x", "not a DN"} {
+		if got, err := domainRoot(dn); err == nil {
+			t.Errorf("domainRoot(%q) = %q, want an error", dn, got)
+		}
 	}
 }
 
@@ -261,6 +287,7 @@ func TestResolveRejects(t *testing.T) {
 		{"bad scope", config.LDAP{URL: "ldap://x", Users: config.LDAPUsers{BaseDN: "dc=x", Scope: "deep"}}, "users.scope"},
 		{"bad filter", config.LDAP{URL: "ldap://x", Users: config.LDAPUsers{BaseDN: "dc=x", Filter: "(uid=a"}}, "users.filter"},
 		{"in_chain with memberUid", config.LDAP{URL: "ldap://x", Users: base, Groups: config.LDAPGroups{InChain: true, MemberAttribute: "memberUid"}}, "in_chain"},
+		{"in_chain with a base DN in no domain", config.LDAP{URL: "ldap://x", Users: config.LDAPUsers{BaseDN: "ou=people,o=corp"}, Groups: config.LDAPGroups{InChain: true}}, "users.base_dn"},
 		{"negative page size", config.LDAP{URL: "ldap://x", Users: base, PageSize: -1}, "page_size"},
 	}
 	for _, tc := range tests {
