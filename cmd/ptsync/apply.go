@@ -13,6 +13,7 @@ import (
 func runApply(ctx context.Context, e env) int {
 	fs := newFlags("apply", e)
 	path := fs.String("config", "ptsync.yaml", "configuration file")
+	metricsFile := metricsFileFlag(fs)
 	planFile, code, ok := parseWithArg(fs, e, "PLAN.json")
 	if !ok {
 		return code
@@ -31,6 +32,9 @@ func runApply(ctx context.Context, e env) int {
 		return code
 	}
 	rep, err := run.engine.ApplyPlan(ctx, p, sync.RunOptions{RunID: run.runID})
+	if !writeMetricsFile(e, "apply", run, *metricsFile) {
+		return exitError
+	}
 	if err != nil {
 		return fail(e, "apply", fmt.Errorf("%s: %w", planFile, err))
 	}

@@ -26,6 +26,7 @@ func runPlan(ctx context.Context, e env) int {
 	out := fs.String("out", "", "also save the plan as JSON to this file, for ptsync apply")
 	detailed := fs.Bool("detailed-exitcode", false, "exit 2 when the plan has changes (0 when none)")
 	allowDestructive := fs.Bool("allow-destructive", false, "plan without the safety limits, as sync --allow-destructive would apply")
+	metricsFile := metricsFileFlag(fs)
 	if code, ok := parseFlags(fs, e); !ok {
 		return code
 	}
@@ -41,6 +42,9 @@ func runPlan(ctx context.Context, e env) int {
 		return code
 	}
 	prep, err := run.engine.Prepare(ctx, sync.RunOptions{AllowDestructive: *allowDestructive, RunID: run.runID})
+	if !writeMetricsFile(e, "plan", run, *metricsFile) {
+		return exitError
+	}
 	if err != nil {
 		return fail(e, "plan", err)
 	}

@@ -8,6 +8,7 @@ import (
 	"github.com/ptsync/ptsync/sources"
 	"github.com/ptsync/ptsync/sources/file"
 	"github.com/ptsync/ptsync/sources/ldap"
+	"github.com/ptsync/ptsync/sync"
 )
 
 // sourceRegistry lists the source types this build supports. Every command
@@ -20,8 +21,12 @@ func sourceRegistry() sources.Registry {
 }
 
 // newPagerTreeClient builds the PagerTree client of the pagertree: block.
-// obs may be nil.
-func newPagerTreeClient(cfg config.PagerTree, log *zap.Logger, obs pagertree.Observer) (*pagertree.Client, error) {
+// metrics may be nil.
+func newPagerTreeClient(cfg config.PagerTree, log *zap.Logger, metrics *sync.Metrics) (*pagertree.Client, error) {
+	var obs pagertree.Observer
+	if metrics != nil { // a nil *Metrics must not become a non-nil interface
+		obs = metrics
+	}
 	return pagertree.New(pagertree.Config{
 		URL:               cfg.URL,
 		Username:          cfg.Username,

@@ -14,6 +14,7 @@ func runSync(ctx context.Context, e env) int {
 	path := fs.String("config", "ptsync.yaml", "configuration file")
 	dryRun := fs.Bool("dry-run", false, "plan and log what would be done; write nothing")
 	allowDestructive := fs.Bool("allow-destructive", false, "lift the safety limits for this run")
+	metricsFile := metricsFileFlag(fs)
 	if code, ok := parseFlags(fs, e); !ok {
 		return code
 	}
@@ -25,6 +26,9 @@ func runSync(ctx context.Context, e env) int {
 		return code
 	}
 	rep, err := run.engine.RunOnce(ctx, sync.RunOptions{DryRun: *dryRun, AllowDestructive: *allowDestructive, RunID: run.runID})
+	if !writeMetricsFile(e, "sync", run, *metricsFile) {
+		return exitError
+	}
 	if err != nil {
 		return fail(e, "sync", err)
 	}

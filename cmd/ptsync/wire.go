@@ -5,10 +5,10 @@ import (
 	"flag"
 	"fmt"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
 	"github.com/ptsync/ptsync/internal/config"
-	"github.com/ptsync/ptsync/pagertree"
 	"github.com/ptsync/ptsync/sources"
 	"github.com/ptsync/ptsync/sync"
 )
@@ -16,9 +16,10 @@ import (
 // oneShot is what plan, sync, apply and explain share: the loaded config,
 // the run's logger and an engine wired from the config.
 type oneShot struct {
-	cfg    *config.Config
-	runID  string
-	engine *sync.Engine
+	cfg     *config.Config
+	runID   string
+	engine  *sync.Engine
+	metrics *prometheus.Registry // the run's ptsync_* metrics, for --metrics-file
 }
 
 // loadOneShot loads the config at path and wires an engine for one run.
@@ -35,16 +36,18 @@ func loadOneShot(e env, name, path string, withSources bool) (*oneShot, int, boo
 		return nil, fail(e, name, fmt.Errorf("%s: %w", path, err)), false
 	}
 	runID := sync.NewRunID()
-	engine, err := newEngine(cfg, base, base.With(zap.String("run_id", runID)), nil, withSources)
+	reg := prometheus.NewRegistry()
+	metrics := sync.NewMetrics(reg, version)
+	engine, err := newEngine(cfg, base, base.With(zap.String("run_id", runID)), metrics, withSources)
 	if err != nil {
 		return nil, fail(e, name, err), false
 	}
-	return &oneShot{cfg: cfg, runID: runID, engine: engine}, exitOK, true
+	return &oneShot{cfg: cfg, runID: runID, engine: engine, metrics: reg}, exitOK, true
 }
 
 // newEngine wires sources, the PagerTree client and the policy of cfg into
 // an engine. engineLog is the engine's logger (it adds run_id itself);
-// peerLog is given to the sources and the client. metrics may be nil.
+// peerLog is given to the sources and the client.
 func newEngine(cfg *config.Config, engineLog, peerLog *zap.Logger, metrics *sync.Metrics, withSources bool) (*sync.Engine, error) {
 	var srcs []sources.Source
 	if withSources {
@@ -57,9 +60,9 @@ func newEngine(cfg *config.Config, engineLog, peerLog *zap.Logger, metrics *sync
 			srcs = append(srcs, src)
 		}
 	}
-	client, err := newPagerTreeClient(cfg.PagerTree, peerLog, observer(metrics))
+	client, err := newPagerTreeClient(cfg.PagerTree, peerLog, metrics)
 	if err != nil {
-		return nil, fmt.Errorf("pagertree: %w", err)
+		return nil, err
 	}
 	return &sync.Engine{
 		Sources:        srcs,
@@ -85,12 +88,23 @@ func newPolicy(cfg *config.Config) sync.Policy {
 	}
 }
 
-// observer keeps a nil *sync.Metrics from becoming a non-nil interface.
-func observer(m *sync.Metrics) pagertree.Observer {
-	if m == nil {
-		return nil
+// metricsFileFlag adds --metrics-file to a one-shot command.
+func metricsFileFlag(fs *flag.FlagSet) *string {
+	return fs.String("metrics-file", "", "write the run's ptsync_* metrics to this file in Prometheus text format\n(for node_exporter's textfile collector when ptsync runs from cron or a timer)")
+}
+
+// writeMetricsFile writes the run's metrics to path when it is set, by a
+// rename so a collector never reads half a file. It runs whatever the run's
+// outcome: a failed run is what the metrics must show.
+func writeMetricsFile(e env, name string, run *oneShot, path string) bool {
+	if path == "" {
+		return true
 	}
-	return m
+	if err := prometheus.WriteToTextfile(path, run.metrics); err != nil {
+		fail(e, name, fmt.Errorf("--metrics-file: %w", err))
+		return false
+	}
+	return true
 }
 
 // parseWithArg parses flags placed before or after one positional

@@ -152,6 +152,8 @@ func (k *checker) ldap(p string, l *LDAP) {
 		switch {
 		case err != nil || (u.Scheme != "ldap" && u.Scheme != "ldaps") || u.Host == "":
 			k.add(p+".url", "must be an ldap:// or ldaps:// URL with a host, got %q", redactURL(l.URL))
+		case u.User != nil:
+			k.add(p+".url", "must not carry a user or password (got %q); use bind_dn and bind_password", redactURL(l.URL))
 		case u.Scheme == "ldaps" && l.StartTLS:
 			k.add(p+".start_tls", "only applies to ldap:// URLs; ldaps:// is TLS already")
 		}
@@ -428,6 +430,12 @@ func (k *checker) httpURL(key, value string) bool {
 	u, err := url.Parse(value)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		k.add(key, "must be an absolute http:// or https:// URL, got %q", redactURL(value))
+		return false
+	}
+	if u.User != nil {
+		// Credentials have their own keys (and *_file forms); one in a URL
+		// would end up in every error and log line that names the server.
+		k.add(key, "must not carry a user or password (got %q); use the credential keys", redactURL(value))
 		return false
 	}
 	return true
