@@ -25,10 +25,6 @@ type Policy struct {
 	DeleteUsers bool
 	// Protect holds users.protect: path.Match globs on lower-cased emails.
 	Protect []string
-	// HoldDeletes names users (lower-cased email) whose delete is postponed,
-	// with the reason; the engine fills it from users.delete_grace and its
-	// state. Held deletes land in Plan.Held, not in Changes.
-	HoldDeletes map[string]string
 
 	MaxDestructive        int     // safety.max_destructive; 0 disables
 	MaxDestructivePercent float64 // safety.max_destructive_percent; 0 disables

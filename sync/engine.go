@@ -287,7 +287,7 @@ func readCurrent(ctx context.Context, r Reader) (Current, error) {
 // logPlan logs the plan's totals, and each conflict and withheld change.
 func logPlan(log *zap.Logger, p Plan, d time.Duration) {
 	log.Info("plan made", zap.Int("create", p.Summary.Create), zap.Int("update", p.Summary.Update),
-		zap.Int("delete", p.Summary.Delete), zap.Int("withheld", len(p.Withheld)), zap.Int("held", len(p.Held)),
+		zap.Int("delete", p.Summary.Delete), zap.Int("withheld", len(p.Withheld)),
 		zap.Int("conflicts", len(p.Conflicts)), zap.Int("destructive", p.Destructive), zap.Int("base", p.Base),
 		zap.Duration("duration", d))
 	for _, c := range p.Conflicts {

@@ -376,6 +376,59 @@ func TestLeaverIsRemoved(t *testing.T) {
 	}
 }
 
+// TestLeaverAloneOnAHandMadeTeamIsKept: PagerTree takes a deleted user out
+// of every team, so deleting the only member of a team ptsync does not
+// manage would empty it. That delete is withheld; the leaver's managed
+// memberships still go.
+func TestLeaverAloneOnAHandMadeTeamIsKept(t *testing.T) {
+	r := newRig(t, corp(), defaultPolicy())
+	if _, code := r.run(sync.RunOptions{}); code != sync.ExitOK {
+		t.Fatalf("first run exit %d", code)
+	}
+	var bob pagertree.User
+	for _, u := range r.emu.Users() {
+		if u.Email == "bob@example.com" {
+			bob = u
+		}
+	}
+	night, err := r.emu.AddTeam(pagertree.Team{Name: "night-shift", Description: "made by hand", MemberUserIDs: []string{bob.ID}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.write(corp().without("p2"))
+
+	rep, code := r.run(sync.RunOptions{})
+	if code != sync.ExitWithheld {
+		t.Fatalf("exit %d, want %d; result %+v", code, sync.ExitWithheld, rep.Result)
+	}
+	want := state{
+		Users: map[string]string{"owner@example.com": "Owner|", "ann@example.com": "Ann Archer|+14155550101",
+			"bob@example.com": "Bob Baker|", "cat@example.com": "Cat Cole|+442079460958"},
+		Teams: map[string][]string{"facilities": {"owner@example.com"}, "night-shift": {"bob@example.com"},
+			"payments": {"ann@example.com"}, "db": {"cat@example.com"}},
+	}
+	if st := r.state(); !reflect.DeepEqual(st, want) {
+		t.Errorf("PagerTree =\n%+v\nwant\n%+v", st, want)
+	}
+	if got := r.team("night-shift"); !reflect.DeepEqual(got, night) {
+		t.Errorf("the hand-made team changed:\n%+v\nwas\n%+v", got, night)
+	}
+	withheld := rep.Result.Changes[len(rep.Result.Changes)-1]
+	if rep.Result.Counts != (sync.Counts{Applied: 2, Withheld: 1}) || withheld.Name != "bob@example.com" ||
+		!strings.Contains(withheld.Error, `leave team "night-shift" with no members`) {
+		t.Errorf("counts %+v, last change %+v: want bob's delete withheld for night-shift", rep.Result.Counts, withheld)
+	}
+
+	if _, code := r.run(sync.RunOptions{AllowDestructive: true}); code != sync.ExitOK {
+		t.Fatalf("--allow-destructive run: exit %d", code)
+	}
+	want.Teams["night-shift"] = []string{}
+	delete(want.Users, "bob@example.com")
+	if st := r.state(); !reflect.DeepEqual(st, want) {
+		t.Errorf("after --allow-destructive PagerTree =\n%+v\nwant\n%+v", st, want)
+	}
+}
+
 func TestGroupRenameRenamesTeamInPlace(t *testing.T) {
 	r := newRig(t, corp(), defaultPolicy())
 	if _, code := r.run(sync.RunOptions{}); code != sync.ExitOK {

@@ -23,10 +23,10 @@ type Explanation struct {
 	// Lines are the findings in reading order: sources, groups, rules,
 	// PagerTree, and why (not) wanted.
 	Lines []string
-	// Changes, Withheld and Held are the plan's changes naming it (for a
-	// user, team writes adding or removing them included).
-	Changes, Withheld, Held []Change
-	Conflicts               []Conflict
+	// Changes and Withheld are the plan's changes naming it (for a user,
+	// team writes adding or removing them included).
+	Changes, Withheld []Change
+	Conflicts         []Conflict
 }
 
 // Explain looks query up, as an email when it has an @ and as a team (or
@@ -186,7 +186,7 @@ func (e *Explanation) collect(p Plan, names func(Change) bool, conflicts func(Co
 		}
 		return out
 	}
-	e.Changes, e.Withheld, e.Held = pick(p.Changes), pick(p.Withheld), pick(p.Held)
+	e.Changes, e.Withheld = pick(p.Changes), pick(p.Withheld)
 	for _, c := range p.Conflicts {
 		if conflicts(c) {
 			e.Conflicts = append(e.Conflicts, c)
@@ -201,7 +201,7 @@ func (e Explanation) Render(w io.Writer) error {
 	for _, l := range e.Lines {
 		fmt.Fprintf(b, "  %s\n", l)
 	}
-	if len(e.Changes)+len(e.Withheld)+len(e.Held)+len(e.Conflicts) == 0 {
+	if len(e.Changes)+len(e.Withheld)+len(e.Conflicts) == 0 {
 		fmt.Fprintf(b, "plan: nothing to do\n")
 	} else {
 		fmt.Fprintf(b, "plan:\n")
@@ -211,9 +211,6 @@ func (e Explanation) Render(w io.Writer) error {
 	}
 	for _, c := range e.Withheld {
 		writeChange(b, "  withheld: ", c, c.WithheldReason)
-	}
-	for _, c := range e.Held {
-		writeChange(b, "  postponed: ", c, c.WithheldReason)
 	}
 	for _, c := range e.Conflicts {
 		fmt.Fprintf(b, "  conflict: team %s: %s\n", c.Team, c.Reason)

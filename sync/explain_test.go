@@ -19,7 +19,6 @@ func TestExplain(t *testing.T) {
 		{"bob@example.com", KindUser, false},   // leaver: removals and delete withheld
 		{"erin@example.com", KindUser, false},  // in the directory, in no synced group
 		{"owner@example.com", KindUser, false}, // admin and protected
-		{"old@example.com", KindUser, false},   // delete postponed
 		{"nobody@example.com", KindUser, false},
 		{"Database", KindTeam, true},       // renamed from Db
 		{"oncall-vendors", KindTeam, true}, // looked up by group name; adopted

@@ -11,10 +11,11 @@ import (
 
 // fakeAccount is an in-memory PagerTree behind the sync.PagerTree
 // interface, for tests that apply plans without HTTP. Like PagerTree it
-// rejects a second user with the same email and answers not found for
-// unknown ids; deleting a user leaves team member lists as they are (so
-// a test sees exactly what ptsync wrote). It records the id of every
-// object written.
+// rejects a second user with the same email, answers not found for
+// unknown ids and, as PagerTree and its emulator do, takes a deleted user
+// out of every team's member list. It records the id of every object
+// written to (a team a user delete edits is not written to: no request
+// names it).
 type fakeAccount struct {
 	mu      gosync.Mutex
 	users   map[string]AccountUser
@@ -117,6 +118,12 @@ func (f *fakeAccount) DeleteUser(_ context.Context, id string) error {
 		return fmt.Errorf("delete user %s: %w", id, errFakeNotFound)
 	}
 	delete(f.users, id)
+	for tid, t := range f.teams {
+		if slices.Contains(t.MemberIDs, id) {
+			t.MemberIDs = slices.DeleteFunc(t.MemberIDs, func(m string) bool { return m == id })
+			f.teams[tid] = t
+		}
+	}
 	f.wrote(id)
 	return nil
 }

@@ -21,9 +21,6 @@ type Plan struct {
 	// Withheld are destructive changes the safety limits hold back; each
 	// carries WithheldReason. --allow-destructive applies them.
 	Withheld []Change
-	// Held are user deletes postponed by Policy.HoldDeletes (delete_grace):
-	// expected to happen later, not a safety event.
-	Held []Change
 	// Conflicts are wanted teams the plan leaves alone.
 	Conflicts []Conflict
 	// Fingerprint identifies the PagerTree state the plan was made from;
@@ -184,15 +181,13 @@ func MakePlan(cur Current, want Desired, pol Policy) Plan {
 	pl.plan.Fingerprint = Fingerprint(cur)
 	pl.plan.Base = pl.base(users)
 	sortChanges(pl.plan.Changes)
-	sortChanges(pl.plan.Held)
 	slices.SortFunc(pl.plan.Conflicts, func(a, b Conflict) int {
 		return cmp.Or(cmp.Compare(a.Team, b.Team), cmp.Compare(a.Reason, b.Reason))
 	})
-	applySafety(&pl.plan, pol)
+	pl.applySafety()
 	pl.plan.Summary = summarize(pl.plan.Changes)
 	normalizeChanges(pl.plan.Changes)
 	normalizeChanges(pl.plan.Withheld)
-	normalizeChanges(pl.plan.Held)
 	return pl.plan
 }
 
@@ -265,13 +260,7 @@ func (pl *planner) planUserDeletes(users []AccountUser) {
 		if email == "" || pl.want.Present[email] || !pl.manageable(u) {
 			continue
 		}
-		c := Change{Op: OpDelete, Kind: KindUser, Name: email, ID: u.ID, Destructive: 1, Reason: "absent from every source"}
-		if why, held := pl.pol.HoldDeletes[email]; held {
-			c.WithheldReason = why
-			pl.plan.Held = append(pl.plan.Held, c)
-			continue
-		}
-		pl.add(c)
+		pl.add(Change{Op: OpDelete, Kind: KindUser, Name: email, ID: u.ID, Destructive: 1, Reason: "absent from every source"})
 	}
 }
 

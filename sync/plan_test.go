@@ -97,7 +97,6 @@ func TestMakePlan(t *testing.T) {
 		cur       Current
 		changes   []string
 		withheld  []string
-		held      []string
 		conflicts []string
 	}{
 		{
@@ -311,12 +310,6 @@ func TestMakePlan(t *testing.T) {
 			changes: []string{"- user gone@example.com #p6 destroys=1"},
 		},
 		{
-			name: "a held delete is postponed, not applied and not withheld",
-			pol:  Policy{DeleteUsers: true, HoldDeletes: map[string]string{"gone@example.com": "missing for 1h of delete_grace 24h"}},
-			cur:  withUsers(convergedAccount(), account("p6", "gone@example.com", "Gone", "")),
-			held: []string{"- user gone@example.com #p6 destroys=1"},
-		},
-		{
 			name:  "over max_destructive every destructive change is withheld, the rest applied",
 			snaps: []*sources.Snapshot{editDirectory(func(s *sources.Snapshot) { leaverBob(s); hireFrank(s) })},
 			pol:   Policy{DeleteUsers: true, MaxDestructive: 2},
@@ -415,7 +408,6 @@ func TestMakePlan(t *testing.T) {
 			p := MakePlan(tc.cur, mustDesired(t, tc.pol, tc.snaps...), tc.pol)
 			equalLines(t, "changes", briefs(p.Changes), tc.changes)
 			equalLines(t, "withheld", briefs(p.Withheld), tc.withheld)
-			equalLines(t, "held", briefs(p.Held), tc.held)
 			equalLines(t, "conflicts", conflictLines(p.Conflicts), tc.conflicts)
 			if got := summarize(p.Changes); p.Summary != got {
 				t.Errorf("summary %+v, changes count %+v", p.Summary, got)
@@ -430,6 +422,122 @@ func TestMakePlan(t *testing.T) {
 					t.Errorf("applied %s has a withheld reason %q", brief(c), c.WithheldReason)
 				}
 			}
+		})
+	}
+}
+
+// TestUserDeleteNeverEmptiesATeam: PagerTree takes a deleted user out of
+// every team, managed or not, so a user delete is held to the empty-team
+// rule too, for the teams as the plan's applied team changes leave them.
+func TestUserDeleteNeverEmptiesATeam(t *testing.T) {
+	zed, yan := account("p9", "zed@example.com", "Zed", ""), account("p8", "yan@example.com", "Yan", "")
+	leavers := withUsers(convergedAccount(), zed, yan)
+	teams := func(extra ...AccountTeam) Current {
+		return withTeams(leavers, append(convergedAccount().Teams, extra...)...)
+	}
+	const (
+		absent  = "absent from every source"
+		strips  = " (PagerTree takes a deleted user out of every team)"
+		leaveHM = `deleting them would leave team "Hand Made" with no members` + strips
+	)
+	tests := []struct {
+		name     string
+		pol      Policy // DeleteUsers is set; Rules default to oncallRule
+		cur      Current
+		changes  []string // brief  # Reason
+		withheld []string // brief  # WithheldReason
+	}{
+		{
+			name:     "the last member of a hand-made team is not deleted",
+			cur:      teams(ptTeam("t5", "Hand Made", "made by hand", "p9")),
+			changes:  []string{"- user yan@example.com #p8 destroys=1  # " + absent},
+			withheld: []string{"- user zed@example.com #p9 destroys=1  # " + leaveHM},
+		},
+		{
+			name: "the last member of a kept team whose group is gone is not deleted",
+			pol:  Policy{Rules: rules(onMissingRule(config.OnMissingKeep))},
+			cur:  teams(ptTeam("t9", "Legacy", mark("corp", "g9"), "p9", "ghost")),
+			changes: []string{
+				"- user yan@example.com #p8 destroys=1  # " + absent,
+			},
+			withheld: []string{`- user zed@example.com #p9 destroys=1  # deleting them would leave team "Legacy" with no members` + strips},
+		},
+		{
+			name: "leavers who are all of a team are all withheld, naming every team they would empty",
+			cur: teams(ptTeam("t5", "Hand Made", "made by hand", "p9", "p8"), ptTeam("t6", "Night", "", "p9"),
+				ptTeam("t7", "Day", "", "p9", "p1")),
+			withheld: []string{
+				"- user yan@example.com #p8 destroys=1  # " + leaveHM,
+				`- user zed@example.com #p9 destroys=1  # deleting them would leave teams "Hand Made", "Night" with no members` + strips,
+			},
+		},
+		{
+			name: "a leaver on a hand-made team beside others is deleted, and the reason names the team",
+			cur:  teams(ptTeam("t5", "Hand Made", "made by hand", "p9", "p1"), ptTeam("t6", "Night", "", "p2", "p9")),
+			changes: []string{
+				"- user yan@example.com #p8 destroys=1  # " + absent,
+				`- user zed@example.com #p9 destroys=1  # ` + absent + `; the delete also takes them out of teams "Hand Made", "Night"` + strips,
+			},
+		},
+		{
+			name: "a team the plan deletes holds no delete back",
+			pol:  Policy{Rules: rules(onMissingRule(config.OnMissingDelete))},
+			cur:  teams(ptTeam("t9", "Legacy", mark("corp", "g9"), "p9")),
+			changes: []string{
+				"- team Legacy #t9 destroys=1  # " + `group (id "g9") is gone from source "corp"; on_missing: delete`,
+				"- user yan@example.com #p8 destroys=1  # " + absent,
+				"- user zed@example.com #p9 destroys=1  # " + absent,
+			},
+		},
+		{
+			name: "a team the plan fills holds no delete back",
+			pol:  Policy{Rules: rules(adoptRule())},
+			cur:  withTeams(leavers, ptTeam("t1", "Payments", "made by hand", "p9"), convergedAccount().Teams[1]),
+			changes: []string{
+				"~ team Payments #t1 description:+marker members=[alice@example.com,bob@example.com] +alice@example.com +bob@example.com -zed@example.com destroys=1" +
+					`  # group "oncall-payments" of source "corp"; adopted by teams[0] (adopt: true)`,
+				"- user yan@example.com #p8 destroys=1  # " + absent,
+				"- user zed@example.com #p9 destroys=1  # " + absent,
+			},
+		},
+		{
+			name: "a withheld emptying keeps its member, whose delete is withheld for it",
+			pol:  Policy{Rules: rules(onMissingRule(config.OnMissingEmpty))},
+			cur:  teams(ptTeam("t9", "Legacy", mark("corp", "g9"), "p9")),
+			changes: []string{
+				"- user yan@example.com #p8 destroys=1  # " + absent,
+			},
+			withheld: []string{
+				`~ team Legacy #t9 members=[] -zed@example.com destroys=1  # would leave team Legacy with no members`,
+				"- user zed@example.com #p9 destroys=1  # still a member of team Legacy, whose removal is withheld",
+			},
+		},
+		{
+			name: "--allow-destructive deletes the last member anyway, and says so",
+			pol:  Policy{AllowDestructive: true},
+			cur:  teams(ptTeam("t5", "Hand Made", "made by hand", "p9")),
+			changes: []string{
+				"- user yan@example.com #p8 destroys=1  # " + absent,
+				`- user zed@example.com #p9 destroys=1  # ` + absent + `; the delete also takes them out of team "Hand Made"` + strips + `; --allow-destructive lets it leave team "Hand Made" with no members`,
+			},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.pol.DeleteUsers = true
+			if tc.pol.Rules == nil {
+				tc.pol.Rules = rules(oncallRule())
+			}
+			p := MakePlan(tc.cur, mustDesired(t, tc.pol, corpDirectory()), tc.pol)
+			var changes, withheld []string
+			for _, c := range p.Changes {
+				changes = append(changes, brief(c)+"  # "+c.Reason)
+			}
+			for _, c := range p.Withheld {
+				withheld = append(withheld, brief(c)+"  # "+c.WithheldReason)
+			}
+			equalLines(t, "changes", changes, tc.changes)
+			equalLines(t, "withheld", withheld, tc.withheld)
 		})
 	}
 }

@@ -140,7 +140,9 @@ func unmanaged(t AccountTeam, want Desired, p Plan) bool {
 
 // TestPlanApplyPlanConverges: for random directories and accounts, planning,
 // applying and planning again leaves nothing to do but what the safety
-// limits still withhold, and objects ptsync does not manage are untouched.
+// limits still withhold, objects ptsync does not manage are untouched (but
+// for the deleted users PagerTree takes out of every team), and no team
+// that had members is left with none unless --allow-destructive.
 func TestPlanApplyPlanConverges(t *testing.T) {
 	rapid.Check(t, func(rt *rapid.T) {
 		snaps, cur, pol := drawDirectory(rt), drawAccount(rt), drawPolicy(rt)
@@ -168,14 +170,28 @@ func TestPlanApplyPlanConverges(t *testing.T) {
 			rt.Fatalf("withheld under --allow-destructive: %v", briefs(second.Withheld))
 		}
 
+		deleted := map[string]bool{} // users the run deleted
+		for _, u := range cur.Users {
+			if !slices.ContainsFunc(after.Users, func(a AccountUser) bool { return a.ID == u.ID }) {
+				deleted[u.ID] = true
+			}
+		}
 		for _, team := range cur.Teams {
+			i := slices.IndexFunc(after.Teams, func(a AccountTeam) bool { return a.ID == team.ID })
+			if i >= 0 && !pol.AllowDestructive && hasMember(team, cur.Users) && !hasMember(after.Teams[i], after.Users) {
+				rt.Fatalf("team %s %q had members and was left with none:\n  %s", team.ID, team.Name, strings.Join(briefs(first.Changes), "\n  "))
+			}
 			if !unmanaged(team, want, first) {
 				continue
 			}
 			if n := account.written[team.ID]; n > 0 {
 				rt.Fatalf("unmanaged team %s %q written %d times", team.ID, team.Name, n)
 			}
-			if i := slices.IndexFunc(after.Teams, func(a AccountTeam) bool { return a.ID == team.ID }); i < 0 || !teamsEqual(after.Teams[i], team) {
+			// Deleting a user takes them out of every team, unmanaged ones
+			// included; nothing else about the team may change.
+			untouched := team
+			untouched.MemberIDs = slices.DeleteFunc(slices.Clone(team.MemberIDs), func(id string) bool { return deleted[id] })
+			if i < 0 || !teamsEqual(after.Teams[i], untouched) {
 				rt.Fatalf("unmanaged team %s %q changed", team.ID, team.Name)
 			}
 		}
@@ -184,6 +200,13 @@ func TestPlanApplyPlanConverges(t *testing.T) {
 				rt.Fatalf("admin or protected user %s written", u.Email)
 			}
 		}
+	})
+}
+
+// hasMember reports whether any of the team's member ids names one of users.
+func hasMember(t AccountTeam, users []AccountUser) bool {
+	return slices.ContainsFunc(t.MemberIDs, func(id string) bool {
+		return slices.ContainsFunc(users, func(u AccountUser) bool { return u.ID == id })
 	})
 }
 

@@ -14,7 +14,6 @@ type planDocument struct {
 	Changes     []Change   `json:"changes"`
 	Summary     Summary    `json:"summary"`
 	Withheld    []Change   `json:"withheld"`
-	Held        []Change   `json:"held"`
 	Conflicts   []Conflict `json:"conflicts"`
 	Fingerprint string     `json:"fingerprint"`
 	Base        int        `json:"base"`
@@ -25,7 +24,7 @@ type planDocument struct {
 // written as [], never null, so scripts can index them unguarded.
 func RenderJSON(w io.Writer, p Plan) error {
 	doc := planDocument{
-		Changes: orEmpty(p.Changes), Summary: p.Summary, Withheld: orEmpty(p.Withheld), Held: orEmpty(p.Held),
+		Changes: orEmpty(p.Changes), Summary: p.Summary, Withheld: orEmpty(p.Withheld),
 		Conflicts: orEmpty(p.Conflicts), Fingerprint: p.Fingerprint, Base: p.Base, Destructive: p.Destructive,
 	}
 	enc := json.NewEncoder(w)
@@ -55,13 +54,12 @@ func ReadPlan(r io.Reader) (Plan, error) {
 		}
 	}
 	p := Plan{
-		Changes: nilIfEmpty(doc.Changes), Withheld: nilIfEmpty(doc.Withheld), Held: nilIfEmpty(doc.Held),
+		Changes: nilIfEmpty(doc.Changes), Withheld: nilIfEmpty(doc.Withheld),
 		Conflicts: nilIfEmpty(doc.Conflicts), Fingerprint: doc.Fingerprint, Summary: doc.Summary,
 		Base: doc.Base, Destructive: doc.Destructive,
 	}
 	normalizeChanges(p.Changes)
 	normalizeChanges(p.Withheld)
-	normalizeChanges(p.Held)
 	if got := summarize(p.Changes); got != p.Summary {
 		return Plan{}, fmt.Errorf("read plan: summary %+v does not match its changes %+v; the file was edited", p.Summary, got)
 	}
@@ -179,30 +177,25 @@ func writeChange(w io.Writer, indent string, c Change, note string) {
 
 // RenderText writes the plan the way terraform plan reads: one +, ~ or -
 // line per change with its reason as a # comment, then what the safety
-// limits withheld, postponed deletes, conflicts and the summary line.
+// limits withheld, conflicts and the summary line.
 func RenderText(w io.Writer, p Plan) error {
 	b := bufio.NewWriter(w)
 	for _, c := range p.Changes {
 		writeChange(b, "", c, c.Reason)
 	}
-	section := func(title string, cs []Change) {
-		if len(cs) == 0 {
-			return
-		}
-		fmt.Fprintf(b, "\n%s\n", title)
-		for _, c := range cs {
+	if len(p.Withheld) > 0 {
+		fmt.Fprintf(b, "\nWithheld by the safety limits (rerun with --allow-destructive to apply them):\n")
+		for _, c := range p.Withheld {
 			writeChange(b, "", c, c.WithheldReason)
 		}
 	}
-	section("Withheld by the safety limits (rerun with --allow-destructive to apply them):", p.Withheld)
-	section("Postponed deletes (users.delete_grace):", p.Held)
 	if len(p.Conflicts) > 0 {
 		fmt.Fprintf(b, "\nConflicts (left alone):\n")
 		for _, c := range p.Conflicts {
 			fmt.Fprintf(b, "! team %s: %s\n", c.Team, c.Reason)
 		}
 	}
-	if len(p.Changes)+len(p.Withheld)+len(p.Held)+len(p.Conflicts) > 0 {
+	if len(p.Changes)+len(p.Withheld)+len(p.Conflicts) > 0 {
 		b.WriteByte('\n')
 	}
 	fmt.Fprintln(b, SummaryLine(p))
@@ -228,7 +221,6 @@ func RenderMarkdown(w io.Writer, p Plan) error {
 	}
 	table("Changes", p.Changes, func(c Change) string { return c.Reason })
 	table("Withheld by the safety limits", p.Withheld, func(c Change) string { return c.WithheldReason })
-	table("Postponed deletes", p.Held, func(c Change) string { return c.WithheldReason })
 	if len(p.Conflicts) > 0 {
 		fmt.Fprintf(b, "\n#### Conflicts (left alone)\n\n")
 		for _, c := range p.Conflicts {

@@ -17,7 +17,7 @@ var update = flag.Bool("update", false, "rewrite testdata/*.golden with the curr
 
 // richScenario exercises every kind of line a plan can print: creates,
 // updates, a rename, an adoption, a team delete, user deletes, withheld
-// removals, a postponed delete and a conflict.
+// removals and a conflict.
 func richScenario() ([]*sources.Snapshot, Current, Policy) {
 	corp := editDirectory(func(s *sources.Snapshot) {
 		leaverBob(s)
@@ -33,14 +33,12 @@ func richScenario() ([]*sources.Snapshot, Current, Policy) {
 		Rules:          rules(onMissingRule(config.OnMissingDelete), adoptContractors),
 		DeleteUsers:    true,
 		Protect:        []string{"owner@example.com"},
-		HoldDeletes:    map[string]string{"old@example.com": "missing for 2h0m0s of users.delete_grace 24h0m0s"},
 		MaxDestructive: 2,
 	}
 	cur := convergedAccount()
 	cur.Users[0].Name = "Alice"
 	cur.Users = append(cur.Users,
 		admin("p0", "owner@example.com", "Owner"),
-		account("p7", "old@example.com", "Old Timer", ""),
 		account("p8", "zed@example.com", "Zed", "+14155550999"))
 	cur.Teams = append(cur.Teams,
 		ptTeam("t3", "ONCALL-VENDORS", "Vendors | escalation", "p3"),

@@ -3,29 +3,41 @@ package sync
 import (
 	"fmt"
 	"slices"
+	"strings"
 )
 
-// applySafety moves destructive changes from p.Changes to p.Withheld:
+// applySafety moves destructive changes from the plan's Changes to its
+// Withheld:
 //
 //   - over safety.max_destructive or safety.max_destructive_percent (the
 //     latter only when the base is at least 100; a limit of 0 is off),
 //     every destructive change;
-//   - whatever the limits, a membership change that would leave a team that
-//     has members with none (an on-call team with no one in it pages no
-//     one).
+//   - whatever the limits, a change that would leave a team that has
+//     members with none (an on-call team with no one in it pages no one):
+//     a membership change, and a user delete, since PagerTree takes a
+//     deleted user out of every team (see guardUserDeletes).
 //
 // The count is everything the plan would destroy, emptyings included, so
 // the limit reads as "this plan destroys N". A team write that also adds
 // members or renames is split: the safe part stays in Changes (keeping the
 // members it would have removed), the removals are withheld.
 // AllowDestructive lifts all of it.
-func applySafety(p *Plan, pol Policy) {
+func (pl *planner) applySafety() {
+	p, pol := &pl.plan, pl.pol
 	for _, c := range p.Changes {
 		p.Destructive += c.Destructive
 	}
-	if pol.AllowDestructive {
-		return
+	if !pol.AllowDestructive {
+		withholdDestructive(p, pol)
+		holdKeptMembers(p)
 	}
+	pl.guardUserDeletes(!pol.AllowDestructive)
+	sortChanges(p.Withheld)
+}
+
+// withholdDestructive withholds every destructive change when the plan is
+// over a limit, and every team change that would empty a team.
+func withholdDestructive(p *Plan, pol Policy) {
 	over := ""
 	switch {
 	case pol.MaxDestructive > 0 && p.Destructive > pol.MaxDestructive:
@@ -56,8 +68,6 @@ func applySafety(p *Plan, pol Policy) {
 		p.Withheld = append(p.Withheld, held)
 	}
 	p.Changes = kept
-	holdKeptMembers(p)
-	sortChanges(p.Withheld)
 }
 
 // holdKeptMembers withholds the delete of a user whom a withheld team
@@ -84,6 +94,122 @@ func holdKeptMembers(p *Plan) {
 		p.Withheld = append(p.Withheld, c)
 	}
 	p.Changes = kept
+}
+
+// guardUserDeletes weighs what each user delete left in Changes does to
+// teams: PagerTree takes a deleted user out of every team, managed or not,
+// which no team change of the plan shows. Against the teams as the plan's
+// applied team changes leave them, a delete that would leave a team that
+// has members with none (alone or with the run's other deletes) is
+// withheld when enforce is set, as is every delete of that team's last
+// members.
+//
+// A delete that leaves the user's other teams staffed goes ahead, even
+// from a team ptsync does not manage: users.delete is about people, and
+// refusing it would let any hand-made team keep a leaver's account
+// forever. Its Reason names the teams it takes the user out of.
+func (pl *planner) guardUserDeletes(enforce bool) {
+	p := &pl.plan
+	deleted := map[string]bool{} // ids of the users the applied changes delete
+	written := map[string]Change{}
+	for _, c := range p.Changes {
+		switch {
+		case c.Kind == KindUser && c.Op == OpDelete:
+			deleted[c.ID] = true
+		case c.Kind == KindTeam && c.ID != "" && (c.Op == OpDelete || c.MembersSet):
+			written[c.ID] = c
+		}
+	}
+	if len(deleted) == 0 {
+		return
+	}
+	// Teams the plan creates are left out: their members are wanted, so
+	// present in a source, and never deleted.
+	inTeams := map[string][]string{} // user id -> teams the delete takes them out of
+	lastIn := map[string][]string{}  // user id -> those it leaves with no members
+	for _, t := range pl.cur.Teams {
+		c, ok := written[t.ID]
+		if ok && c.Op == OpDelete {
+			continue
+		}
+		var members []string
+		if ok {
+			members = pl.memberIDs(c.Members)
+		} else {
+			members = pl.accountMembers(t)
+		}
+		gone := slices.DeleteFunc(slices.Clone(members), func(id string) bool { return !deleted[id] })
+		for _, id := range gone {
+			inTeams[id] = append(inTeams[id], t.Name)
+			if len(gone) == len(members) {
+				lastIn[id] = append(lastIn[id], t.Name)
+			}
+		}
+	}
+	const strips = " (PagerTree takes a deleted user out of every team)"
+	kept := p.Changes[:0:0]
+	for _, c := range p.Changes {
+		if c.Kind != KindUser || c.Op != OpDelete || len(inTeams[c.ID]) == 0 {
+			kept = append(kept, c)
+			continue
+		}
+		emptied := teamList(lastIn[c.ID])
+		if enforce && emptied != "" {
+			c.WithheldReason = "deleting them would leave " + emptied + " with no members" + strips
+			p.Withheld = append(p.Withheld, c)
+			continue
+		}
+		c.Reason += "; the delete also takes them out of " + teamList(inTeams[c.ID]) + strips
+		if emptied != "" {
+			c.Reason += "; --allow-destructive lets it leave " + emptied + " with no members"
+		}
+		kept = append(kept, c)
+	}
+	p.Changes = kept
+}
+
+// memberIDs resolves a written member list (emails) the way Apply will: to
+// the account's user of each email, or to the user this run creates.
+func (pl *planner) memberIDs(emails []string) []string {
+	ids := make([]string, 0, len(emails))
+	for _, e := range emails {
+		if u, ok := pl.byEmail[e]; ok {
+			ids = append(ids, u.ID)
+		} else {
+			ids = append(ids, "new user "+e)
+		}
+	}
+	return ids
+}
+
+// accountMembers is the team's members as unique ids of account users:
+// ids that name no user are not people (see memberEmails).
+func (pl *planner) accountMembers(t AccountTeam) []string {
+	ids := make([]string, 0, len(t.MemberIDs))
+	for _, id := range t.MemberIDs {
+		if _, ok := pl.byID[id]; ok {
+			ids = append(ids, id)
+		}
+	}
+	slices.Sort(ids)
+	return slices.Compact(ids)
+}
+
+// teamList names teams for a reason: `team "A"` or `teams "A", "B"`, sorted.
+func teamList(names []string) string {
+	if len(names) == 0 {
+		return ""
+	}
+	names = slices.Clone(names)
+	slices.Sort(names)
+	quoted := make([]string, len(names))
+	for i, n := range names {
+		quoted[i] = fmt.Sprintf("%q", n)
+	}
+	if len(quoted) == 1 {
+		return "team " + quoted[0]
+	}
+	return "teams " + strings.Join(quoted, ", ")
 }
 
 // summarize counts changes by op.

@@ -128,8 +128,8 @@ type Change struct {
 	Destructive int `json:"destructive,omitempty"`
 	// Reason says why, for plan output and explain ("left the directory").
 	Reason string `json:"reason,omitempty"`
-	// WithheldReason says why a withheld (or held) change is not applied
-	// in this run; empty on changes that are applied.
+	// WithheldReason says why a withheld change is not applied in this
+	// run; empty on changes that are applied.
 	WithheldReason string `json:"withheld_reason,omitempty"`
 }
 
