@@ -20,6 +20,9 @@ const (
 	DefaultConcurrency = 4
 	DefaultTimeout     = 30 * time.Second
 	DefaultMaxAttempts = 6
+	// DefaultMaxRetryWait is long enough for any rate limit window seen in
+	// practice and short enough not to stall a scheduled run.
+	DefaultMaxRetryWait = 2 * time.Minute
 )
 
 // Config configures a Client.
@@ -33,7 +36,7 @@ type Config struct {
 	// the Client. Zero means no client-side limit.
 	RequestsPerSecond float64
 	// Concurrency bounds the pages of a list fetched at once
-	// (DefaultConcurrency when zero); Concurrency() tells callers the same.
+	// (DefaultConcurrency when zero).
 	Concurrency int
 	// Timeout bounds each request attempt, answer body included
 	// (DefaultTimeout when zero).
@@ -42,6 +45,12 @@ type Config struct {
 	// transport errors (DefaultMaxAttempts when zero). The replay after a
 	// fresh login on 401 does not count.
 	MaxAttempts int
+	// MaxRetryWait is the longest Retry-After a 429 or 5xx may ask for and
+	// still be retried (DefaultMaxRetryWait when zero). An answer asking
+	// for longer ends the call at once with its *APIError, RetryAfter set:
+	// retrying sooner than asked is pointless, and waiting that long would
+	// stall the run.
+	MaxRetryWait time.Duration
 	// HTTPClient sends the requests; when nil, a client with a connection
 	// pool sized for Concurrency is used. Its Timeout should stay zero:
 	// Timeout above bounds each attempt instead.
@@ -56,17 +65,18 @@ type Config struct {
 // Client is a PagerTree API client. It logs in on first use and again when
 // the token is refused. All methods are safe for concurrent use.
 type Client struct {
-	base        *url.URL
-	username    string
-	password    string
-	http        *http.Client
-	limiterMu   sync.Mutex // see waitTurn
-	limiter     *rate.Limiter
-	concurrency int
-	timeout     time.Duration
-	maxAttempts int
-	observer    Observer
-	log         *zap.Logger
+	base         *url.URL
+	username     string
+	password     string
+	http         *http.Client
+	limiterMu    sync.Mutex // see waitTurn
+	limiter      *rate.Limiter
+	concurrency  int
+	timeout      time.Duration
+	maxAttempts  int
+	maxRetryWait time.Duration
+	observer     Observer
+	log          *zap.Logger
 
 	// loginSlot is a one-slot semaphore that lets a single login run at a
 	// time; unlike a mutex, waiting on it respects the caller's context.
@@ -101,18 +111,21 @@ func New(cfg Config) (*Client, error) {
 		return nil, fmt.Errorf("pagertree: timeout %v is negative", cfg.Timeout)
 	case cfg.MaxAttempts < 0:
 		return nil, fmt.Errorf("pagertree: max attempts %d is negative", cfg.MaxAttempts)
+	case cfg.MaxRetryWait < 0:
+		return nil, fmt.Errorf("pagertree: max retry wait %v is negative", cfg.MaxRetryWait)
 	}
 	c := &Client{
-		base:        base,
-		username:    cfg.Username,
-		password:    cfg.Password,
-		http:        cfg.HTTPClient,
-		concurrency: cmp.Or(cfg.Concurrency, DefaultConcurrency),
-		timeout:     cmp.Or(cfg.Timeout, DefaultTimeout),
-		maxAttempts: cmp.Or(cfg.MaxAttempts, DefaultMaxAttempts),
-		observer:    cfg.Observer,
-		log:         cfg.Logger,
-		loginSlot:   make(chan struct{}, 1),
+		base:         base,
+		username:     cfg.Username,
+		password:     cfg.Password,
+		http:         cfg.HTTPClient,
+		concurrency:  cmp.Or(cfg.Concurrency, DefaultConcurrency),
+		timeout:      cmp.Or(cfg.Timeout, DefaultTimeout),
+		maxAttempts:  cmp.Or(cfg.MaxAttempts, DefaultMaxAttempts),
+		maxRetryWait: cmp.Or(cfg.MaxRetryWait, DefaultMaxRetryWait),
+		observer:     cfg.Observer,
+		log:          cfg.Logger,
+		loginSlot:    make(chan struct{}, 1),
 	}
 	// A burst of one spaces attempts at least 1/RequestsPerSecond apart, so
 	// no one-second window, wherever it starts, holds more than the limit
@@ -135,10 +148,6 @@ func New(cfg Config) (*Client, error) {
 	}
 	return c, nil
 }
-
-// Concurrency is the configured number of parallel requests, for callers
-// that spread their own work (such as applying changes) the same way.
-func (c *Client) Concurrency() int { return c.concurrency }
 
 // Login logs in with the configured credentials and keeps the token for
 // the requests that follow. Calls that need a token log in by themselves;

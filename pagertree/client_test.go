@@ -34,6 +34,7 @@ func TestNewRefusesBadConfig(t *testing.T) {
 		{"negative concurrency", func(c *pagertree.Config) { c.Concurrency = -2 }, "pagertree: concurrency -2 is negative"},
 		{"negative timeout", func(c *pagertree.Config) { c.Timeout = -1 }, "pagertree: timeout -1ns is negative"},
 		{"negative attempts", func(c *pagertree.Config) { c.MaxAttempts = -1 }, "pagertree: max attempts -1 is negative"},
+		{"negative retry wait", func(c *pagertree.Config) { c.MaxRetryWait = -time.Second }, "pagertree: max retry wait -1s is negative"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -45,12 +46,8 @@ func TestNewRefusesBadConfig(t *testing.T) {
 			}
 		})
 	}
-	c, err := pagertree.New(valid)
-	if err != nil {
+	if _, err := pagertree.New(valid); err != nil {
 		t.Fatalf("New(valid): %v", err)
-	}
-	if got := c.Concurrency(); got != pagertree.DefaultConcurrency {
-		t.Fatalf("Concurrency() = %d, want the default %d", got, pagertree.DefaultConcurrency)
 	}
 }
 

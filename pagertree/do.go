@@ -70,10 +70,11 @@ func (e *transportError) Unwrap() error { return e.err }
 // do sends req until it succeeds, fails for good or runs out of attempts,
 // and hands a 2xx answer's body to decode (when decode is not nil).
 //
-// 429, 5xx and transport errors are retried after a backoff; a 401 logs in
-// again once per call and replays the request; other answers outside 2xx
-// end the call with an *APIError. Cancelling ctx ends the call at once with
-// an error wrapping ctx.Err().
+// 429, 5xx and transport errors are retried after a backoff, unless the
+// answer's Retry-After is longer than MaxRetryWait; a 401 logs in again
+// once per call and replays the request; other answers outside 2xx end the
+// call with an *APIError. Cancelling ctx ends the call at once with an
+// error wrapping ctx.Err().
 func (c *Client) do(ctx context.Context, req request, decode func(body []byte) error) error {
 	reloggedIn := false
 	anyOutcomeUnknown := false
@@ -135,9 +136,9 @@ func (c *Client) do(ctx context.Context, req request, decode func(body []byte) e
 			lastErr = apiErr
 		}
 		anyOutcomeUnknown = anyOutcomeUnknown || outcomeUnknown
-		if attempt >= c.maxAttempts {
-			return fmt.Errorf("%w (gave up after %d attempts)", lastErr, attempt)
-		}
+		// The lookup comes before any giving up, on the last attempt too:
+		// a create committed but reported failed would be made again by
+		// the caller's next run.
 		if outcomeUnknown && req.findLost != nil {
 			found, err := req.findLost(ctx)
 			if err != nil {
@@ -149,6 +150,14 @@ func (c *Client) do(ctx context.Context, req request, decode func(body []byte) e
 					zap.String("method", req.method), zap.String("route", req.route))
 				return nil
 			}
+		}
+		if attempt >= c.maxAttempts {
+			return fmt.Errorf("%w (gave up after %d attempts)", lastErr, attempt)
+		}
+		// Retrying sooner than the server asked would only be refused
+		// again, and waiting a day would stall a one-shot run: give up.
+		if retryAfter > c.maxRetryWait {
+			return fmt.Errorf("%w (not retried: the server asks for a wait longer than %v)", lastErr, c.maxRetryWait)
 		}
 		wait := backoff(attempt, retryAfter)
 		c.observeRetry(reason)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -176,7 +177,11 @@ func TestCancellationStopsRetries(t *testing.T) {
 		s.SetFaults(pagertreetest.Faults{RateLimitRate: 1, RetryAfter: time.Hour})
 		callCtx, cancel := context.WithCancel(ctx(t))
 		obs := &observer{onRetry: func(string) { cancel() }}
-		c := newClient(t, s.URL(), func(cfg *pagertree.Config) { cfg.Observer = obs; cfg.MaxAttempts = 100 })
+		c := newClient(t, s.URL(), func(cfg *pagertree.Config) {
+			cfg.Observer = obs
+			cfg.MaxAttempts = 100
+			cfg.MaxRetryWait = 2 * time.Hour
+		})
 
 		_, err := c.ListUsers(callCtx)
 		if !errors.Is(err, context.Canceled) {
@@ -248,22 +253,27 @@ func TestCancellationStopsRetries(t *testing.T) {
 }
 
 func TestRequestsPerSecondIsNeverExceeded(t *testing.T) {
-	// The emulator's bucket holds one request of slack, so scheduling delays
-	// of up to 1/rps between the client's limiter and the server's clock
-	// go unpunished; a low rate keeps that margin (100 ms) well above what
-	// a loaded machine running -race produces.
-	const rps = 10
+	// The client's limiter lets requests go at least 1/rps apart; between it
+	// and the emulator's clock, transit times vary, which can bring two
+	// arrivals closer by the difference. So the emulator counts a request
+	// as over the rate only when it arrives more than half a turn (100 ms)
+	// ahead of it: jitter below that passes, while a client that sends even
+	// one request more than rps allows in some window arrives a whole turn
+	// (200 ms) early there and is counted, unless jitter above 100 ms hides
+	// it. A burst of 2 or 3 in the client's limiter fails this test.
+	const rps = 5
 	s := newEmulator(t)
 	users := addUsers(t, s, 1)
-	// The server allows exactly as much as the client is told to send.
-	s.SetFaults(pagertreetest.Faults{RateLimit: rps})
+	// The server also enforces exactly the client's rate, with its
+	// bucket's default slack of one request.
+	s.SetFaults(pagertreetest.Faults{RateLimit: rps, RateTolerance: time.Second / rps / 2})
 	c := newClient(t, s.URL(), func(cfg *pagertree.Config) { cfg.RequestsPerSecond = rps; cfg.MaxAttempts = 1 })
 
-	const requests = 30
+	const requests, workers = 15, 8
 	var wg sync.WaitGroup
-	for w := range 8 {
+	for w := range workers {
 		wg.Go(func() {
-			for i := w; i < requests; i += 8 {
+			for i := w; i < requests; i += workers {
 				if _, err := c.GetUser(ctx(t), users[0].ID); err != nil {
 					t.Errorf("GetUser: %v", err)
 				}
@@ -272,6 +282,9 @@ func TestRequestsPerSecondIsNeverExceeded(t *testing.T) {
 	}
 	wg.Wait()
 	st := s.Stats()
+	if st.RateViolations != 0 {
+		t.Fatalf("%d requests arrived ahead of their turn at %d per second (statuses %v)", st.RateViolations, rps, st.Status)
+	}
 	if st.Status[http.StatusTooManyRequests] != 0 || st.Status[http.StatusOK] != requests+1 {
 		t.Fatalf("statuses %v; want %d answers 200 (with the login) and no 429", st.Status, requests+1)
 	}
@@ -350,4 +363,192 @@ func TestNoSecretInLogsOrErrors(t *testing.T) {
 			t.Errorf("an Authorization header is mentioned in %q", text)
 		}
 	}
+}
+
+func TestLostTeamCreateFindsTheTeamItMade(t *testing.T) {
+	const marker = "[managed by ptsync: source=corp group=g1]"
+	tests := []struct {
+		name  string
+		older *pagertree.Team // in the account before the create
+		// meanwhile, when set, changes the committed team before the
+		// client looks for it.
+		meanwhile func(t *testing.T, c *pagertree.Client, created pagertree.Team, members []pagertree.User)
+	}{
+		{name: "an older team of the same name, another description", older: &pagertree.Team{Name: "Ops", Description: "made by hand"}},
+		{name: "an older duplicate of the same name and marker", older: &pagertree.Team{Name: "Ops", Description: marker}},
+		{
+			name: "members changed before the lookup",
+			meanwhile: func(t *testing.T, c *pagertree.Client, created pagertree.Team, members []pagertree.User) {
+				if _, err := c.UpdateTeam(ctx(t), created.ID, pagertree.TeamUpdate{MemberUserIDs: &[]string{members[1].ID}}); err != nil {
+					t.Errorf("UpdateTeam: %v", err)
+				}
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := newEmulator(t)
+			members := addUsers(t, s, 2)
+			if tt.older != nil {
+				if _, err := s.AddTeam(*tt.older); err != nil {
+					t.Fatalf("AddTeam: %v", err)
+				}
+			}
+			before := len(s.Teams())
+			s.SetFaults(pagertreetest.Faults{DropCreateRate: 1})
+			other := newClient(t, s.URL(), nil)
+			rec := newRecorder()
+			rec.after = func(r *http.Request, resp *http.Response, err error) (*http.Response, error) {
+				if r.Method == http.MethodPost && r.URL.Path == "/team" && err != nil && tt.meanwhile != nil {
+					teams := s.Teams()
+					tt.meanwhile(t, other, teams[len(teams)-1], members)
+				}
+				return resp, err
+			}
+			c := newClient(t, s.URL(), func(cfg *pagertree.Config) { cfg.HTTPClient = rec.client() })
+
+			in := pagertree.TeamInput{Name: "Ops", Description: marker, MemberUserIDs: []string{members[0].ID}}
+			got, err := c.CreateTeam(ctx(t), in)
+			if err != nil {
+				t.Fatalf("CreateTeam: %v", err)
+			}
+			teams := s.Teams()
+			if len(teams) != before+1 {
+				t.Fatalf("%d teams after the create, want exactly one more than the %d before", len(teams), before)
+			}
+			committed := teams[len(teams)-1]
+			if got.ID != committed.ID || got.Name != in.Name || got.Description != in.Description || !slices.Equal(got.MemberUserIDs, committed.MemberUserIDs) {
+				t.Fatalf("CreateTeam = %+v; want the team the create committed, %+v", got, committed)
+			}
+			if st := s.Stats(); st.Dropped != 1 || st.Requests["POST /team"] != 1 {
+				t.Fatalf("dropped %d, requests %v; want the one create dropped and not sent again", st.Dropped, st.Requests)
+			}
+		})
+	}
+}
+
+func TestCreateLostOnTheLastAttemptIsFound(t *testing.T) {
+	tests := []struct {
+		name string
+		// create makes the object and returns its id and the ids stored.
+		create       func(t *testing.T, c *pagertree.Client, s *pagertreetest.Server) (got string, stored []string, err error)
+		wantRequests map[string]int
+	}{
+		{
+			name: "user",
+			create: func(t *testing.T, c *pagertree.Client, s *pagertreetest.Server) (string, []string, error) {
+				u, err := c.CreateUser(ctx(t), pagertree.UserInput{Name: "Bo", Email: "bo@example.com"})
+				return u.ID, ids(s.Users(), userID), err
+			},
+			wantRequests: map[string]int{"POST /public/login": 1, "POST /user": 1, "GET /user": 1},
+		},
+		{
+			name: "team",
+			create: func(t *testing.T, c *pagertree.Client, s *pagertreetest.Server) (string, []string, error) {
+				tm, err := c.CreateTeam(ctx(t), pagertree.TeamInput{Name: "Ops", Description: "on call"})
+				return tm.ID, ids(s.Teams(), teamID), err
+			},
+			wantRequests: map[string]int{"POST /public/login": 1, "POST /team": 1, "GET /team": 1},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := newEmulator(t)
+			s.SetFaults(pagertreetest.Faults{DropCreateRate: 1})
+			c := newClient(t, s.URL(), func(cfg *pagertree.Config) { cfg.MaxAttempts = 1 })
+
+			got, stored, err := tt.create(t, c, s)
+			if err != nil {
+				t.Fatalf("create: %v; want the committed object", err)
+			}
+			if len(stored) != 1 || got != stored[0] {
+				t.Fatalf("create returned %q, the account has %q; want exactly that one", got, stored)
+			}
+			if st := s.Stats(); st.Dropped != 1 || !mapsEqual(st.Requests, tt.wantRequests) {
+				t.Fatalf("dropped %d, requests %v; want 1 dropped and requests %v", st.Dropped, st.Requests, tt.wantRequests)
+			}
+		})
+	}
+}
+
+func TestRetryAfterBeyondMaxRetryWaitIsNotWaitedFor(t *testing.T) {
+	tests := []struct {
+		name         string
+		retryAfter   time.Duration // the emulator's, in whole seconds
+		maxRetryWait time.Duration
+		wantRequests int
+	}{
+		{name: "longer than the default bound", retryAfter: time.Hour, wantRequests: 1},
+		{name: "longer than the bound configured", retryAfter: 3 * time.Second, maxRetryWait: 2 * time.Second, wantRequests: 1},
+		{name: "equal to the bound is waited for", retryAfter: time.Second, maxRetryWait: time.Second, wantRequests: 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := newEmulator(t)
+			users := addUsers(t, s, 1)
+			callCtx, cancel := context.WithCancel(ctx(t))
+			defer cancel()
+			// A retry not wanted would wait out the hour: cancelled, it
+			// fails the test at once instead of hanging it.
+			obs := &observer{onRetry: func(string) {
+				if tt.wantRequests == 1 {
+					cancel()
+				}
+			}}
+			c := newClient(t, s.URL(), func(cfg *pagertree.Config) {
+				cfg.MaxRetryWait = tt.maxRetryWait
+				cfg.MaxAttempts = 2
+				cfg.Observer = obs
+			})
+			if err := c.Login(ctx(t)); err != nil {
+				t.Fatalf("Login: %v", err)
+			}
+			s.SetFaults(pagertreetest.Faults{RateLimitRate: 1, RetryAfter: tt.retryAfter})
+			s.ResetStats()
+
+			_, err := c.GetUser(callCtx, users[0].ID)
+			var apiErr *pagertree.APIError
+			if !errors.As(err, &apiErr) || apiErr.Status != http.StatusTooManyRequests || apiErr.RetryAfter != tt.retryAfter {
+				t.Fatalf("GetUser: %v; want a 429 *APIError with RetryAfter %v", err, tt.retryAfter)
+			}
+			st := s.Stats()
+			if !mapsEqual(st.Requests, map[string]int{"GET /user/:id": tt.wantRequests}) {
+				t.Fatalf("requests %v; want %d GET /user/:id", st.Requests, tt.wantRequests)
+			}
+			if st.EarlyRetries != 0 {
+				t.Fatalf("%d retries came before their Retry-After", st.EarlyRetries)
+			}
+		})
+	}
+	t.Run("a 503 asking for longer than the bound", func(t *testing.T) {
+		var mu sync.Mutex
+		requests := 0
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path == "/public/login" {
+				_, _ = w.Write([]byte(`{"token":"t"}`))
+				return
+			}
+			mu.Lock()
+			requests++
+			mu.Unlock()
+			w.Header().Set("Retry-After", "600")
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}))
+		t.Cleanup(srv.Close)
+		callCtx, cancel := context.WithCancel(ctx(t))
+		defer cancel()
+		obs := &observer{onRetry: func(string) { cancel() }} // as above
+		c := newClient(t, srv.URL, func(cfg *pagertree.Config) { cfg.Observer = obs })
+
+		_, err := c.ListTeams(callCtx)
+		var apiErr *pagertree.APIError
+		if !errors.As(err, &apiErr) || apiErr.Status != http.StatusServiceUnavailable || apiErr.RetryAfter != 10*time.Minute {
+			t.Fatalf("ListTeams: %v; want a 503 *APIError with RetryAfter 10m", err)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if requests != 1 {
+			t.Fatalf("%d requests, want 1", requests)
+		}
+	})
 }

@@ -38,9 +38,16 @@ func (c *Client) GetTeam(ctx context.Context, id string) (Team, error) {
 }
 
 // CreateTeam creates a team, never twice: when an attempt's answer is lost
-// (transport error, timeout, 5xx) the team is looked up by its exact name
-// before trying again. Team names are not unique in PagerTree, so a caller
-// creating a team whose name another team already has may get that team.
+// (transport error, timeout, 5xx) the team is looked up before trying again
+// or giving up. Team names are not unique, so the lookup wants the exact
+// name and the exact description: ptsync's creates carry its ownership
+// marker in the description, so a team of the same name made by someone
+// else, or for another group, is not taken for the one just created.
+//
+// Member ids are not compared. The team found was created with this body;
+// if its membership differs now (someone changed it, or the server dropped
+// or reordered ids) the next sync plans the membership write that fixes it,
+// whereas comparing would create a second team of that name and marker.
 func (c *Client) CreateTeam(ctx context.Context, in TeamInput) (Team, error) {
 	body, err := json.Marshal(in)
 	if err != nil {
@@ -48,7 +55,7 @@ func (c *Client) CreateTeam(ctx context.Context, in TeamInput) (Team, error) {
 	}
 	var created Team
 	findLost := func(ctx context.Context) (found bool, err error) {
-		created, found, err = c.findTeamByName(ctx, in.Name)
+		created, found, err = c.findCreatedTeam(ctx, in)
 		return found, err
 	}
 	err = c.do(ctx, request{method: http.MethodPost, route: routeTeams, path: routeTeams, body: body, findLost: findLost}, decodeJSON(&created))
@@ -58,17 +65,22 @@ func (c *Client) CreateTeam(ctx context.Context, in TeamInput) (Team, error) {
 	return created, nil
 }
 
-// findTeamByName looks a team up by its exact name.
-func (c *Client) findTeamByName(ctx context.Context, name string) (Team, bool, error) {
+// findCreatedTeam looks for the team a create of in may have made: one with
+// in's exact name and description. Only a duplicate left earlier can share
+// both; of several it takes the last listed, the newest when the list comes
+// oldest first (as the emulator's does; the seed does not say).
+func (c *Client) findCreatedTeam(ctx context.Context, in TeamInput) (Team, bool, error) {
+	var match Team
+	found := false
 	for t, err := range c.Teams(ctx) {
 		if err != nil {
 			return Team{}, false, err
 		}
-		if t.Name == name {
-			return t, true, nil
+		if t.Name == in.Name && t.Description == in.Description {
+			match, found = t, true
 		}
 	}
-	return Team{}, false, nil
+	return match, found, nil
 }
 
 // UpdateTeam changes the fields of up that are not nil (schedule_id and

@@ -59,6 +59,11 @@ type Faults struct {
 	// so that a client limiting itself to RateLimit with a burst of 1 is
 	// not punished for network jitter.
 	RateBurst int
+	// RateTolerance is how far ahead of its turn at RateLimit a request
+	// may arrive without counting in Stats.RateViolations: the room left
+	// for transit times that vary between a client's limiter and this
+	// server's clock. Zero leaves none.
+	RateTolerance time.Duration
 	// TokenTTL makes a token expire after this many authenticated requests
 	// (0 = never): request TokenTTL+1 with it is answered 401.
 	TokenTTL int
@@ -100,6 +105,15 @@ type Stats struct {
 	// IP address, method, URL and body) that arrived before its Retry-After
 	// had elapsed.
 	EarlyRetries int
+	// RateViolations counts requests, answered 429 or not, that arrived
+	// more than Faults.RateTolerance ahead of their turn at
+	// Faults.RateLimit: the generic cell rate algorithm (ITU-T I.371),
+	// whose delay variation tolerance is that room. It stays zero exactly
+	// when, for any request and the n-th request after it, the two arrived
+	// at least n/RateLimit − RateTolerance apart. Unlike the 429s of the
+	// bucket it ignores RateBurst: a client that sends even one request
+	// more than the rate in some window arrives a whole turn early there.
+	RateViolations int
 	// MaxInFlight is the largest number of requests being served at once,
 	// latency included: a measure of a client's concurrency.
 	MaxInFlight int
@@ -118,8 +132,11 @@ type Server struct {
 	faults    Faults
 	faultRand *rand.Rand
 	limiter   *rate.Limiter // nil without Faults.RateLimit
-	stats     Stats
-	inFlight  int
+	// nextTurn is when the next request is due at Faults.RateLimit (the
+	// algorithm's theoretical arrival time); zero before the first.
+	nextTurn time.Time
+	stats    Stats
+	inFlight int
 	// Retry-After deadlines given, by client and by request (see Stats).
 	clientDeadlines  map[string]time.Time
 	requestDeadlines map[string]time.Time
@@ -177,14 +194,15 @@ func (s *Server) Close() {
 	}
 }
 
-// SetFaults replaces the fault knobs, reseeds the fault random source and
-// refills the rate limit's bucket.
+// SetFaults replaces the fault knobs, reseeds the fault random source,
+// refills the rate limit's bucket and restarts its RateViolations schedule.
 func (s *Server) SetFaults(f Faults) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.faults = f
 	s.faultRand = rand.New(rand.NewPCG(uint64(f.Seed), 0))
 	s.limiter = nil
+	s.nextTurn = time.Time{}
 	if f.RateLimit > 0 {
 		burst := f.RateBurst
 		if burst <= 0 {
@@ -261,8 +279,31 @@ func (s *Server) arrive(r *http.Request, rt route, body []byte) (latency time.Du
 		s.stats.EarlyRetries++
 	}
 	overLimit = s.limiter != nil && !s.limiter.AllowN(now, 1)
+	if s.faults.RateLimit > 0 {
+		s.checkTurn(now)
+	}
 	return s.faults.Latency, overLimit
 }
+
+// checkTurn counts a request that arrived too far ahead of its turn at
+// the rate limit (see Stats.RateViolations). An early request does not
+// move the schedule, so each extra request counts once; an idle spell does
+// not bank turns for a burst later.
+func (s *Server) checkTurn(now time.Time) {
+	if now.Before(s.nextTurn.Add(-s.faults.RateTolerance)) {
+		s.stats.RateViolations++
+		return
+	}
+	// Capped so that a tiny rate cannot overflow a Duration (or time).
+	interval := time.Duration(min(float64(time.Second)/s.faults.RateLimit, float64(maxInterval)))
+	if s.nextTurn.Before(now) {
+		s.nextTurn = now
+	}
+	s.nextTurn = s.nextTurn.Add(interval)
+}
+
+// maxInterval bounds the interval between turns at the rate limit.
+const maxInterval = 100 * 365 * 24 * time.Hour
 
 func (s *Server) leave() {
 	s.mu.Lock()

@@ -181,6 +181,63 @@ func TestRateLimit(t *testing.T) {
 	}
 }
 
+func TestRateViolations(t *testing.T) {
+	ms := func(n int) time.Duration { return time.Duration(n) * time.Millisecond }
+	tests := []struct {
+		name      string
+		rate      float64
+		tolerance time.Duration
+		at        []int // arrivals, in ms after the start
+		want      int
+	}{
+		{"evenly spaced", 10, ms(50), []int{0, 100, 200, 300}, 0},
+		{"slower than the rate", 10, 0, []int{0, 150, 400}, 0},
+		{"early within the tolerance", 10, ms(50), []int{0, 50, 200, 300}, 0},
+		{"early past the tolerance", 10, ms(50), []int{0, 49, 200}, 1},
+		{"no tolerance", 10, 0, []int{0, 99}, 1},
+		{"two at once", 10, ms(50), []int{0, 0, 100, 200}, 1},
+		{"three at once count twice", 10, ms(50), []int{0, 0, 0, 100}, 2},
+		{"twice the rate", 10, ms(50), []int{0, 50, 100, 150, 200, 250}, 2},
+		{"every 60 ms gets further ahead", 10, ms(50), []int{0, 60, 120, 180, 240}, 2},
+		{"idle time is not banked", 10, ms(50), []int{0, 1000, 1000}, 1},
+		{"every request counts, 429 or not", 1, ms(500), []int{0, 0, 0, 0}, 3},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := newTestServer(t)
+			token := login(t, s)
+			clock := newFakeClock(s)
+			s.SetFaults(Faults{RateLimit: tt.rate, RateTolerance: tt.tolerance})
+			s.ResetStats()
+			start := clock.now()
+			for _, at := range tt.at {
+				clock.advance(start.Add(ms(at)).Sub(clock.now()))
+				call(t, s, token, http.MethodGet, "/user", "")
+			}
+			if got := s.Stats().RateViolations; got != tt.want {
+				t.Errorf("rate violations %d, want %d", got, tt.want)
+			}
+		})
+	}
+	t.Run("SetFaults restarts the schedule, ResetStats the count", func(t *testing.T) {
+		s := newTestServer(t)
+		token := login(t, s)
+		newFakeClock(s)
+		s.SetFaults(Faults{RateLimit: 1})
+		call(t, s, token, http.MethodGet, "/user", "")
+		call(t, s, token, http.MethodGet, "/user", "")
+		if got := s.Stats().RateViolations; got != 1 {
+			t.Fatalf("rate violations %d, want 1", got)
+		}
+		s.ResetStats()
+		s.SetFaults(Faults{RateLimit: 1})
+		call(t, s, token, http.MethodGet, "/user", "")
+		if got := s.Stats().RateViolations; got != 0 {
+			t.Fatalf("rate violations %d after ResetStats and SetFaults, want 0", got)
+		}
+	})
+}
+
 func TestRetryAfterViolations(t *testing.T) {
 	const userBody = `{"email":"ann@example.com"}`
 	type step struct {
