@@ -43,12 +43,13 @@ type Snapshot struct {
 	Skipped map[string]int
 }
 
-// Reasons a source leaves an entry out of a Snapshot.
+// Reasons a source leaves an entry out of a Snapshot. An entry a source
+// cannot read is not among them: it fails the fetch, since the sync would
+// take a user or group left out for one removed and delete it downstream.
 const (
 	SkipNoEmail        = "no_email"
 	SkipDuplicateEmail = "duplicate_email"
 	SkipOutsideScope   = "outside_scope" // a member outside the user search
-	SkipBadEntry       = "bad_entry"     // an entry the source could not read
 )
 
 // NewSnapshot returns an empty snapshot for the named source.

@@ -65,7 +65,7 @@ func NewMetrics(reg prometheus.Registerer, version string) *Metrics {
 		}, []string{"source", "kind"}),
 		sourceSkipped: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "ptsync_source_skipped_total",
-			Help: "Directory entries a source left out, by reason (no_email, duplicate_email, outside_scope, bad_entry).",
+			Help: "Directory entries a source left out, by reason (no_email, duplicate_email, outside_scope).",
 		}, []string{"source", "reason"}),
 		requests: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "ptsync_pagertree_requests_total",

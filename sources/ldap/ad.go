@@ -115,7 +115,7 @@ func (s *Source) fetchRange(ctx context.Context, conn goldap.Client, dn, memberA
 		err := s.search(ctx, conn, q, func(e *goldap.Entry) error {
 			vals, n, err := memberValues(e, memberAttr)
 			if err != nil {
-				return fmt.Errorf("ldap %s: %s: %w", s.cfg.url, q.what, err)
+				return fmt.Errorf("ldap %s: %s: %w", s.cfg.shownURL, q.what, err)
 			}
 			values = append(values, vals...)
 			next, got = n, true
@@ -125,10 +125,10 @@ func (s *Source) fetchRange(ctx context.Context, conn goldap.Client, dn, memberA
 			return nil, err
 		}
 		if !got {
-			return nil, fmt.Errorf("ldap %s: %s: the entry was not returned; check that it still exists", s.cfg.url, q.what)
+			return nil, fmt.Errorf("ldap %s: %s: the entry was not returned; check that it still exists", s.cfg.shownURL, q.what)
 		}
 		if next >= 0 && next <= from {
-			return nil, fmt.Errorf("ldap %s: %s: the server's range did not advance past %d", s.cfg.url, q.what, from)
+			return nil, fmt.Errorf("ldap %s: %s: the server's range did not advance past %d", s.cfg.shownURL, q.what, from)
 		}
 	}
 	return values, nil

@@ -14,8 +14,11 @@ import (
 	goldap "github.com/go-ldap/ldap/v3"
 )
 
-// connect dials the server (honouring ctx while connecting), sets up TLS
-// as configured and binds.
+// connect dials the server, sets up TLS as configured and binds. The
+// connection stays tied to ctx until it is closed: when ctx ends, the
+// socket is closed at once, which breaks off whatever the connection is
+// waiting for (a handshake, the bind, a search page) instead of letting
+// it run to the operation timeout.
 func (s *Source) connect(ctx context.Context) (goldap.Client, error) {
 	u := s.cfg.server
 	port := u.Port()
@@ -37,22 +40,28 @@ func (s *Source) connect(ctx context.Context) (goldap.Client, error) {
 	if err != nil {
 		return nil, s.opError("connect", "", err)
 	}
-	// The handshakes and the bind do not take a context: closing the
-	// socket is what interrupts them when ctx ends.
-	stop := context.AfterFunc(ctx, func() { raw.Close() })
+	// No operation of the connection takes a context: closing the socket
+	// is what interrupts one.
+	untie := context.AfterFunc(ctx, func() { raw.Close() })
 	conn, err := s.setUp(raw, tlsConf)
-	if !stop() {
+	if ctxErr := ctx.Err(); ctxErr != nil {
+		untie()
 		if err == nil {
 			conn.Close()
 		}
-		return nil, s.opError("connect", "", ctx.Err())
+		return nil, s.opError("connect", "", ctxErr)
 	}
-	return conn, err
+	if err != nil {
+		untie()
+		return nil, err
+	}
+	conn.untie = untie
+	return conn, nil
 }
 
 // setUp makes raw an encrypted (as configured) and bound LDAP connection,
 // or closes it.
-func (s *Source) setUp(raw net.Conn, tlsConf *tls.Config) (goldap.Client, error) {
+func (s *Source) setUp(raw net.Conn, tlsConf *tls.Config) (*wireConn, error) {
 	if s.cfg.server.Scheme == "ldaps" {
 		tc := tls.Client(raw, tlsConf)
 		hsCtx, cancel := context.WithTimeout(context.Background(), s.cfg.timeout)
@@ -91,11 +100,11 @@ func (s *Source) tlsConfig() (*tls.Config, error) {
 	}
 	pem, err := os.ReadFile(s.cfg.caFile)
 	if err != nil {
-		return nil, fmt.Errorf("ldap %s: read ca_file: %w", s.cfg.url, err)
+		return nil, fmt.Errorf("ldap %s: read ca_file: %w", s.cfg.shownURL, err)
 	}
 	pool := x509.NewCertPool()
 	if !pool.AppendCertsFromPEM(pem) {
-		return nil, fmt.Errorf("ldap %s: ca_file %s holds no PEM certificate", s.cfg.url, s.cfg.caFile)
+		return nil, fmt.Errorf("ldap %s: ca_file %s holds no PEM certificate", s.cfg.shownURL, s.cfg.caFile)
 	}
 	conf.RootCAs = pool
 	return conf, nil
@@ -104,7 +113,7 @@ func (s *Source) tlsConfig() (*tls.Config, error) {
 // opError names the server, the operation and the base DN, and says what
 // to check for the common failures.
 func (s *Source) opError(op, base string, err error) error {
-	where := s.cfg.url
+	where := s.cfg.shownURL
 	if base != "" {
 		where += fmt.Sprintf(" (base %q)", base)
 	}

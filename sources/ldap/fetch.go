@@ -18,10 +18,33 @@ type directory struct {
 	byDN    map[string]int // normalised DN -> index in ids
 	byUID   map[string]int // uidKey(login name) -> index in ids (memberUid)
 	byEmail map[string]int // lower-cased email -> index in ids
-	// counted holds the normalised DNs (and uidKeys) of entries already
-	// skipped and counted (no email, unreadable), so memberships naming
-	// them are dropped without being counted again as outside the search.
+	// dnByID maps each id read, merged users' too, to its entry's DN, to
+	// name both entries when two share one.
+	dnByID map[string]string
+	// counted holds the normalised DNs (and uidKeys) of users skipped and
+	// counted for having no email, so memberships naming them are dropped
+	// without being counted again as outside the search.
 	counted map[string]struct{}
+}
+
+// unreadable is the error for an entry the source cannot read: the
+// server, the entry and what is wrong with it. Such an entry fails the
+// fetch rather than being left out: the sync would take a user or group
+// missing from the snapshot for one removed from the directory, and
+// delete its PagerTree user or team.
+func (s *Source) unreadable(kind, dn string, problem error) error {
+	return fmt.Errorf("ldap %s: %s %s: %w", s.cfg.shownURL, kind, dn, problem)
+}
+
+// unreadableDN is the error for an entry whose own DN does not parse.
+func (s *Source) unreadableDN(kind string, err error) error {
+	return fmt.Errorf("ldap %s: a %s entry has a DN the source cannot read: %w", s.cfg.shownURL, kind, err)
+}
+
+// missingValue says an entry has no value the bind account can see for
+// the attribute the config key names.
+func missingValue(attr, key, kind string) error {
+	return fmt.Errorf("no %s value (%s); check that every %s has one and that the bind account may read it", attr, key, kind)
 }
 
 type groupEntry struct {
@@ -40,7 +63,7 @@ func (s *Source) fetchWith(ctx context.Context, conn goldap.Client) (*sources.Sn
 	if err != nil {
 		return nil, err
 	}
-	groups, err := s.readGroups(ctx, conn, dir, snap)
+	groups, err := s.readGroups(ctx, conn)
 	if err != nil {
 		return nil, err
 	}
@@ -48,8 +71,8 @@ func (s *Source) fetchWith(ctx context.Context, conn goldap.Client) (*sources.Sn
 		if err := s.resolveInChain(ctx, conn, dir, groups, snap); err != nil {
 			return nil, err
 		}
-	} else {
-		s.resolveMembers(dir, groups, snap)
+	} else if err := s.resolveMembers(dir, groups, snap); err != nil {
+		return nil, err
 	}
 	snap.Groups = make([]sources.Group, len(groups))
 	for i, g := range groups {
@@ -83,12 +106,12 @@ func (s *Source) readUsers(ctx context.Context, conn goldap.Client, snap *source
 		byDN:    map[string]int{},
 		byUID:   map[string]int{},
 		byEmail: map[string]int{},
+		dnByID:  map[string]string{},
 		counted: map[string]struct{}{},
 	}
 	q := query{what: "search users", base: us.base, scope: us.scope, filter: us.filter, attrs: dedupe(attrs)}
 	err := s.search(ctx, conn, q, func(e *goldap.Entry) error {
-		s.addUser(dir, e, snap)
-		return nil
+		return s.addUser(dir, e, snap)
 	})
 	if err != nil {
 		return nil, err
@@ -96,45 +119,39 @@ func (s *Source) readUsers(ctx context.Context, conn goldap.Client, snap *source
 	return dir, nil
 }
 
-func (s *Source) addUser(dir *directory, e *goldap.Entry, snap *sources.Snapshot) {
+// addUser adds the user entry e to dir and snap, skips it when it has no
+// email, or returns why it cannot be read.
+func (s *Source) addUser(dir *directory, e *goldap.Entry, snap *sources.Snapshot) error {
 	us := s.cfg.users
 	dn, err := normDN(e.DN)
 	if err != nil {
-		s.log.Warn("skipping a user with an unreadable DN", zap.Error(err))
-		snap.Skip(sources.SkipBadEntry)
-		return
+		return s.unreadableDN("user", err)
 	}
-	// A skipped user is counted once here; memberships naming it later
-	// are dropped quietly.
-	markCounted := func() {
+	email := strings.TrimSpace(e.GetEqualFoldAttributeValue(us.emailAttr))
+	if email == "" {
+		// Counted once here; memberships naming the user later are
+		// dropped quietly.
+		s.log.Debug("skipping a user without email", zap.String("dn", e.DN), zap.String("email_attribute", us.emailAttr))
+		snap.Skip(sources.SkipNoEmail)
 		dir.counted[dn] = struct{}{}
 		if s.usesMemberUID() {
 			for _, uid := range e.GetEqualFoldAttributeValues(us.uidAttr) {
 				dir.counted[uidKey(uid)] = struct{}{}
 			}
 		}
-	}
-	skip := func(reason, msg string, fields ...zap.Field) {
-		s.log.Warn(msg, append(fields, zap.String("dn", e.DN))...)
-		snap.Skip(reason)
-		markCounted()
+		return nil
 	}
 	id, err := entryID(e, us.idAttr)
-	if err != nil {
-		skip(sources.SkipBadEntry, "skipping a user without a usable id", zap.Error(err))
-		return
+	switch {
+	case err != nil:
+		return s.unreadable("user", e.DN, err)
+	case id == "":
+		return s.unreadable("user", e.DN, missingValue(us.idAttr, "users.id_attribute", "user"))
 	}
-	if _, dup := snap.Users[id]; dup {
-		skip(sources.SkipBadEntry, "skipping a user whose id another user has", zap.String("id_attribute", us.idAttr), zap.String("id", id))
-		return
+	if other, dup := dir.dnByID[id]; dup {
+		return s.unreadable("user", e.DN, fmt.Errorf("its %s %q is also the id of user %s; users.id_attribute must name an attribute unique to each user", us.idAttr, id, other))
 	}
-	email := strings.TrimSpace(e.GetEqualFoldAttributeValue(us.emailAttr))
-	if email == "" {
-		s.log.Debug("skipping a user without email", zap.String("dn", e.DN), zap.String("email_attribute", us.emailAttr))
-		snap.Skip(sources.SkipNoEmail)
-		markCounted()
-		return
-	}
+	dir.dnByID[id] = e.DN
 	u := sources.User{
 		ID:    id,
 		Email: email,
@@ -144,8 +161,7 @@ func (s *Source) addUser(dir *directory, e *goldap.Entry, snap *sources.Snapshot
 	if s.cfg.ad {
 		if v := e.GetEqualFoldAttributeValue(attrUAC); v != "" {
 			if u.Disabled, err = disabledByUAC(v); err != nil {
-				skip(sources.SkipBadEntry, "skipping a user with an unreadable userAccountControl", zap.Error(err))
-				return
+				return s.unreadable("user", e.DN, err)
 			}
 		}
 	}
@@ -175,43 +191,36 @@ func (s *Source) addUser(dir *directory, e *goldap.Entry, snap *sources.Snapshot
 			dir.byUID[uidKey(uid)] = idx
 		}
 	}
+	return nil
 }
 
 // entryID reads the stable id of e from attr: objectGUID rendered as a
-// GUID string, any other attribute (entryUUID, ...) as text.
+// GUID string, any other attribute (entryUUID, ...) as text. It returns
+// "" when e has no value for attr.
 func entryID(e *goldap.Entry, attr string) (string, error) {
 	if strings.EqualFold(attr, "objectGUID") {
 		raw := e.GetEqualFoldRawAttributeValue(attr)
 		if len(raw) == 0 {
-			return "", fmt.Errorf("no %s", attr)
+			return "", nil
 		}
 		return formatGUID(raw)
 	}
-	id := strings.TrimSpace(e.GetEqualFoldAttributeValue(attr))
-	if id == "" {
-		return "", fmt.Errorf("no %s", attr)
-	}
-	return id, nil
+	return strings.TrimSpace(e.GetEqualFoldAttributeValue(attr)), nil
 }
 
-func (s *Source) readGroups(ctx context.Context, conn goldap.Client, dir *directory, snap *sources.Snapshot) ([]*groupEntry, error) {
+func (s *Source) readGroups(ctx context.Context, conn goldap.Client) ([]*groupEntry, error) {
 	gs := s.cfg.groups
 	attrs := []string{gs.idAttr, gs.nameAttr, "description"}
 	if !gs.inChain {
 		attrs = append(attrs, gs.memberAttr)
 	}
 	var groups []*groupEntry
-	ids := map[string]struct{}{}
+	dnByID := map[string]string{}
 	q := query{what: "search groups", base: gs.base, scope: gs.scope, filter: gs.filter, attrs: dedupe(attrs)}
 	err := s.search(ctx, conn, q, func(e *goldap.Entry) error {
-		g, err := s.readGroup(e, ids)
+		g, err := s.readGroup(e, dnByID)
 		if err != nil {
-			s.log.Warn("skipping a group", zap.String("dn", e.DN), zap.Error(err))
-			snap.Skip(sources.SkipBadEntry)
-			if norm, nerr := normDN(e.DN); nerr == nil {
-				dir.counted[norm] = struct{}{}
-			}
-			return nil
+			return err
 		}
 		groups = append(groups, g)
 		return nil
@@ -234,22 +243,27 @@ func (s *Source) readGroups(ctx context.Context, conn goldap.Client, dir *direct
 	return groups, nil
 }
 
-func (s *Source) readGroup(e *goldap.Entry, ids map[string]struct{}) (*groupEntry, error) {
+// readGroup reads the group entry e, or returns why it cannot. dnByID
+// maps the ids of the groups read so far to their DNs; readGroup adds e's.
+func (s *Source) readGroup(e *goldap.Entry, dnByID map[string]string) (*groupEntry, error) {
 	gs := s.cfg.groups
 	norm, err := normDN(e.DN)
 	if err != nil {
-		return nil, err
+		return nil, s.unreadableDN("group", err)
 	}
 	id, err := entryID(e, gs.idAttr)
-	if err != nil {
-		return nil, err
+	switch {
+	case err != nil:
+		return nil, s.unreadable("group", e.DN, err)
+	case id == "":
+		return nil, s.unreadable("group", e.DN, missingValue(gs.idAttr, "groups.id_attribute", "group"))
 	}
-	if _, dup := ids[id]; dup {
-		return nil, fmt.Errorf("another group has the %s %q", gs.idAttr, id)
+	if other, dup := dnByID[id]; dup {
+		return nil, s.unreadable("group", e.DN, fmt.Errorf("its %s %q is also the id of group %s; groups.id_attribute must name an attribute unique to each group", gs.idAttr, id, other))
 	}
 	name := strings.TrimSpace(e.GetEqualFoldAttributeValue(gs.nameAttr))
 	if name == "" {
-		return nil, fmt.Errorf("no %s", gs.nameAttr)
+		return nil, s.unreadable("group", e.DN, missingValue(gs.nameAttr, "groups.name_attribute", "group"))
 	}
 	// Clones: a decoded entry's strings share its memory, and a group's
 	// member list can be megabytes that need not outlive the fetch.
@@ -263,17 +277,19 @@ func (s *Source) readGroup(e *goldap.Entry, ids map[string]struct{}) (*groupEntr
 	}
 	if !gs.inChain {
 		if g.values, g.rangeNext, err = memberValues(e, gs.memberAttr); err != nil {
-			return nil, err
+			return nil, s.unreadable("group", e.DN, err)
 		}
 	}
-	ids[id] = struct{}{}
+	dnByID[g.id] = g.dn
 	return g, nil
 }
 
 // resolveMembers maps member values to users and member groups from what
 // the two searches returned, without asking the server again, then
-// flattens nested groups.
-func (s *Source) resolveMembers(dir *directory, groups []*groupEntry, snap *sources.Snapshot) {
+// flattens nested groups. A member value that is not a DN fails it: the
+// member could be a user of the search, and leaving it out would take
+// them off the team.
+func (s *Source) resolveMembers(dir *directory, groups []*groupEntry, snap *sources.Snapshot) error {
 	byDN := make(map[string]int, len(groups))
 	for i, g := range groups {
 		byDN[g.norm] = i
@@ -297,9 +313,7 @@ func (s *Source) resolveMembers(dir *directory, groups []*groupEntry, snap *sour
 			}
 			dn, err := normDN(v)
 			if err != nil {
-				s.log.Warn("dropping an unreadable member value", zap.String("group", g.dn), zap.Error(err))
-				snap.Skip(sources.SkipBadEntry)
-				continue
+				return s.unreadable("group", g.dn, fmt.Errorf("a %s value: %w", s.cfg.groups.memberAttr, err))
 			}
 			if i, ok := dir.byDN[dn]; ok {
 				g.users = append(g.users, i)
@@ -313,6 +327,7 @@ func (s *Source) resolveMembers(dir *directory, groups []*groupEntry, snap *sour
 	}
 	s.countOutside(snap, outside)
 	s.flatten(dir, groups)
+	return nil
 }
 
 // countOutside counts the members that are neither users of the user
@@ -400,14 +415,14 @@ func (s *Source) resolveInChain(ctx context.Context, conn goldap.Client, dir *di
 		err := s.search(ctx, conn, q, func(e *goldap.Entry) error {
 			dn, err := normDN(e.DN)
 			if err != nil {
-				return fmt.Errorf("ldap %s: %s: %w", s.cfg.url, q.what, err)
+				return fmt.Errorf("ldap %s: %s: %w", s.cfg.shownURL, q.what, err)
 			}
 			if i, ok := dir.byDN[dn]; ok {
 				members[i] = struct{}{}
 				return nil
 			}
 			_, isGroup := groupDNs[dn]
-			_, counted := dir.counted[dn] // skipped and counted by the user or group search
+			_, counted := dir.counted[dn] // a user skipped and counted for having no email
 			if !isGroup && !counted {
 				outside[strings.Clone(dn)] = struct{}{} // a clone does not pin the decoded page
 			}

@@ -19,9 +19,10 @@ type query struct {
 }
 
 // search runs q as a paged search (RFC 2696), one page per request, and
-// hands each entry to each. ctx is checked between pages: a cancelled
-// fetch stops at the next page, tells the server to drop its cursor and
-// returns ctx's error. Search continuation references are ignored.
+// hands each entry to each. When ctx ends, search returns ctx's error: it
+// asks for no further page, and a page still awaited is broken off by the
+// connection closing (see connect). Search continuation references are
+// ignored.
 //
 // A reader goroutine asks for the next page as soon as one arrives, so the
 // server never waits while entries are handed to each. Only that goroutine
@@ -40,6 +41,10 @@ func (s *Source) search(ctx context.Context, conn goldap.Client, q query, each f
 	referrals := 0
 	for r := range pages {
 		if r.err != nil {
+			if ctxErr := ctx.Err(); ctxErr != nil {
+				// The read failed because ctx closed the connection.
+				return s.opError(q.what, q.base, ctxErr)
+			}
 			return s.opError(q.what, q.base, r.err)
 		}
 		referrals += len(r.page.Referrals)
@@ -63,9 +68,9 @@ type pageResult struct {
 	err  error
 }
 
-// readPages sends q's pages to pages, then closes it. It ends early, after
-// releasing the server's cursor, when ctx is done (sending ctx's error) or
-// stop is closed.
+// readPages sends q's pages to pages, then closes it. It ends early when
+// ctx is done, sending ctx's error (the connection is closing, which frees
+// the server's cursor), or when stop is closed, after releasing the cursor.
 func (s *Source) readPages(ctx context.Context, conn goldap.Client, q query, pages chan<- pageResult, stop <-chan struct{}) {
 	defer close(pages)
 	paging := goldap.NewControlPaging(s.cfg.pageSize)
@@ -89,7 +94,6 @@ func (s *Source) readPages(ctx context.Context, conn goldap.Client, q query, pag
 			return
 		}
 		if err := ctx.Err(); err != nil {
-			s.releaseCursor(conn, req, paging)
 			pages <- pageResult{err: err}
 			return
 		}
@@ -133,7 +137,7 @@ func (s *Source) ldapsearchCommand(q query) string {
 	if s.cfg.insecure {
 		b.WriteString("LDAPTLS_REQCERT=never ")
 	}
-	fmt.Fprintf(&b, "ldapsearch -LLL -H %s", shellQuote(s.cfg.url))
+	fmt.Fprintf(&b, "ldapsearch -LLL -H %s", shellQuote(s.cfg.shownURL))
 	if s.cfg.startTLS {
 		b.WriteString(" -ZZ")
 	}

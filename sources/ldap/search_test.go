@@ -70,7 +70,7 @@ func TestSearchPages(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			srv := &pagedServer{entries: tc.entries, perPage: 3}
-			s := &Source{log: zap.NewNop(), cfg: settings{url: "ldap://fake", pageSize: 3}}
+			s := &Source{log: zap.NewNop(), cfg: settings{shownURL: "ldap://fake", pageSize: 3}}
 			var seen []string
 			err := s.search(context.Background(), srv, query{what: "search things", base: "dc=x", filter: "(objectClass=*)"}, func(e *goldap.Entry) error {
 				seen = append(seen, e.DN)

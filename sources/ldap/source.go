@@ -44,8 +44,11 @@ var (
 // settings is the LDAP block with every fallback applied and every value
 // parsed once.
 type settings struct {
-	url          string
-	server       *url.URL
+	// shownURL is the server as errors and logs name it: scheme, host and
+	// port only. A user or password written into ldap.url (which config
+	// validation refuses) is never shown.
+	shownURL     string
+	server       *url.URL // the parsed ldap.url, without its userinfo
 	startTLS     bool
 	caFile       string
 	insecure     bool
@@ -94,7 +97,7 @@ func newSource(cfg config.Source, log *zap.Logger) (*Source, error) {
 		return nil, fmt.Errorf("source %q: %w", cfg.Name, err)
 	}
 	if st.insecure {
-		log.Warn("insecure_skip_verify is set: the LDAP server certificate is not verified", zap.String("url", st.url))
+		log.Warn("insecure_skip_verify is set: the LDAP server certificate is not verified", zap.String("url", st.shownURL))
 	}
 	s := &Source{name: cfg.Name, cfg: st, log: log}
 	s.dial = s.connect
@@ -110,11 +113,15 @@ func (s *Source) Check(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	return conn.Close()
+	// The bind succeeded, which is what is checked; closing only says
+	// goodbye, and fails when ctx ended since (the socket is then closed).
+	_ = conn.Close()
+	return nil
 }
 
 // Fetch reads every configured user and group. It returns an error and no
-// snapshot when anything fails part way, including ctx being cancelled.
+// snapshot when anything fails part way: an entry it cannot read, or ctx
+// ending, which closes the connection at once (see connect).
 func (s *Source) Fetch(ctx context.Context) (*sources.Snapshot, error) {
 	conn, err := s.dial(ctx)
 	if err != nil {
@@ -127,7 +134,6 @@ func (s *Source) Fetch(ctx context.Context) (*sources.Snapshot, error) {
 func resolve(c *config.LDAP) (settings, error) {
 	var errs []error
 	st := settings{
-		url:          strings.TrimSpace(c.URL),
 		startTLS:     c.StartTLS,
 		caFile:       c.CAFile,
 		insecure:     c.InsecureSkipVerify,
@@ -136,20 +142,24 @@ func resolve(c *config.LDAP) (settings, error) {
 		ad:           c.ActiveDirectory,
 		timeout:      c.Timeout,
 	}
-	u, err := url.Parse(st.url)
+	rawURL := strings.TrimSpace(c.URL)
+	u, err := url.Parse(rawURL)
+	if err == nil {
+		u.User = nil // who binds is bind_dn's business; dropped so nothing can show it
+		st.server, st.shownURL = u, u.Scheme+"://"+u.Host
+	}
 	switch {
-	case st.url == "":
+	case rawURL == "":
 		errs = append(errs, errors.New("ldap.url is required"))
 	case err != nil:
-		errs = append(errs, fmt.Errorf("ldap.url: %w", err))
+		errs = append(errs, urlError(rawURL, err))
 	case u.Scheme != "ldap" && u.Scheme != "ldaps":
-		errs = append(errs, fmt.Errorf("ldap.url %q: the scheme must be ldap:// or ldaps://", st.url))
+		errs = append(errs, fmt.Errorf("ldap.url %q: the scheme must be ldap:// or ldaps://", u))
 	case u.Hostname() == "":
-		errs = append(errs, fmt.Errorf("ldap.url %q has no host", st.url))
+		errs = append(errs, fmt.Errorf("ldap.url %q has no host", u))
 	case u.Scheme == "ldaps" && st.startTLS:
-		errs = append(errs, fmt.Errorf("ldap.start_tls cannot be used with an ldaps:// url (%s): it is already TLS", st.url))
+		errs = append(errs, fmt.Errorf("ldap.start_tls cannot be used with an ldaps:// url (%s): it is already TLS", st.shownURL))
 	}
-	st.server = u
 	if st.bindPassword == "" && c.BindPasswordFile != "" {
 		// The loader normally reads *_file secrets; this keeps a config
 		// built by hand (tests, tools) working the same way.
@@ -220,6 +230,20 @@ func resolve(c *config.LDAP) (settings, error) {
 		}
 	}
 	return st, errors.Join(errs...)
+}
+
+// urlError explains an ldap.url that does not parse. url.Parse's error
+// quotes the whole url, and its reason may quote a piece of a password
+// written into it: a url with an '@' is described without either.
+func urlError(rawURL string, err error) error {
+	if strings.Contains(rawURL, "@") {
+		return errors.New("ldap.url is not a valid URL; it must not hold a user or password (set bind_dn and bind_password)")
+	}
+	var parseErr *url.Error
+	if errors.As(err, &parseErr) {
+		err = parseErr.Err
+	}
+	return fmt.Errorf("ldap.url %q is not a valid URL: %w", rawURL, err)
 }
 
 func defaultGroupFilter(ad bool, member string) string {

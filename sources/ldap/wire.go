@@ -31,6 +31,9 @@ type wireConn struct {
 	timeout time.Duration
 	lastID  int64
 	closed  bool
+	// untie, when set, ends the tie to the context the connection was
+	// opened under (see Source.connect); Close calls it.
+	untie func() bool
 }
 
 var _ goldap.Client = (*wireConn)(nil)
@@ -84,6 +87,9 @@ func (c *wireConn) TLSConnectionState() (tls.ConnectionState, bool) {
 
 // Close sends an unbind and closes the connection.
 func (c *wireConn) Close() error {
+	if c.untie != nil {
+		c.untie()
+	}
 	if c.closed {
 		return nil
 	}

@@ -201,10 +201,16 @@ func TestAddUserMergesDuplicateEmails(t *testing.T) {
 	}
 	s := &Source{log: zap.NewNop(), cfg: settings{ad: true, users: userSearch{idAttr: "objectGUID", emailAttr: "mail", nameAttr: "displayName", phoneAttr: "telephoneNumber"}}}
 	snap := sources.NewSnapshot("corp")
-	dir := &directory{byDN: map[string]int{}, byUID: map[string]int{}, byEmail: map[string]int{}, counted: map[string]struct{}{}}
-	s.addUser(dir, user("CN=Jo Old,DC=corp", "00000001-0000-0000-0000-000000000000", "514"), snap)
-	s.addUser(dir, user("CN=Jo,DC=corp", "00000002-0000-0000-0000-000000000000", "512"), snap)
-	s.addUser(dir, user("CN=Jo Third,DC=corp", "00000003-0000-0000-0000-000000000000", "512"), snap)
+	dir := &directory{byDN: map[string]int{}, byUID: map[string]int{}, byEmail: map[string]int{}, dnByID: map[string]string{}, counted: map[string]struct{}{}}
+	for _, e := range []*goldap.Entry{
+		user("CN=Jo Old,DC=corp", "00000001-0000-0000-0000-000000000000", "514"),
+		user("CN=Jo,DC=corp", "00000002-0000-0000-0000-000000000000", "512"),
+		user("CN=Jo Third,DC=corp", "00000003-0000-0000-0000-000000000000", "512"),
+	} {
+		if err := s.addUser(dir, e, snap); err != nil {
+			t.Fatalf("addUser %s: %v", e.DN, err)
+		}
+	}
 
 	// The enabled account replaces the disabled one; every DN maps to it.
 	want := sources.User{ID: "00000002-0000-0000-0000-000000000000", Email: "Jo@Example.com"}

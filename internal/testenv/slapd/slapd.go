@@ -55,6 +55,10 @@ type Options struct {
 	LDIF string
 	// LDIFFile is a file loaded the same way, after LDIF.
 	LDIFFile string
+	// Access holds access directives (slapd.access(5)), each a whole
+	// "access to ..." clause, put before the defaults that let the reader
+	// read everything: a test hides attributes from the reader with them.
+	Access []string
 }
 
 // Server is one running slapd.
@@ -116,7 +120,7 @@ func Launch(dir string, opts Options) (*Server, error) {
 		return nil, err
 	}
 	conf := filepath.Join(dir, "slapd.conf")
-	if err := os.WriteFile(conf, []byte(config(dir)), 0o600); err != nil {
+	if err := os.WriteFile(conf, []byte(config(dir, opts.Access)), 0o600); err != nil {
 		return nil, err
 	}
 	base := filepath.Join(dir, "base.ldif")
@@ -264,7 +268,7 @@ func freePorts(n int) ([]int, error) {
 	return ports, nil
 }
 
-func config(dir string) string {
+func config(dir string, access []string) string {
 	var b strings.Builder
 	for _, schema := range []string{"core", "cosine", "inetorgperson", "nis"} {
 		fmt.Fprintf(&b, "include %s/%s.schema\n", SchemaDir, schema)
@@ -292,10 +296,19 @@ limits dn.exact="%[6]s" size.soft=%[7]d size.hard=%[7]d size.prtotal=unlimited
 access to attrs=userPassword
 	by anonymous auth
 	by * none
-access to *
+%[8]saccess to *
 	by dn.exact="%[6]s" read
 	by * none
-`, dir, ModuleDir, Suffix, RootDN, RootPassword, ReaderDN, SizeLimit)
+`, dir, ModuleDir, Suffix, RootDN, RootPassword, ReaderDN, SizeLimit, accessLines(access))
+	return b.String()
+}
+
+// accessLines renders extra access directives, one a line.
+func accessLines(access []string) string {
+	var b strings.Builder
+	for _, a := range access {
+		b.WriteString(strings.TrimSpace(a) + "\n")
+	}
 	return b.String()
 }
 
