@@ -141,6 +141,7 @@ That is the whole loop. To run it against your own directory and account:
   ptsync validate --config ptsync.yaml --connect   # check the config, log in everywhere
   ptsync plan --config ptsync.yaml                 # see what would change
   ptsync sync --config ptsync.yaml                 # apply it (deletes are capped by safety:)
+  ptsync run --config ptsync.yaml                  # the daemon: syncs on schedule:, serves /metrics /healthz /readyz
 See config.example.yaml for every key, and ptsync emulator to try a config safely.
 `)
 	return nil

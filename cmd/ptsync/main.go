@@ -42,7 +42,7 @@ var commands = map[string]command{
 	"plan":     {"print what a sync would change (changes nothing)", runPlan},
 	"sync":     {"one cycle: plan, then apply", runSync},
 	"apply":    {"apply a saved plan", runApply},
-	"run":      {"the daemon: sync on a schedule, serve metrics", notYet("run")},
+	"run":      {"the daemon: sync on a schedule, serve metrics and health, reload on SIGHUP", runRun},
 	"validate": {"check the config (--connect: also log in everywhere)", runValidate},
 	"explain":  {"why one user or team is (or is not) wanted", runExplain},
 	"demo":     {"an embedded directory and PagerTree emulator, one full cycle", runDemo},
@@ -91,13 +91,6 @@ func usage(w io.Writer) {
 	sort.Strings(names)
 	for _, n := range names {
 		fmt.Fprintf(w, "  %-9s %s\n", n, commands[n].summary)
-	}
-}
-
-func notYet(name string) func(context.Context, env) int {
-	return func(_ context.Context, e env) int {
-		fmt.Fprintf(e.stderr, "ptsync %s: not implemented yet\n", name)
-		return exitError
 	}
 }
 

@@ -36,7 +36,7 @@ func TestTopLevel(t *testing.T) {
 		{"help", []string{"help"}, exitOK, `^$`, `(?s)commands:.*demo.*validate`},
 		{"unknown command", []string{"frobnicate"}, exitError, `^$`, `^ptsync: unknown command "frobnicate" \(run 'ptsync help' for the list\)\n$`},
 		{"version", []string{"version"}, exitOK, `^ptsync dev \(commit \S+, go1\.\d+.*\)\n$`, `^$`},
-		{"run not yet", []string{"run"}, exitError, `^$`, `^ptsync run: not implemented yet\n$`},
+		{"run with an argument", []string{"run", "now"}, exitError, `^$`, `^ptsync run: unexpected argument "now"\n$`},
 		{"bad flag", []string{"version", "--nope"}, exitError, `^$`, `flag provided but not defined: -nope`},
 	}
 	for _, tt := range tests {

@@ -1,0 +1,287 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/robfig/cron/v3"
+	"go.uber.org/zap"
+
+	"github.com/ptsync/ptsync/internal/config"
+	"github.com/ptsync/ptsync/internal/server"
+	"github.com/ptsync/ptsync/sync"
+)
+
+// defaultDrainTimeout fits inside Kubernetes' default 30 s termination
+// grace period, so a run cut short is cancelled (and says so in the log)
+// rather than killed.
+const defaultDrainTimeout = 25 * time.Second
+
+// Why /readyz answers 503 outside a failed run.
+const (
+	notReadyNoRunYet = "no sync run has finished yet"
+	notReadyStopping = "shutting down"
+)
+
+// runRun is the daemon: a sync at start and then on schedule, metrics and
+// health over HTTP, the config reloaded on SIGHUP, and a drain when ctx
+// ends (main ends it on SIGINT and SIGTERM).
+func runRun(ctx context.Context, e env) int {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	return runDaemon(ctx, e, hup)
+}
+
+// runDaemon is runRun with the reload signal passed in, so tests need not
+// signal their own process: every value on reload reloads the config.
+func runDaemon(ctx context.Context, e env, reload <-chan os.Signal) int {
+	fs := newFlags("run", e)
+	path := fs.String("config", "ptsync.yaml", "configuration file")
+	drainTimeout := fs.Duration("drain-timeout", defaultDrainTimeout,
+		"on SIGTERM or SIGINT, how long a running sync may go on before it is cancelled")
+	if code, ok := parseFlags(fs, e); !ok {
+		return code
+	}
+	if fs.NArg() > 0 {
+		return fail(e, "run", fmt.Errorf("unexpected argument %q", fs.Arg(0)))
+	}
+	if *drainTimeout < 0 {
+		return fail(e, "run", fmt.Errorf("--drain-timeout %v is negative", *drainTimeout))
+	}
+
+	loaded, err := loadDaemonConfig(*path, e.stderr)
+	if err != nil {
+		var problems config.Problems
+		if errors.As(err, &problems) {
+			return printConfigError(e, err)
+		}
+		return fail(e, "run", err)
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	d := &daemon{
+		path:    *path,
+		stderr:  e.stderr,
+		loaded:  loaded,
+		metrics: sync.NewMetrics(reg, version),
+		server:  server.New(reg, loaded.log),
+	}
+	listen := loaded.cfg.Metrics.Listen
+	ln, err := net.Listen("tcp", listen)
+	if err != nil {
+		if errors.Is(err, syscall.EADDRINUSE) {
+			return fail(e, "run", fmt.Errorf("metrics.listen %s is in use: stop what holds it or change metrics.listen in %s", listen, *path))
+		}
+		return fail(e, "run", fmt.Errorf("metrics.listen %s: %w", listen, err))
+	}
+	d.server.SetNotReady(notReadyNoRunYet)
+	// The HTTP side outlives ctx: /healthz and /metrics keep answering
+	// while a running sync drains.
+	serveCtx, stopServing := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopServing()
+	served := make(chan error, 1)
+	go func() { served <- d.server.Serve(serveCtx, ln) }()
+	loaded.log.Info("daemon started", zap.String("version", version), zap.String("config", *path),
+		zap.String("schedule", loaded.cfg.Schedule), zap.String("addr", ln.Addr().String()),
+		zap.Duration("drain_timeout", *drainTimeout))
+
+	if err := d.loop(ctx, reload, served, *drainTimeout); err != nil {
+		d.log().Error("daemon stopped: the HTTP server failed", zap.Error(err))
+		return fail(e, "run", err)
+	}
+	stopServing()
+	if err := <-served; err != nil {
+		d.log().Warn("the HTTP server did not shut down cleanly", zap.Error(err))
+	}
+	d.log().Info("daemon stopped")
+	return exitOK
+}
+
+// daemonConfig is one loaded configuration and what is built from it.
+type daemonConfig struct {
+	cfg      *config.Config
+	schedule cron.Schedule
+	log      *zap.Logger
+}
+
+// loadDaemonConfig loads and checks the config at path as `run` needs it:
+// valid, with a schedule that fires and sources this build can make. The
+// error is config.Problems for a file that is not valid.
+func loadDaemonConfig(path string, logTo io.Writer) (daemonConfig, error) {
+	cfg, err := config.Load(path)
+	if err != nil {
+		return daemonConfig{}, err
+	}
+	schedule, err := config.ParseSchedule(cfg.Schedule)
+	if err != nil { // Load validated it: this is a bug
+		return daemonConfig{}, fmt.Errorf("%s: schedule: %w", path, err)
+	}
+	// A cron spec such as "0 0 30 2 *" parses but never fires.
+	if schedule.Next(time.Now()).IsZero() {
+		return daemonConfig{}, fmt.Errorf("%s: schedule %q never fires", path, cfg.Schedule)
+	}
+	log, err := newLogger(cfg.Log, logTo)
+	if err != nil {
+		return daemonConfig{}, fmt.Errorf("%s: %w", path, err)
+	}
+	// Building the sources and the client connects nowhere, but catches
+	// what the schema cannot (a source type this build lacks) now rather
+	// than at every cycle.
+	if _, err := newEngine(cfg, zap.NewNop(), zap.NewNop(), nil, true); err != nil {
+		return daemonConfig{}, fmt.Errorf("%s: %w", path, err)
+	}
+	return daemonConfig{cfg: cfg, schedule: schedule, log: log}, nil
+}
+
+// daemon is the state of `ptsync run`. Only loop's goroutine touches
+// loaded; a cycle gets the config it runs with as an argument.
+type daemon struct {
+	path    string
+	stderr  io.Writer // where the logger of each loaded config writes
+	loaded  daemonConfig
+	metrics *sync.Metrics // one set for the process: counters span cycles
+	server  *server.Server
+}
+
+func (d *daemon) log() *zap.Logger { return d.loaded.log }
+
+// loop runs a cycle now and then on schedule, one at a time, until ctx
+// ends; then it drains. It returns early only when the HTTP server fails.
+func (d *daemon) loop(ctx context.Context, reload <-chan os.Signal, served <-chan error, drainTimeout time.Duration) error {
+	// Cycles get a context of their own: when ctx ends, the running one
+	// may finish, for drainTimeout at most.
+	cycleCtx, cancelCycle := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelCycle()
+	finished := make(chan string, 1) // why the cycle's run makes us not ready; "" if it does not
+	running := false
+	start := func() {
+		running = true
+		loaded := d.loaded
+		go func() { finished <- d.cycle(cycleCtx, loaded) }()
+	}
+
+	start()
+	timer := time.NewTimer(d.untilNext())
+	defer timer.Stop()
+	for {
+		select {
+		case <-timer.C:
+			if running {
+				d.log().Warn("scheduled sync run skipped: the previous one is still running", zap.String("schedule", d.loaded.cfg.Schedule))
+			} else {
+				start()
+			}
+			timer.Reset(d.untilNext())
+		case reason := <-finished:
+			running = false
+			if reason == "" {
+				d.server.SetReady()
+			} else {
+				d.server.SetNotReady(reason)
+			}
+		case <-reload:
+			if d.reload() {
+				timer.Reset(d.untilNext())
+			}
+		case err := <-served:
+			if running {
+				cancelCycle()
+				<-finished
+			}
+			return err
+		case <-ctx.Done():
+			d.server.SetNotReady(notReadyStopping)
+			if running {
+				d.drain(finished, cancelCycle, drainTimeout)
+			}
+			return nil
+		}
+	}
+}
+
+// drain waits for the running cycle to finish, cancelling it once
+// timeout has passed.
+func (d *daemon) drain(finished <-chan string, cancel context.CancelFunc, timeout time.Duration) {
+	d.log().Info("stopping: waiting for the running sync run to finish", zap.Duration("drain_timeout", timeout))
+	grace := time.NewTimer(timeout)
+	defer grace.Stop()
+	select {
+	case <-finished:
+		return
+	case <-grace.C:
+	}
+	d.log().Warn("stopping: the running sync run outlasted --drain-timeout; cancelling it (the next run converges)",
+		zap.Duration("drain_timeout", timeout))
+	cancel()
+	<-finished
+}
+
+// untilNext is the wait for the next scheduled cycle. loadDaemonConfig
+// made sure the schedule has one.
+func (d *daemon) untilNext() time.Duration {
+	return time.Until(d.loaded.schedule.Next(time.Now()))
+}
+
+// cycle runs one sync with an engine of its own, so every line the run
+// logs carries its run_id, while the metrics carry on across cycles. It
+// returns why the run leaves the daemon not ready, or "" when it did not
+// fail (a run whose destructive changes were withheld did not fail).
+func (d *daemon) cycle(ctx context.Context, loaded daemonConfig) string {
+	runID := sync.NewRunID()
+	engine, err := newEngine(loaded.cfg, loaded.log, loaded.log.With(zap.String("run_id", runID)), d.metrics, true)
+	if err != nil {
+		loaded.log.Error("sync run could not start", zap.String("run_id", runID), zap.Error(err))
+		return oneLine(fmt.Sprintf("sync run %s could not start: %v", runID, err))
+	}
+	rep, err := engine.RunOnce(ctx, sync.RunOptions{RunID: runID})
+	if sync.ExitCode(rep, err) != sync.ExitError {
+		return ""
+	}
+	if err != nil {
+		return oneLine(fmt.Sprintf("last sync run %s failed: %v", runID, err))
+	}
+	return fmt.Sprintf("last sync run %s failed: %d of %d changes failed", runID, rep.Result.Counts.Failed, len(rep.Result.Changes))
+}
+
+// reload loads the config file again. A bad file is logged and the
+// running config kept; a good one is used from the next cycle on. It
+// reports whether the config changed.
+func (d *daemon) reload() bool {
+	d.log().Info("reloading the config", zap.String("config", d.path))
+	next, err := loadDaemonConfig(d.path, d.stderr)
+	if err != nil {
+		var problems config.Problems
+		lines := []string{err.Error()}
+		if errors.As(err, &problems) {
+			lines = make([]string, len(problems))
+			for i, p := range problems {
+				lines[i] = p.Error()
+			}
+		}
+		d.log().Error("config reload failed; keeping the running config", zap.String("config", d.path), zap.Strings("problems", lines))
+		return false
+	}
+	if was, now := d.loaded.cfg.Metrics.Listen, next.cfg.Metrics.Listen; was != now {
+		next.log.Warn("metrics.listen changed: restart ptsync to listen there; still listening as before",
+			zap.String("listening", was), zap.String("configured", now))
+	}
+	d.loaded = next
+	next.log.Info("config reloaded; the next sync run uses it", zap.String("config", d.path), zap.String("schedule", next.cfg.Schedule))
+	return true
+}
+
+// oneLine keeps a multi-line error on /readyz's single line.
+func oneLine(s string) string {
+	return strings.ReplaceAll(s, "\n", "; ")
+}

@@ -1,0 +1,137 @@
+// Package server is the daemon's HTTP side: /metrics for Prometheus,
+// /healthz for liveness and /readyz for readiness. It knows nothing of
+// syncing; the daemon tells it when it is ready and why it is not.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.uber.org/zap"
+)
+
+const (
+	// readHeaderTimeout stops a client that opens a connection and sends
+	// nothing from holding it forever.
+	readHeaderTimeout = 10 * time.Second
+	// shutdownTimeout bounds how long Serve waits for requests in flight
+	// once told to stop: a scrape takes milliseconds.
+	shutdownTimeout = 5 * time.Second
+	// initialReason is what /readyz says until the daemon says otherwise.
+	initialReason = "starting"
+)
+
+// Server serves /metrics, /healthz and /readyz. It starts not ready; its
+// methods are safe for concurrent use.
+type Server struct {
+	handler http.Handler
+	log     *zap.Logger
+
+	mu       sync.Mutex
+	notReady string // why /readyz answers 503; "" when ready
+}
+
+// New returns a Server whose /metrics serves what gatherer gathers. log
+// receives the HTTP server's own errors (zap.NewNop when nil).
+func New(gatherer prometheus.Gatherer, log *zap.Logger) *Server {
+	if log == nil {
+		log = zap.NewNop()
+	}
+	s := &Server{log: log, notReady: initialReason}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{
+		ErrorLog: zap.NewStdLog(log.With(zap.String("handler", "/metrics"))),
+	}))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		writeText(w, http.StatusOK, "ok")
+	})
+	mux.HandleFunc("GET /readyz", s.readyz)
+	s.handler = mux
+	return s
+}
+
+// Handler returns the server's routes, for tests and for mounting
+// elsewhere. GET (and HEAD) only; other methods get 405.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// SetReady makes /readyz answer 200.
+func (s *Server) SetReady() { s.setReason("") }
+
+// SetNotReady makes /readyz answer 503 with reason, one line.
+func (s *Server) SetNotReady(reason string) {
+	if reason == "" {
+		reason = "not ready"
+	}
+	s.setReason(reason)
+}
+
+func (s *Server) setReason(reason string) {
+	s.mu.Lock()
+	s.notReady = reason
+	s.mu.Unlock()
+}
+
+// Ready reports whether /readyz answers 200 and, when it does not, why.
+func (s *Server) Ready() (ready bool, reason string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.notReady == "", s.notReady
+}
+
+func (s *Server) readyz(w http.ResponseWriter, _ *http.Request) {
+	if ready, reason := s.Ready(); !ready {
+		writeText(w, http.StatusServiceUnavailable, reason)
+		return
+	}
+	writeText(w, http.StatusOK, "ok")
+}
+
+// writeText answers one line of plain text that no cache keeps: a probe
+// must see the state of now.
+func writeText(w http.ResponseWriter, status int, line string) {
+	h := w.Header()
+	h.Set("Content-Type", "text/plain; charset=utf-8")
+	h.Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	fmt.Fprintln(w, line)
+}
+
+// Serve answers requests on ln until ctx ends, then shuts down gracefully:
+// it stops accepting, lets requests in flight finish (for a few seconds at
+// most) and closes ln. It returns nil after such a shutdown, or the error
+// that stopped it serving sooner.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	hs := &http.Server{
+		Handler:           s.handler,
+		ReadHeaderTimeout: readHeaderTimeout,
+		ErrorLog:          zap.NewStdLog(s.log),
+	}
+	served := make(chan error, 1)
+	go func() { served <- hs.Serve(ln) }()
+	select {
+	case err := <-served:
+		return fmt.Errorf("serving HTTP on %s: %w", ln.Addr(), err)
+	case <-ctx.Done():
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownTimeout)
+	defer cancel()
+	err := hs.Shutdown(shutdownCtx)
+	if err != nil {
+		// A request still running after the timeout is cut off.
+		err = errors.Join(err, hs.Close())
+	}
+	if serveErr := <-served; !errors.Is(serveErr, http.ErrServerClosed) {
+		err = errors.Join(err, serveErr)
+	}
+	if err != nil {
+		return fmt.Errorf("shutting down HTTP on %s: %w", ln.Addr(), err)
+	}
+	return nil
+}
