@@ -88,15 +88,17 @@ type Client struct {
 // New checks cfg and returns a Client. It does not contact the server;
 // call Login to check the credentials early.
 func New(cfg Config) (*Client, error) {
+	// Neither message quotes the URL: url.Parse's error repeats it whole,
+	// and a URL may carry a token as its user name.
 	base, err := url.Parse(cfg.URL)
 	if err != nil {
-		return nil, fmt.Errorf("pagertree: url: %w", err)
-	}
-	if (base.Scheme != "http" && base.Scheme != "https") || base.Host == "" {
-		return nil, fmt.Errorf("pagertree: url %q: want http(s)://host", base.Redacted())
+		return nil, errors.New("pagertree: url is not a valid URL; want http(s)://host")
 	}
 	if base.User != nil {
 		return nil, errors.New("pagertree: url: credentials belong in username and password, not the URL")
+	}
+	if (base.Scheme != "http" && base.Scheme != "https") || base.Host == "" {
+		return nil, fmt.Errorf("pagertree: url %q: want http(s)://host", base.String())
 	}
 	switch {
 	case cfg.Username == "":

@@ -4,11 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -609,5 +611,38 @@ func TestNumericToken(t *testing.T) {
 	}
 	if !slices.Equal(auth, []string{"1"}) {
 		t.Fatalf("Authorization sent %q, want [\"1\"]", auth)
+	}
+}
+
+// TestServerRefusingEveryTokenEndsTheCall: a 401 is answered with a fresh
+// login and a replay, but only a bounded number of times, so a server that
+// refuses every token (an account disabled after login, say) ends the call
+// with its 401 instead of looping.
+func TestServerRefusingEveryTokenEndsTheCall(t *testing.T) {
+	var logins, gets atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		if r.URL.Path == "/public/login" {
+			n := logins.Add(1)
+			fmt.Fprintf(w, `{"token":"tok-%d"}`, n)
+			return
+		}
+		gets.Add(1)
+		w.WriteHeader(http.StatusUnauthorized)
+		fmt.Fprint(w, `{"errors":[{"message":"account disabled"}]}`)
+	}))
+	defer srv.Close()
+	c, err := pagertree.New(pagertree.Config{URL: srv.URL, Username: "u", Password: "p"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.GetUser(context.Background(), "usr_1")
+	var apiErr *pagertree.APIError
+	if !errors.As(err, &apiErr) || apiErr.Status != http.StatusUnauthorized {
+		t.Fatalf("GetUser = %v; want a 401 *APIError", err)
+	}
+	// The first login, then three more after 401s; four GETs in all.
+	if logins.Load() != 4 || gets.Load() != 4 {
+		t.Errorf("%d logins and %d GETs; want 4 and 4", logins.Load(), gets.Load())
 	}
 }

@@ -72,11 +72,17 @@ func (e *transportError) Unwrap() error { return e.err }
 //
 // 429, 5xx and transport errors are retried after a backoff, unless the
 // answer's Retry-After is longer than MaxRetryWait; a 401 logs in again
-// once per call and replays the request; other answers outside 2xx end the
+// and replays the request (up to maxRelogins times per call: under a short
+// token lifetime and concurrency, the fresh token can expire before the
+// replay lands, while a server that refuses every token must still end the
+// call); other answers outside 2xx end the
 // call with an *APIError. Cancelling ctx ends the call at once with an
 // error wrapping ctx.Err().
+// maxRelogins bounds the logins one call may make after 401s.
+const maxRelogins = 3
+
 func (c *Client) do(ctx context.Context, req request, decode func(body []byte) error) error {
-	reloggedIn := false
+	relogins := 0
 	anyOutcomeUnknown := false
 	for attempt := 1; ; attempt++ {
 		token := ""
@@ -109,8 +115,8 @@ func (c *Client) do(ctx context.Context, req request, decode func(body []byte) e
 				return fmt.Errorf("pagertree: %s %s: decoding the answer: %w", req.method, req.route, err)
 			}
 			return nil
-		case ans.status == http.StatusUnauthorized && !req.anonymous && !reloggedIn:
-			reloggedIn = true
+		case ans.status == http.StatusUnauthorized && !req.anonymous && relogins < maxRelogins:
+			relogins++
 			c.observeRetry(reasonUnauthorized)
 			c.log.Debug("PagerTree refused the token; logging in again",
 				zap.String("method", req.method), zap.String("route", req.route))

@@ -23,7 +23,7 @@ const (
 type Metrics struct {
 	runs            *prometheus.CounterVec
 	duration        prometheus.Histogram
-	lastSuccess     prometheus.Gauge
+	lastSuccess     *prometheus.GaugeVec // no labels: absent until a first success, never a misleading 0
 	changes         *prometheus.CounterVec
 	pending         *prometheus.GaugeVec
 	sourceObjects   *prometheus.GaugeVec
@@ -47,10 +47,10 @@ func NewMetrics(reg prometheus.Registerer, version string) *Metrics {
 			Help:    "Wall time of a sync run: fetch, plan and apply.",
 			Buckets: []float64{0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800},
 		}),
-		lastSuccess: f.NewGauge(prometheus.GaugeOpts{
+		lastSuccess: f.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "ptsync_last_success_timestamp_seconds",
-			Help: "Unix time the last successful (not dry-run) sync run finished.",
-		}),
+			Help: "Unix time the last successful (not dry-run) sync run finished; absent until one has.",
+		}, nil),
 		changes: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "ptsync_changes_total",
 			Help: "PagerTree changes, by kind, op and result: applied, failed or withheld.",
@@ -172,6 +172,6 @@ func (m *Metrics) observeRun(result string, d time.Duration, end time.Time, dryR
 	m.runs.WithLabelValues(result).Inc()
 	m.duration.Observe(d.Seconds())
 	if result == RunSuccess && !dryRun {
-		m.lastSuccess.Set(float64(end.UnixNano()) / 1e9)
+		m.lastSuccess.WithLabelValues().Set(float64(end.UnixNano()) / 1e9)
 	}
 }

@@ -56,7 +56,11 @@ func TestMetricsFile(t *testing.T) {
 	if code, _, stderr := runCmd(t, "sync", "--config", cfg, "--metrics-file", syncFile); code != exitOK {
 		t.Fatalf("sync exit %d, stderr %q", code, stderr)
 	}
-	has(read(syncFile),
+	text := read(syncFile)
+	if !strings.Contains(text, "\nptsync_last_success_timestamp_seconds ") {
+		t.Errorf("a successful sync's metrics lack ptsync_last_success_timestamp_seconds:\n%s", text)
+	}
+	has(text,
 		`ptsync_sync_runs_total{result="success"} 1`,
 		`ptsync_changes_total{kind="user",op="create",result="applied"} 1`,
 		`ptsync_changes_total{kind="team",op="create",result="applied"} 1`,
@@ -67,7 +71,13 @@ func TestMetricsFile(t *testing.T) {
 	if code, _, _ := runCmd(t, "sync", "--config", cfg, "--metrics-file", syncFile); code != exitError {
 		t.Fatalf("sync of a broken directory: exit %d, want %d", code, exitError)
 	}
-	has(read(syncFile), `ptsync_sync_runs_total{result="failure"} 1`, `ptsync_sync_runs_total{result="success"} 0`)
+	text = read(syncFile)
+	has(text, `ptsync_sync_runs_total{result="failure"} 1`, `ptsync_sync_runs_total{result="success"} 0`)
+	// A zero timestamp would read as "last success in 1970" and fire the
+	// no-recent-success alert at once: a run that never succeeded omits it.
+	if strings.Contains(text, "ptsync_last_success_timestamp_seconds") {
+		t.Errorf("a failed run's metrics carry ptsync_last_success_timestamp_seconds:\n%s", text)
+	}
 
 	code, _, stderr := runCmd(t, "sync", "--config", cfg, "--metrics-file", filepath.Join(dir, "missing-dir", "m.prom"))
 	if code != exitError || !strings.Contains(stderr, "--metrics-file") {

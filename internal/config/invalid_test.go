@@ -88,8 +88,8 @@ testdata/invalid-users-safety.yaml:21: safety.max_source_drop_percent: must be b
 testdata/invalid-users-safety.yaml:23: state.dir: the state database is not in this build yet; leave state.dir empty
 testdata/invalid-users-safety.yaml:24: state.keep_reports: must be at least 1
 testdata/invalid-users-safety.yaml:26: metrics.listen: must be host:port, such as 127.0.0.1:9464 or :9464, got "9464"`,
-	"invalid-url-credentials.yaml": `testdata/invalid-url-credentials.yaml:2: pagertree.url: must not carry a user or password (got "https://admin:xxxxx@api.pagertree.com"); use the credential keys
-testdata/invalid-url-credentials.yaml:9: sources[0].ldap.url: must not carry a user or password (got "ldap://cn=admin:xxxxx@127.0.0.1:389"); use bind_dn and bind_password`,
+	"invalid-url-credentials.yaml": `testdata/invalid-url-credentials.yaml:2: pagertree.url: must not carry a user or password (got "https://xxxxx@api.pagertree.com"); use the credential keys
+testdata/invalid-url-credentials.yaml:9: sources[0].ldap.url: must not carry a user or password (got "ldap://xxxxx@127.0.0.1:389"); use bind_dn and bind_password`,
 	"invalid-merge.yaml": `testdata/invalid-merge.yaml:10: sources[0].ldap.<<: must merge a mapping or a list of mappings, got "not a mapping"
 testdata/invalid-merge.yaml:18: sources[1].ldap.<<: must merge a mapping or a list of mappings, got "ldap://127.0.0.1"`,
 	// Several classes at once: decode, env and semantic problems together.

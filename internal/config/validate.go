@@ -488,7 +488,10 @@ func firstSet(a, aKey, bKey string) string {
 func redactURL(raw string) string {
 	u, err := url.Parse(raw)
 	if err == nil && u.User != nil {
-		return u.Redacted()
+		// The whole user part goes: a token is as often written as the
+		// user name (https://TOKEN@host) as the password.
+		u.User = url.User("xxxxx")
+		return u.String()
 	}
 	scheme, rest, ok := strings.Cut(raw, "://")
 	if at := strings.LastIndexByte(rest, '@'); ok && at >= 0 {
