@@ -70,13 +70,21 @@ type ApplyOptions struct {
 // With opt.DryRun, it logs "would ..." for each change and writes nothing:
 // dry run is decided here and nowhere else. Withheld changes are recorded,
 // never applied.
+//
+// The plan's safety rules weigh user deletes against the team writes of
+// the run, so a user delete is not attempted when a team the user is in
+// (per cur) was meant to be written in an earlier phase and was not:
+// PagerTree would take the user out of that team, which the plan never
+// counted (see notWritten).
 func Apply(ctx context.Context, w Writer, cur Current, p Plan, opt ApplyOptions) Result {
 	a := &applier{
-		w:       w,
-		log:     opt.Log,
-		metrics: opt.Metrics,
-		ids:     userIDsByEmail(cur.Users),
-		failed:  map[string]string{},
+		w:         w,
+		log:       opt.Log,
+		metrics:   opt.Metrics,
+		ids:       userIDsByEmail(cur.Users),
+		failed:    map[string]string{},
+		teamsOf:   teamsByMember(cur.Teams),
+		unwritten: map[string]bool{},
 	}
 	if a.log == nil {
 		a.log = zap.NewNop()
@@ -136,6 +144,45 @@ type applier struct {
 	// failed maps the email of a user whose create failed to the error,
 	// so a team write can say why a member is missing.
 	failed map[string]string
+
+	teamsOf   map[string][]AccountTeam // user id -> current teams holding them
+	unwritten map[string]bool          // ids of teams whose update or delete was not written
+}
+
+// teamsByMember indexes the current teams by member id.
+func teamsByMember(teams []AccountTeam) map[string][]AccountTeam {
+	of := map[string][]AccountTeam{}
+	for _, t := range teams {
+		for _, id := range t.MemberIDs {
+			if !slices.ContainsFunc(of[id], func(o AccountTeam) bool { return o.ID == t.ID }) {
+				of[id] = append(of[id], t)
+			}
+		}
+	}
+	return of
+}
+
+// notWritten is the error of a user delete that would change a team whose
+// own write this run did not go through, or nil. Deleting the user would
+// take them out of a team that still holds the members the plan meant to
+// replace, which can leave it empty; the next run plans both again.
+func (a *applier) notWritten(userID string) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	var names []string
+	for _, t := range a.teamsOf[userID] {
+		if a.unwritten[t.ID] {
+			names = append(names, t.Name)
+		}
+	}
+	if len(names) == 0 {
+		return nil
+	}
+	verb, it := "was", "it"
+	if len(names) > 1 {
+		verb, it = "were", "them"
+	}
+	return fmt.Errorf("not attempted: %s %s not written this run; deleting the user would change %s — retried next run", teamList(names), verb, it)
 }
 
 // userIDsByEmail indexes users by email key; of two users sharing an email
@@ -161,10 +208,18 @@ func (a *applier) wouldApply(r *ChangeResult) {
 
 func (a *applier) apply(ctx context.Context, r *ChangeResult) {
 	err := ctx.Err()
+	if err == nil && r.Kind == KindUser && r.Op == OpDelete {
+		err = a.notWritten(r.ID)
+	}
 	if err == nil {
 		err = a.write(ctx, &r.Change)
 	}
 	var partial *partialError
+	if err != nil && r.Kind == KindTeam && r.Op != OpCreate && !errors.As(err, &partial) {
+		a.mu.Lock()
+		a.unwritten[r.ID] = true
+		a.mu.Unlock()
+	}
 	switch {
 	case err == nil:
 		r.Outcome = OutcomeApplied

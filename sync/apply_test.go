@@ -303,3 +303,118 @@ func TestApplyCancelledContextWritesNothing(t *testing.T) {
 		}
 	}
 }
+
+// TestApplyKeepsUserDeletesOffUnwrittenTeams: payments' only member left
+// and its group now holds one new person. When the team write does not go
+// through, deleting the leaver would take them out of payments and leave it
+// empty, so the delete is not attempted; other changes still run.
+func TestApplyKeepsUserDeletesOffUnwrittenTeams(t *testing.T) {
+	cur := Current{
+		Users: []AccountUser{
+			{ID: "u1", Email: "old@example.com", Name: "Old"},
+			{ID: "u2", Email: "gone@example.com", Name: "Gone"},
+		},
+		Teams: []AccountTeam{
+			{ID: "t1", Name: "payments", MemberIDs: []string{"u1"}},
+			{ID: "t2", Name: "other", MemberIDs: []string{"u2"}},
+		},
+	}
+	plan := Plan{Changes: []Change{
+		{Op: OpCreate, Kind: KindUser, Name: "new@example.com", UserName: "New"},
+		{Op: OpUpdate, Kind: KindTeam, Name: "payments", ID: "t1", Members: []string{"new@example.com"}, MembersSet: true,
+			MembersAdded: []string{"new@example.com"}, MembersRemoved: []string{"old@example.com"}, Destructive: 1},
+		{Op: OpDelete, Kind: KindUser, Name: "gone@example.com", ID: "u2", Destructive: 1},
+		{Op: OpDelete, Kind: KindUser, Name: "old@example.com", ID: "u1", Destructive: 1},
+	}}
+	notAttempted := `not attempted: team "payments" was not written this run; deleting the user would change it — retried next run`
+	tests := []struct {
+		name      string
+		fail      string
+		wantCalls []string
+		want      map[string]string // op name -> outcome: error
+	}{
+		{
+			name:      "every write succeeds",
+			wantCalls: []string{"create user new@example.com", "update team t1 members=new-u1", "delete user u1", "delete user u2"},
+			want: map[string]string{
+				"create new@example.com": "applied: ", "update payments": "applied: ",
+				"delete gone@example.com": "applied: ", "delete old@example.com": "applied: ",
+			},
+		},
+		{
+			name:      "the new member's create fails, so the team is not written",
+			fail:      "new@example.com",
+			wantCalls: []string{"create user new@example.com", "delete user u2"},
+			want: map[string]string{
+				"create new@example.com":  "failed: emulated failure for new@example.com",
+				"update payments":         "failed: not written: none of its 1 members has a PagerTree user (new@example.com (user create failed: emulated failure for new@example.com))",
+				"delete gone@example.com": "applied: ",
+				"delete old@example.com":  "failed: " + notAttempted,
+			},
+		},
+		{
+			name:      "the team update fails",
+			fail:      "t1",
+			wantCalls: []string{"create user new@example.com", "update team t1 members=new-u1", "delete user u2"},
+			want: map[string]string{
+				"create new@example.com":  "applied: ",
+				"update payments":         "failed: emulated failure for t1",
+				"delete gone@example.com": "applied: ",
+				"delete old@example.com":  "failed: " + notAttempted,
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			w := &recordingWriter{fail: map[string]bool{tt.fail: true}}
+			res := Apply(context.Background(), w, cur, plan, ApplyOptions{Concurrency: 2})
+			got, wantCalls := slices.Sorted(slices.Values(w.calls)), slices.Sorted(slices.Values(tt.wantCalls))
+			if !reflect.DeepEqual(got, wantCalls) {
+				t.Errorf("calls =\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(wantCalls, "\n"))
+			}
+			outcomes := map[string]string{}
+			for _, r := range res.Changes {
+				outcomes[string(r.Op)+" "+r.Name] = string(r.Outcome) + ": " + r.Error
+			}
+			if !reflect.DeepEqual(outcomes, tt.want) {
+				t.Errorf("outcomes =\n%v\nwant\n%v", outcomes, tt.want)
+			}
+		})
+	}
+}
+
+// TestApplyKeepsUserDeletesOffUnwrittenAdoptedTeams: an adopted hand-made
+// team whose write fails keeps its old members; deleting one of them (who
+// is in two such teams) would change both.
+func TestApplyKeepsUserDeletesOffUnwrittenAdoptedTeams(t *testing.T) {
+	cur := Current{
+		Users: []AccountUser{
+			{ID: "u1", Email: "old@example.com", Name: "Old"},
+			{ID: "u2", Email: "bob@example.com", Name: "Bob"},
+		},
+		Teams: []AccountTeam{
+			{ID: "t1", Name: "Ops", Description: "made by hand", MemberIDs: []string{"u1", "u2"}},
+			{ID: "t2", Name: "Db", Description: "made by hand", MemberIDs: []string{"u1"}},
+		},
+	}
+	adopt := func(id, name string) Change {
+		return Change{Op: OpUpdate, Kind: KindTeam, Name: name, ID: id, Description: "made by hand\n" + mark("corp", "g-"+id),
+			Members: []string{"bob@example.com"}, MembersSet: true, MembersRemoved: []string{"old@example.com"}, Destructive: 1}
+	}
+	plan := Plan{Changes: []Change{
+		adopt("t1", "Ops"), adopt("t2", "Db"),
+		{Op: OpDelete, Kind: KindUser, Name: "old@example.com", ID: "u1", Destructive: 1},
+	}}
+	w := &recordingWriter{fail: map[string]bool{"t1": true, "t2": true}}
+	res := Apply(context.Background(), w, cur, plan, ApplyOptions{})
+	if slices.ContainsFunc(w.calls, func(c string) bool { return strings.HasPrefix(c, "delete user") }) {
+		t.Errorf("calls = %v: the user delete was sent", w.calls)
+	}
+	wantErr := `not attempted: teams "Db", "Ops" were not written this run; deleting the user would change them — retried next run`
+	if r := res.Changes[2]; r.Outcome != OutcomeFailed || r.Error != wantErr {
+		t.Errorf("user delete = %s %q, want failed %q", r.Outcome, r.Error, wantErr)
+	}
+	if res.Counts != (Counts{Failed: 3}) {
+		t.Errorf("counts = %+v, want 3 failed", res.Counts)
+	}
+}

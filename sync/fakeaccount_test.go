@@ -15,7 +15,9 @@ import (
 // unknown ids and, as PagerTree and its emulator do, takes a deleted user
 // out of every team's member list. It records the id of every object
 // written to (a team a user delete edits is not written to: no request
-// names it).
+// names it). A write to an object named in fail (the email of a user
+// create, the name of a team create, the id otherwise) fails and changes
+// nothing.
 type fakeAccount struct {
 	mu      gosync.Mutex
 	users   map[string]AccountUser
@@ -23,12 +25,22 @@ type fakeAccount struct {
 	nextID  int
 	written map[string]int // object id -> writes to it
 	writes  int
+	fail    map[string]bool
 }
 
 var (
 	errFakeNotFound  = errors.New("not found")
 	errFakeDuplicate = errors.New("a user with this email already exists")
+	errFakeInjected  = errors.New("injected failure")
 )
+
+// failing is the injected error of a write to key; the caller holds f.mu.
+func (f *fakeAccount) failing(write, key string) error {
+	if f.fail[key] {
+		return fmt.Errorf("%s %s: %w", write, key, errFakeInjected)
+	}
+	return nil
+}
 
 var _ PagerTree = (*fakeAccount)(nil)
 
@@ -82,6 +94,9 @@ func (f *fakeAccount) id(prefix string) string {
 func (f *fakeAccount) CreateUser(_ context.Context, in NewUser) (AccountUser, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if err := f.failing("create user", EmailKey(in.Email)); err != nil {
+		return AccountUser{}, err
+	}
 	for _, u := range f.users {
 		if EmailKey(u.Email) == EmailKey(in.Email) {
 			return AccountUser{}, fmt.Errorf("create user %s: %w", in.Email, errFakeDuplicate)
@@ -96,6 +111,9 @@ func (f *fakeAccount) CreateUser(_ context.Context, in NewUser) (AccountUser, er
 func (f *fakeAccount) UpdateUser(_ context.Context, id string, p UserPatch) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if err := f.failing("update user", id); err != nil {
+		return err
+	}
 	u, ok := f.users[id]
 	if !ok {
 		return fmt.Errorf("update user %s: %w", id, errFakeNotFound)
@@ -114,6 +132,9 @@ func (f *fakeAccount) UpdateUser(_ context.Context, id string, p UserPatch) erro
 func (f *fakeAccount) DeleteUser(_ context.Context, id string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if err := f.failing("delete user", id); err != nil {
+		return err
+	}
 	if _, ok := f.users[id]; !ok {
 		return fmt.Errorf("delete user %s: %w", id, errFakeNotFound)
 	}
@@ -131,6 +152,9 @@ func (f *fakeAccount) DeleteUser(_ context.Context, id string) error {
 func (f *fakeAccount) CreateTeam(_ context.Context, in NewTeam) (AccountTeam, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if err := f.failing("create team", in.Name); err != nil {
+		return AccountTeam{}, err
+	}
 	t := AccountTeam{ID: f.id("team"), Name: in.Name, Description: in.Description, MemberIDs: slices.Clone(in.MemberIDs)}
 	f.teams[t.ID] = t
 	f.wrote(t.ID)
@@ -140,6 +164,9 @@ func (f *fakeAccount) CreateTeam(_ context.Context, in NewTeam) (AccountTeam, er
 func (f *fakeAccount) UpdateTeam(_ context.Context, id string, p TeamPatch) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if err := f.failing("update team", id); err != nil {
+		return err
+	}
 	t, ok := f.teams[id]
 	if !ok {
 		return fmt.Errorf("update team %s: %w", id, errFakeNotFound)
@@ -161,6 +188,9 @@ func (f *fakeAccount) UpdateTeam(_ context.Context, id string, p TeamPatch) erro
 func (f *fakeAccount) DeleteTeam(_ context.Context, id string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if err := f.failing("delete team", id); err != nil {
+		return err
+	}
 	if _, ok := f.teams[id]; !ok {
 		return fmt.Errorf("delete team %s: %w", id, errFakeNotFound)
 	}

@@ -121,7 +121,8 @@ func (c Change) NewTeam(memberIDs []string) NewTeam {
 
 // TeamPatch is the update body of a team update change: the name only on a
 // rename, the description only when the marker is written, the members only
-// when they change (memberIDs are c.Members resolved to PagerTree ids).
+// when they change (memberIDs are c.Members resolved to PagerTree ids,
+// followed by c.KeepIDs).
 func (c Change) TeamPatch(memberIDs []string) TeamPatch {
 	var p TeamPatch
 	if c.Renames() {
@@ -133,9 +134,12 @@ func (c Change) TeamPatch(memberIDs []string) TeamPatch {
 		p.Description = &d
 	}
 	if c.MembersSet {
-		ids := slices.Clone(memberIDs)
-		if ids == nil {
-			ids = []string{}
+		ids := make([]string, 0, len(memberIDs)+len(c.KeepIDs))
+		ids = append(ids, memberIDs...)
+		for _, id := range c.KeepIDs {
+			if !slices.Contains(ids, id) {
+				ids = append(ids, id)
+			}
 		}
 		p.MemberIDs = &ids
 	}
@@ -387,6 +391,7 @@ func (pl *planner) updateTeam(t teamRef, w WantedTeam, takeover string, byName m
 	c.MembersAdded, c.MembersRemoved = diffSorted(pl.memberEmails(t.AccountTeam), w.Members)
 	if len(c.MembersAdded)+len(c.MembersRemoved) > 0 {
 		c.MembersSet = true
+		c.KeepIDs = pl.unmatchedMembers(t.AccountTeam)
 		c.Destructive = len(c.MembersRemoved)
 	}
 	if len(c.Fields) == 0 && !c.MembersSet {
@@ -423,7 +428,7 @@ func (pl *planner) planMissing(t teamRef) {
 			return
 		}
 		pl.add(Change{Op: OpUpdate, Kind: KindTeam, Name: t.Name, ID: t.ID, Members: []string{}, MembersSet: true,
-			MembersRemoved: current, Destructive: len(current), Reason: why})
+			MembersRemoved: current, KeepIDs: pl.unmatchedMembers(t.AccountTeam), Destructive: len(current), Reason: why})
 	}
 }
 
@@ -446,14 +451,28 @@ func missingAction(rules []config.TeamRule, source string) string {
 	return action
 }
 
-// memberEmails is the team's members as sorted, unique email keys. Ids that
-// name no account user are not people: they are left out of the diff and
-// disappear the next time ptsync writes the member list.
+// memberEmails is the team's members as sorted, unique email keys. Ids it
+// cannot match to an email are left out of the diff (see unmatchedMembers).
 func (pl *planner) memberEmails(t AccountTeam) []string {
 	out := make([]string, 0, len(t.MemberIDs))
 	for _, id := range t.MemberIDs {
 		if u, ok := pl.byID[id]; ok && EmailKey(u.Email) != "" {
 			out = append(out, EmailKey(u.Email))
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+// unmatchedMembers is the team's member ids memberEmails leaves out, sorted
+// and unique, or nil. A team write keeps them (Change.KeepIDs): an id the
+// user listing missed may be a real member, and ptsync must not remove
+// what it did not count.
+func (pl *planner) unmatchedMembers(t AccountTeam) []string {
+	var out []string
+	for _, id := range t.MemberIDs {
+		if u, ok := pl.byID[id]; !ok || EmailKey(u.Email) == "" {
+			out = append(out, id)
 		}
 	}
 	slices.Sort(out)
@@ -504,7 +523,7 @@ func diffSorted(have, want []string) (added, removed []string) {
 func normalizeChanges(cs []Change) {
 	for i := range cs {
 		c := &cs[i]
-		for _, l := range []*[]string{&c.Members, &c.MembersAdded, &c.MembersRemoved} {
+		for _, l := range []*[]string{&c.Members, &c.MembersAdded, &c.MembersRemoved, &c.KeepIDs} {
 			if len(*l) == 0 {
 				*l = nil
 			}

@@ -541,3 +541,129 @@ func TestUserDeleteNeverEmptiesATeam(t *testing.T) {
 		})
 	}
 }
+
+// TestSilentSourceKeepsItsTeams: a source that returns no group any teams
+// rule matches, while PagerTree holds teams managed from it, looks like a
+// filter gone wrong: none of its teams is deleted or emptied, whatever
+// on_missing says, unless --allow-destructive.
+func TestSilentSourceKeepsItsTeams(t *testing.T) {
+	const silent = `source "corp" returned no group matching the teams rules; refusing to delete or empty every team it manages (check the group search and the rules, or rerun with --allow-destructive)`
+	noOncall := editDirectory(func(s *sources.Snapshot) { s.Groups = s.Groups[2:] }) // staff only
+	vendorsGone := contractorRule()
+	vendorsGone.OnMissing = config.OnMissingDelete
+	tests := []struct {
+		name     string
+		pol      Policy
+		snaps    []*sources.Snapshot
+		cur      Current
+		changes  []string // team changes only: brief  # Reason
+		withheld []string // brief  # WithheldReason
+	}{
+		{
+			name:  "on_missing delete: every delete is withheld",
+			pol:   Policy{Rules: rules(onMissingRule(config.OnMissingDelete))},
+			snaps: []*sources.Snapshot{noOncall},
+			cur:   convergedAccount(),
+			withheld: []string{
+				"- team Db #t2 destroys=1  # " + silent,
+				"- team Payments #t1 destroys=1  # " + silent,
+			},
+		},
+		{
+			name:  "on_missing empty: every emptying is withheld",
+			pol:   Policy{Rules: rules(onMissingRule(config.OnMissingEmpty))},
+			snaps: []*sources.Snapshot{noOncall},
+			cur:   convergedAccount(),
+			withheld: []string{
+				"~ team Db #t2 members=[] -bob@example.com -carol@example.com destroys=2  # " + silent,
+				"~ team Payments #t1 members=[] -alice@example.com -bob@example.com destroys=2  # " + silent,
+			},
+		},
+		{
+			name:  "--allow-destructive deletes them",
+			pol:   Policy{Rules: rules(onMissingRule(config.OnMissingDelete)), AllowDestructive: true},
+			snaps: []*sources.Snapshot{noOncall},
+			cur:   convergedAccount(),
+			changes: []string{
+				`- team Db #t2 destroys=1  # group (id "g2") is gone from source "corp"; on_missing: delete`,
+				`- team Payments #t1 destroys=1  # group (id "g1") is gone from source "corp"; on_missing: delete`,
+			},
+		},
+		{
+			name:    "one matched group left: the gone one is deleted",
+			pol:     Policy{Rules: rules(onMissingRule(config.OnMissingDelete))},
+			snaps:   []*sources.Snapshot{editDirectory(func(s *sources.Snapshot) { s.Groups = slices.Delete(s.Groups, 1, 2) })},
+			cur:     convergedAccount(),
+			changes: []string{`- team Db #t2 destroys=1  # group (id "g2") is gone from source "corp"; on_missing: delete`},
+		},
+		{
+			name:  "another source's gone group is still deleted",
+			pol:   Policy{Rules: rules(onMissingRule(config.OnMissingDelete), vendorsGone)},
+			snaps: []*sources.Snapshot{noOncall, contractors()},
+			cur:   withTeams(convergedAccount(), append(convergedAccount().Teams, ptTeam("t7", "PARTNERS", mark("contractors", "gp"), "p3"))...),
+			changes: []string{
+				`+ team ONCALL-VENDORS members=[carol@example.com,jo@vendor.example] +carol@example.com +jo@vendor.example  # group "oncall-vendors" of source "contractors"; new team from teams[1]`,
+				`- team PARTNERS #t7 destroys=1  # group (id "gp") is gone from source "contractors"; on_missing: delete`,
+			},
+			withheld: []string{
+				"- team Db #t2 destroys=1  # " + silent,
+				"- team Payments #t1 destroys=1  # " + silent,
+			},
+		},
+		{
+			name:  "a team another source's group takes over by name is that group's",
+			pol:   Policy{Rules: rules(onMissingRule(config.OnMissingDelete), contractorRule())},
+			snaps: []*sources.Snapshot{noOncall, contractors()},
+			cur:   withTeams(convergedAccount(), append(convergedAccount().Teams, ptTeam("t7", "ONCALL-VENDORS", mark("corp", "g7"), "p1", "p3"))...),
+			changes: []string{
+				`~ team ONCALL-VENDORS #t7 description:+marker members=[carol@example.com,jo@vendor.example] +jo@vendor.example -alice@example.com destroys=1` +
+					`  # group "oncall-vendors" of source "contractors"; its group (id "g7") is gone; taken over by group "oncall-vendors" of source "contractors"`,
+			},
+			withheld: []string{
+				"- team Db #t2 destroys=1  # " + silent,
+				"- team Payments #t1 destroys=1  # " + silent,
+			},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			p := MakePlan(tc.cur, mustDesired(t, tc.pol, tc.snaps...), tc.pol)
+			var changes, withheld []string
+			for _, c := range p.Changes {
+				if c.Kind == KindTeam {
+					changes = append(changes, brief(c)+"  # "+c.Reason)
+				}
+			}
+			for _, c := range p.Withheld {
+				withheld = append(withheld, brief(c)+"  # "+c.WithheldReason)
+			}
+			equalLines(t, "team changes", changes, tc.changes)
+			equalLines(t, "withheld", withheld, tc.withheld)
+		})
+	}
+}
+
+// TestTeamWriteKeepsUnlistedMembers: a member id that names no listed user
+// (the listing may have missed someone) is neither diffed nor counted, and
+// the team write keeps it: only the real removal is made and counted.
+func TestTeamWriteKeepsUnlistedMembers(t *testing.T) {
+	cur := convergedAccount()
+	cur.Users = append(cur.Users, AccountUser{ID: "p7", Name: "No Email"})
+	cur.Teams[1].MemberIDs = []string{"p2", "p-unlisted", "p3", "p7"}
+	carolLeavesDb := editDirectory(func(s *sources.Snapshot) { s.Groups[1].Members = []string{"u2"} })
+	pol := Policy{Rules: rules(oncallRule())}
+	p := MakePlan(cur, mustDesired(t, pol, carolLeavesDb), pol)
+
+	equalLines(t, "changes", briefs(p.Changes), []string{"~ team Db #t2 members=[bob@example.com] -carol@example.com destroys=1"})
+	if got := p.Changes[0].KeepIDs; !slices.Equal(got, []string{"p-unlisted", "p7"}) {
+		t.Errorf("keep ids = %v, want [p-unlisted p7]", got)
+	}
+	if p.Destructive != 1 {
+		t.Errorf("plan destroys %d, want 1 (carol only)", p.Destructive)
+	}
+	w := &recordingWriter{}
+	Apply(t.Context(), w, cur, p, ApplyOptions{})
+	if want := []string{"update team t2 members=p2,p-unlisted,p7"}; !slices.Equal(w.calls, want) {
+		t.Errorf("calls = %v, want %v", w.calls, want)
+	}
+}

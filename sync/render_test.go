@@ -17,7 +17,7 @@ var update = flag.Bool("update", false, "rewrite testdata/*.golden with the curr
 
 // richScenario exercises every kind of line a plan can print: creates,
 // updates, a rename, an adoption, a team delete, user deletes, withheld
-// removals and a conflict.
+// removals, a member id that names no listed user (kept) and a conflict.
 func richScenario() ([]*sources.Snapshot, Current, Policy) {
 	corp := editDirectory(func(s *sources.Snapshot) {
 		leaverBob(s)
@@ -40,6 +40,7 @@ func richScenario() ([]*sources.Snapshot, Current, Policy) {
 	cur.Users = append(cur.Users,
 		admin("p0", "owner@example.com", "Owner"),
 		account("p8", "zed@example.com", "Zed", "+14155550999"))
+	cur.Teams[1].MemberIDs = append(cur.Teams[1].MemberIDs, "p-unlisted")
 	cur.Teams = append(cur.Teams,
 		ptTeam("t3", "ONCALL-VENDORS", "Vendors | escalation", "p3"),
 		ptTeam("t4", "Web", "Hand-made", "p1"),
@@ -118,7 +119,7 @@ func TestReadPlanRoundTrip(t *testing.T) {
 	plans := map[string]Plan{
 		"rich":    richPlan(t),
 		"in sync": MakePlan(convergedAccount(), mustDesired(t, Policy{Rules: rules(oncallRule())}, corpDirectory()), Policy{}),
-		"emptying allowed": MakePlan(withTeams(convergedAccount(), append(convergedAccount().Teams, ptTeam("t9", "Legacy", mark("corp", "g9"), "p1"))...),
+		"emptying allowed": MakePlan(withTeams(convergedAccount(), append(convergedAccount().Teams, ptTeam("t9", "Legacy", mark("corp", "g9"), "p1", "p-unlisted"))...),
 			mustDesired(t, Policy{Rules: rules(onMissingRule(config.OnMissingEmpty))}, corpDirectory()),
 			Policy{Rules: rules(onMissingRule(config.OnMissingEmpty)), AllowDestructive: true}),
 	}

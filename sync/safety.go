@@ -12,6 +12,10 @@ import (
 //   - over safety.max_destructive or safety.max_destructive_percent (the
 //     latter only when the base is at least 100; a limit of 0 is off),
 //     every destructive change;
+//   - whatever the limits, every destructive change to the managed teams
+//     of a source that returned no group any teams rule matches: a filter
+//     gone wrong looks just like every group being gone (see
+//     withholdSilentSources);
 //   - whatever the limits, a change that would leave a team that has
 //     members with none (an on-call team with no one in it pages no one):
 //     a membership change, and a user delete, since PagerTree takes a
@@ -28,11 +32,50 @@ func (pl *planner) applySafety() {
 		p.Destructive += c.Destructive
 	}
 	if !pol.AllowDestructive {
+		pl.withholdSilentSources()
 		withholdDestructive(p, pol)
 		holdKeptMembers(p)
 	}
 	pl.guardUserDeletes(!pol.AllowDestructive)
 	sortChanges(p.Withheld)
+}
+
+// withholdSilentSources withholds every destructive change to a team
+// managed from a source that returned no group matching a teams rule while
+// PagerTree holds teams it manages: every such team would look gone, and
+// on_missing would delete or empty them all. A team another source's group
+// takes over by name (the change rewrites its marker) is that group's now,
+// and left to the other rules.
+func (pl *planner) withholdSilentSources() {
+	p := &pl.plan
+	matched := map[string]bool{} // sources with at least one rule-matched group
+	for _, w := range pl.want.Teams {
+		matched[w.Source] = true
+	}
+	silent := map[string]string{} // team id -> its silent source
+	for _, t := range pl.cur.Teams {
+		if m, ok := ParseMarker(t.Description); ok && pl.want.Sources[m.Source] && !matched[m.Source] {
+			silent[t.ID] = m.Source
+		}
+	}
+	if len(silent) == 0 {
+		return
+	}
+	kept := p.Changes[:0:0]
+	for _, c := range p.Changes {
+		source, ok := silent[c.ID]
+		if c.Kind != KindTeam || c.ID == "" || !ok || c.Destructive == 0 || c.Description != "" {
+			kept = append(kept, c)
+			continue
+		}
+		safe, held, split := splitRemovals(c)
+		if split {
+			kept = append(kept, safe)
+		}
+		held.WithheldReason = fmt.Sprintf("source %q returned no group matching the teams rules; refusing to delete or empty every team it manages (check the group search and the rules, or rerun with --allow-destructive)", source)
+		p.Withheld = append(p.Withheld, held)
+	}
+	p.Changes = kept
 }
 
 // withholdDestructive withholds every destructive change when the plan is
@@ -134,7 +177,7 @@ func (pl *planner) guardUserDeletes(enforce bool) {
 		}
 		var members []string
 		if ok {
-			members = pl.memberIDs(c.Members)
+			members = append(pl.memberIDs(c.Members), pl.listedIDs(c.KeepIDs)...)
 		} else {
 			members = pl.accountMembers(t)
 		}
@@ -182,8 +225,20 @@ func (pl *planner) memberIDs(emails []string) []string {
 	return ids
 }
 
-// accountMembers is the team's members as unique ids of account users:
-// ids that name no user are not people (see memberEmails).
+// listedIDs keeps the ids that name a listed user.
+func (pl *planner) listedIDs(ids []string) []string {
+	var out []string
+	for _, id := range ids {
+		if _, ok := pl.byID[id]; ok {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+// accountMembers is the team's members as unique ids of account users.
+// Ids that name no listed user are not counted: weighing a team as emptier
+// than it may be only ever withholds more.
 func (pl *planner) accountMembers(t AccountTeam) []string {
 	ids := make([]string, 0, len(t.MemberIDs))
 	for _, id := range t.MemberIDs {
@@ -241,13 +296,13 @@ func splitRemovals(c Change) (safe, held Change, split bool) {
 		return Change{}, c, false
 	}
 	held = Change{Op: OpUpdate, Kind: KindTeam, Name: c.Name, ID: c.ID, Members: c.Members, MembersSet: true,
-		MembersRemoved: c.MembersRemoved, Destructive: c.Destructive, Reason: c.Reason}
+		MembersRemoved: c.MembersRemoved, KeepIDs: c.KeepIDs, Destructive: c.Destructive, Reason: c.Reason}
 	safe = c
 	safe.MembersRemoved, safe.Destructive = nil, 0
 	if len(c.MembersAdded) > 0 {
 		safe.Members = mergeSorted(c.Members, c.MembersRemoved)
 	} else {
-		safe.Members, safe.MembersSet = nil, false
+		safe.Members, safe.MembersSet, safe.KeepIDs = nil, false, nil
 	}
 	return safe, held, len(safe.Fields) > 0 || safe.MembersSet
 }

@@ -119,6 +119,12 @@ type Change struct {
 	MembersSet     bool     `json:"members_set,omitempty"`
 	MembersAdded   []string `json:"members_added,omitempty"`
 	MembersRemoved []string `json:"members_removed,omitempty"`
+	// KeepIDs are the team's current member ids that ptsync cannot match
+	// to an email (no listed user has them, or that user has no email).
+	// They are left out of the diff but written back with the members, so
+	// a write never removes what the plan did not count: a user the
+	// listing missed is a real person.
+	KeepIDs []string `json:"keep_ids,omitempty"`
 
 	// Fields lists each owned field that changes (update), for display.
 	Fields []FieldChange `json:"fields,omitempty"`
