@@ -28,7 +28,7 @@ test-deps:
 			printf '#!/bin/sh\nexit 101\n' | $$SUDO tee /usr/sbin/policy-rc.d >/dev/null && $$SUDO chmod +x /usr/sbin/policy-rc.d && made_policy=1; \
 		fi; \
 		$$SUDO apt-get update -qq && \
-		DEBIAN_FRONTEND=noninteractive $$SUDO -E apt-get install -y -qq $(TEST_PACKAGES) >/dev/null; \
+		$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(TEST_PACKAGES) >/dev/null; \
 		rc=$$?; [ $$made_policy = 1 ] && $$SUDO rm -f /usr/sbin/policy-rc.d; \
 		exit $$rc; \
 	fi
