@@ -18,8 +18,18 @@ func benchScale(users, teams int) ([]*sources.Snapshot, Current, Policy) {
 	for i := range users {
 		id := fmt.Sprintf("u%06d", i)
 		email := fmt.Sprintf("user%06d@example.com", i)
+		// Directories write phones every which way; a third of them in
+		// E.164 already, the rest formatted, some outside North America.
 		phone := fmt.Sprintf("+1415%07d", i)
-		snap.Users[id] = sources.User{ID: id, Email: email, Name: "User " + id, Phone: phone}
+		raw := phone
+		switch i % 3 {
+		case 1:
+			raw = fmt.Sprintf("+1 415 %03d %04d", i/10000%1000, i%10000)
+		case 2:
+			phone = fmt.Sprintf("+44207%07d", i)
+			raw = fmt.Sprintf("+44 20 7%03d %04d", i/10000%1000, i%10000)
+		}
+		snap.Users[id] = sources.User{ID: id, Email: email, Name: "User " + id, Phone: raw}
 		if i%100 == 1 {
 			continue // a new hire
 		}
