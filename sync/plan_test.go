@@ -80,11 +80,6 @@ func staffDirectory(n int) (*sources.Snapshot, Current) {
 }
 
 func TestMakePlan(t *testing.T) {
-	const (
-		alice = "alice@example.com"
-		bob   = "bob@example.com"
-		carol = "carol@example.com"
-	)
 	staff90, staffAccount90 := staffDirectory(90)
 	staff89, staffAccount89 := staffDirectory(89)
 	threeLeavers := []AccountUser{account("px1", "x1@example.com", "X", ""), account("px2", "x2@example.com", "X", ""), account("px3", "x3@example.com", "X", "")}
