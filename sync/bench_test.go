@@ -8,21 +8,35 @@ import (
 	"github.com/ptsync/ptsync/sources"
 )
 
+// Phone mixes of a benchmark directory: how its phones are written decides
+// how many go through the phone library (see NormalizePhone).
+const (
+	phonesMixed     = "mixed"     // a third E.164, a third US formatted, a third UK formatted
+	phonesE164      = "e164"      // every phone North American E.164 already
+	phonesFormatted = "formatted" // none in E.164: US and UK formatted, half each
+)
+
 // benchScale builds a directory of users people in teams groups of ten
 // and a PagerTree account that matches it except for one user in a hundred
 // (a changed phone, a missing account) and one team in a hundred (renamed,
-// one member short).
-func benchScale(users, teams int) ([]*sources.Snapshot, Current, Policy) {
+// one member short). phones is one of the phone mixes.
+func benchScale(users, teams int, phones string) ([]*sources.Snapshot, Current, Policy) {
 	snap := sources.NewSnapshot("corp")
 	var cur Current
 	for i := range users {
 		id := fmt.Sprintf("u%06d", i)
 		email := fmt.Sprintf("user%06d@example.com", i)
-		// Directories write phones every which way; a third of them in
-		// E.164 already, the rest formatted, some outside North America.
+		// phone is the E.164 form PagerTree holds, raw what the directory says.
 		phone := fmt.Sprintf("+1415%07d", i)
 		raw := phone
-		switch i % 3 {
+		style := i % 3
+		switch phones {
+		case phonesE164:
+			style = 0
+		case phonesFormatted:
+			style = 1 + i%2
+		}
+		switch style {
 		case 1:
 			raw = fmt.Sprintf("+1 415 %03d %04d", i/10000%1000, i%10000)
 		case 2:
@@ -68,7 +82,7 @@ func oncallRuleNamed(tmpl string) config.TeamRule {
 // BenchmarkMakePlan plans 100,000 users and 10,000 teams in memory (SPEC:
 // under one second).
 func BenchmarkMakePlan(b *testing.B) {
-	snaps, cur, pol := benchScale(100_000, 10_000)
+	snaps, cur, pol := benchScale(100_000, 10_000, phonesMixed)
 	want, err := BuildDesired(snaps, pol)
 	if err != nil {
 		b.Fatal(err)
@@ -82,12 +96,17 @@ func BenchmarkMakePlan(b *testing.B) {
 	}
 }
 
-// BenchmarkBuildDesired turns the same directory into the desired state.
+// BenchmarkBuildDesired turns the same directory into the desired state,
+// once per phone mix: parsing phones is most of its cost.
 func BenchmarkBuildDesired(b *testing.B) {
-	snaps, _, pol := benchScale(100_000, 10_000)
-	for b.Loop() {
-		if _, err := BuildDesired(snaps, pol); err != nil {
-			b.Fatal(err)
-		}
+	for _, phones := range []string{phonesMixed, phonesE164, phonesFormatted} {
+		b.Run(phones, func(b *testing.B) {
+			snaps, _, pol := benchScale(100_000, 10_000, phones)
+			for b.Loop() {
+				if _, err := BuildDesired(snaps, pol); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }

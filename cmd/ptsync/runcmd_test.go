@@ -45,29 +45,11 @@ func eventually(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-// logBuffer collects a daemon's log while the test reads it.
-type logBuffer struct {
-	mu  stdsync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // testDaemon is `ptsync run` running in the test's process.
 type testDaemon struct {
 	t      *testing.T
 	addr   string // where /metrics, /healthz and /readyz answer
-	log    *logBuffer
+	log    *testenv.Buffer
 	reload chan os.Signal
 	cancel context.CancelFunc
 	exited chan struct{}
@@ -79,7 +61,7 @@ type testDaemon struct {
 func startDaemon(t *testing.T, args ...string) *testDaemon {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	d := &testDaemon{t: t, log: &logBuffer{}, reload: make(chan os.Signal, 1), cancel: cancel, exited: make(chan struct{})}
+	d := &testDaemon{t: t, log: &testenv.Buffer{}, reload: make(chan os.Signal, 1), cancel: cancel, exited: make(chan struct{})}
 	go func() {
 		defer close(d.exited)
 		d.code = runDaemon(ctx, env{args: args, stdout: io.Discard, stderr: d.log}, d.reload)

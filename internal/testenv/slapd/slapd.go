@@ -6,7 +6,6 @@
 package slapd
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -19,6 +18,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/ptsync/ptsync/internal/testenv"
 )
 
 // Binaries and schema locations of Debian's slapd and ldap-utils packages.
@@ -74,21 +75,18 @@ type Server struct {
 
 	cmd      *exec.Cmd
 	done     chan struct{} // closed when slapd has exited
-	log      *lockedBuffer
+	log      *testenv.Buffer
 	stopOnce sync.Once
 	stopErr  error
 }
 
 // Require skips the test when slapd or ldap-utils is not installed, or
-// fails it when running in CI, where a missing peer must not pass as a skip.
+// fails it in CI, where a missing peer must not pass as a skip (testenv.Missing).
 func Require(t testing.TB) {
 	t.Helper()
 	for _, bin := range []string{SlapdPath, SlapaddPath, "ldapadd", "ldapsearch"} {
 		if _, err := exec.LookPath(bin); err != nil {
-			if os.Getenv("CI") == "true" {
-				t.Fatalf("%s is missing; CI must install slapd and ldap-utils: %v", bin, err)
-			}
-			t.Skipf("%s is missing (apt-get install slapd ldap-utils to run this test): %v", bin, err)
+			testenv.Missing(t, "%s is missing (make test installs slapd and ldap-utils): %v", bin, err)
 		}
 	}
 }
@@ -161,7 +159,7 @@ func (s *Server) start(conf string) error {
 	}
 	s.URL = fmt.Sprintf("ldap://127.0.0.1:%d", ports[0])
 	s.LDAPSURL = fmt.Sprintf("ldaps://127.0.0.1:%d", ports[1])
-	s.log = &lockedBuffer{}
+	s.log = &testenv.Buffer{}
 	// -d keeps slapd in the foreground, so it is our child to stop.
 	cmd := exec.Command(SlapdPath, "-f", conf, "-h", s.URL+"/ "+s.LDAPSURL+"/", "-d", "0")
 	cmd.Stdout, cmd.Stderr = s.log, s.log
@@ -333,21 +331,3 @@ cn: reader
 userPassword: ` + ReaderPassword + `
 
 `
-
-// lockedBuffer collects slapd's output while it runs.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
