@@ -5,12 +5,9 @@ package sources
 
 import (
 	"context"
-	"fmt"
-	"sort"
+	"time"
 
 	"go.uber.org/zap"
-
-	"github.com/ptsync/ptsync/internal/config"
 )
 
 // User is one person as a directory reports them.
@@ -24,12 +21,15 @@ type User struct {
 }
 
 // Group is one directory group. Members holds user IDs (keys of
-// Snapshot.Users) with nested groups already flattened.
+// Snapshot.Users) with nested groups already flattened; Owners holds the
+// user IDs of the group's owners where the source reads them (the natural
+// admins of its team).
 type Group struct {
 	ID          string
 	Name        string
 	Description string
 	Members     []string
+	Owners      []string
 }
 
 // Snapshot is everything one source returned in one fetch. A Snapshot is
@@ -73,28 +73,21 @@ type Checker interface {
 	Check(ctx context.Context) error
 }
 
-// Factory builds a Source from its configuration block.
-type Factory func(cfg config.Source, log *zap.Logger) (Source, error)
-
-// Registry maps a source type name (ldap, file, ...) to its factory. The
-// command line builds one and passes it in; nothing registers itself.
-type Registry map[string]Factory
-
-// New builds the source cfg describes.
-func (r Registry) New(cfg config.Source, log *zap.Logger) (Source, error) {
-	f, ok := r[cfg.Type]
-	if !ok {
-		return nil, fmt.Errorf("source %q: type %q is not supported by this build (supported: %v)", cfg.Name, cfg.Type, r.Types())
-	}
-	return f(cfg, log.With(zap.String("source", cfg.Name)))
+// Options is what every source is built with besides its settings.
+type Options struct {
+	Log *zap.Logger
+	// Observer, when set, is told of every HTTP request an API source
+	// makes and of every retry.
+	Observer Observer
 }
 
-// Types lists the registered type names, sorted.
-func (r Registry) Types() []string {
-	names := make([]string, 0, len(r))
-	for n := range r {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	return names
+// Observer receives one call per HTTP request attempt (code 0: no answer)
+// and one per retry.
+type Observer interface {
+	ObserveRequest(method, route string, code int, d time.Duration)
+	ObserveRetry(reason string)
 }
+
+// Factory builds the source called name from settings, its type's own
+// configuration block (already completed and checked by the loader).
+type Factory func(name string, settings any, opts Options) (Source, error)

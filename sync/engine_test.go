@@ -170,7 +170,7 @@ func newRig(t *testing.T, dir directory, pol sync.Policy) *rig {
 		t.Fatal(err)
 	}
 	r.write(dir)
-	src, err := file.New(config.Source{Name: "corp", Type: config.TypeFile, File: &config.File{Path: r.path}}, zap.NewNop())
+	src, err := file.New("corp", &file.Config{Path: r.path}, sources.Options{Log: zap.NewNop()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -591,7 +591,7 @@ func TestSourceProblemsAbortBeforeAnyRequest(t *testing.T) {
 		{
 			name: "a second source fails",
 			setup: func(r *rig) {
-				bad, _ := file.New(config.Source{Name: "contractors", File: &config.File{Path: filepath.Join(t.TempDir(), "none.yaml")}}, zap.NewNop())
+				bad, _ := file.New("contractors", &file.Config{Path: filepath.Join(t.TempDir(), "none.yaml")}, sources.Options{})
 				r.engine.Sources = append(r.engine.Sources, bad)
 			},
 			wantErr: `source "contractors": read users file: `,

@@ -31,6 +31,7 @@ type Metrics struct {
 	requests        *prometheus.CounterVec
 	requestDuration *prometheus.HistogramVec
 	retries         *prometheus.CounterVec
+	sourceRequests  *prometheus.CounterVec
 }
 
 // NewMetrics registers ptsync's metrics on reg. The Go and process
@@ -78,8 +79,12 @@ func NewMetrics(reg prometheus.Registerer, version string) *Metrics {
 		}, []string{"method", "route"}),
 		retries: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "ptsync_pagertree_retries_total",
-			Help: "PagerTree API retries, by reason (429, 5xx, transport, 401).",
+			Help: "HTTP retries, by reason (429, 5xx, transport, 401): PagerTree's and the directory API sources'.",
 		}, []string{"reason"}),
+		sourceRequests: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "ptsync_source_requests_total",
+			Help: "HTTP requests of the directory API sources (msgraph, okta), by source and HTTP status (\"error\" when no response arrived).",
+		}, []string{"source", "code"}),
 	}
 	f.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "ptsync_build_info",
@@ -107,11 +112,7 @@ func (m *Metrics) ObserveRequest(method, route string, code int, d time.Duration
 	if m == nil {
 		return
 	}
-	label := "error"
-	if code != 0 {
-		label = strconv.Itoa(code)
-	}
-	m.requests.WithLabelValues(method, route, label).Inc()
+	m.requests.WithLabelValues(method, route, codeLabel(code)).Inc()
 	m.requestDuration.WithLabelValues(method, route).Observe(d.Seconds())
 }
 
@@ -121,6 +122,35 @@ func (m *Metrics) ObserveRetry(reason string) {
 		return
 	}
 	m.retries.WithLabelValues(reason).Inc()
+}
+
+// SourceObserver returns the sources.Observer of the named API source: its
+// requests count in ptsync_source_requests_total, its retries with
+// PagerTree's in ptsync_pagertree_retries_total.
+func (m *Metrics) SourceObserver(source string) sources.Observer {
+	return sourceObserver{m, source}
+}
+
+type sourceObserver struct {
+	m      *Metrics
+	source string
+}
+
+func (o sourceObserver) ObserveRequest(_, _ string, code int, _ time.Duration) {
+	if o.m == nil {
+		return
+	}
+	o.m.sourceRequests.WithLabelValues(o.source, codeLabel(code)).Inc()
+}
+
+func (o sourceObserver) ObserveRetry(reason string) { o.m.ObserveRetry(reason) }
+
+// codeLabel is an HTTP status as a label value, "error" for no answer.
+func codeLabel(code int) string {
+	if code == 0 {
+		return "error"
+	}
+	return strconv.Itoa(code)
 }
 
 // observeSource records what one fetch of a source returned.

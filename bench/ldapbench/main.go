@@ -27,8 +27,8 @@ import (
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
 
-	"github.com/ptsync/ptsync/internal/config"
 	"github.com/ptsync/ptsync/internal/testenv/slapd"
+	"github.com/ptsync/ptsync/sources"
 	ldapsource "github.com/ptsync/ptsync/sources/ldap"
 )
 
@@ -57,16 +57,14 @@ type fetchResult struct {
 	Commands []string `json:"commands,omitempty"`
 }
 
-func sourceConfig(url string, pageSize int) config.Source {
-	return config.Source{Name: "bench", Type: config.TypeLDAP, LDAP: &config.LDAP{
-		URL:          url,
-		BindDN:       slapd.ReaderDN,
-		BindPassword: slapd.ReaderPassword,
-		PageSize:     pageSize,
-		Timeout:      time.Minute,
-		Users:        config.LDAPUsers{BaseDN: slapd.PeopleDN},
-		Groups:       config.LDAPGroups{BaseDN: slapd.GroupsDN, Nested: true},
-	}}
+func sourceConfig(url string, pageSize int) *ldapsource.Config {
+	cfg := ldapsource.DefaultConfig()
+	cfg.URL = url
+	cfg.BindDN, cfg.BindPassword = slapd.ReaderDN, slapd.ReaderPassword
+	cfg.PageSize = pageSize
+	cfg.Timeout = time.Minute
+	cfg.Users.BaseDN, cfg.Groups.BaseDN = slapd.PeopleDN, slapd.GroupsDN
+	return cfg
 }
 
 // fetchMain is the child: one Fetch, its counts and duration as JSON.
@@ -105,7 +103,7 @@ func fetchMain(args []string) error {
 		core, logs = observer.New(zapcore.DebugLevel)
 		log = zap.New(core)
 	}
-	src, err := ldapsource.New(sourceConfig(*url, *pageSize), log)
+	src, err := ldapsource.New("bench", sourceConfig(*url, *pageSize), sources.Options{Log: log})
 	if err != nil {
 		return err
 	}

@@ -6,18 +6,22 @@ import (
 	"github.com/ptsync/ptsync/internal/config"
 	"github.com/ptsync/ptsync/pagertree"
 	"github.com/ptsync/ptsync/sources"
-	"github.com/ptsync/ptsync/sources/file"
-	"github.com/ptsync/ptsync/sources/ldap"
+	"github.com/ptsync/ptsync/sources/registry"
 	"github.com/ptsync/ptsync/sync"
 )
 
-// sourceRegistry lists the source types this build supports. Every command
-// that builds sources (validate, plan, sync, apply, explain, run) uses it.
-func sourceRegistry() sources.Registry {
-	return sources.Registry{
-		config.TypeFile: file.New,
-		config.TypeLDAP: ldap.New,
+// loadConfig loads the config file at path with this build's source types.
+func loadConfig(path string) (*config.Config, error) {
+	return config.Load(path, registry.Builtin().ConfigTypes())
+}
+
+// newSource builds one configured source. metrics may be nil.
+func newSource(src config.Source, log *zap.Logger, metrics *sync.Metrics) (sources.Source, error) {
+	opts := sources.Options{Log: log}
+	if metrics != nil { // a nil *Metrics must not become a non-nil interface
+		opts.Observer = metrics.SourceObserver(src.Name)
 	}
+	return registry.Builtin().New(src, opts)
 }
 
 // newPagerTreeClient builds the PagerTree client of the pagertree: block.

@@ -119,7 +119,7 @@ type daemonConfig struct {
 // valid, with a schedule that fires and sources this build can make. The
 // error is config.Problems for a file that is not valid.
 func loadDaemonConfig(path string, logTo io.Writer) (daemonConfig, error) {
-	cfg, err := config.Load(path)
+	cfg, err := loadConfig(path)
 	if err != nil {
 		return daemonConfig{}, err
 	}

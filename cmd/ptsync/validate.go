@@ -18,7 +18,7 @@ func runValidate(ctx context.Context, e env) int {
 	if code, ok := parseFlags(fs, e); !ok {
 		return code
 	}
-	cfg, err := config.Load(*path)
+	cfg, err := loadConfig(*path)
 	if err != nil {
 		return printConfigError(e, err)
 	}
@@ -28,10 +28,9 @@ func runValidate(ctx context.Context, e env) int {
 	}
 	// Building a source reads its files (a CA, say) but connects nowhere;
 	// it catches what the schema cannot, such as a type this build lacks.
-	registry := sourceRegistry()
 	var built []sources.Source
 	for _, sc := range cfg.Sources {
-		src, err := registry.New(sc, log)
+		src, err := newSource(sc, log, nil)
 		if err != nil {
 			fmt.Fprintf(e.stderr, "%s: %v\n", *path, err)
 			continue

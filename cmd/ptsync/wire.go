@@ -27,7 +27,7 @@ type oneShot struct {
 // the sources and PagerTree client are built with it. On failure it has
 // printed the error and returns the exit code.
 func loadOneShot(e env, name, path string, withSources bool) (*oneShot, int, bool) {
-	cfg, err := config.Load(path)
+	cfg, err := loadConfig(path)
 	if err != nil {
 		return nil, printConfigError(e, err), false
 	}
@@ -51,9 +51,8 @@ func loadOneShot(e env, name, path string, withSources bool) (*oneShot, int, boo
 func newEngine(cfg *config.Config, engineLog, peerLog *zap.Logger, metrics *sync.Metrics, withSources bool) (*sync.Engine, error) {
 	var srcs []sources.Source
 	if withSources {
-		registry := sourceRegistry()
 		for _, sc := range cfg.Sources {
-			src, err := registry.New(sc, peerLog)
+			src, err := newSource(sc, peerLog, metrics)
 			if err != nil {
 				return nil, err
 			}

@@ -14,19 +14,21 @@ import (
 
 // Load reads the configuration file at path: strict decoding, ${VAR}
 // expansion from the environment, *_file secrets, defaults and Validate.
-// A bad file yields Problems listing everything wrong with it at once.
-func Load(path string) (*Config, error) {
+// types are the source types the file may use, each decoding and checking
+// its own block. A bad file yields Problems listing everything wrong with
+// it at once.
+func Load(path string, types SourceTypes) (*Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("reading config: %w", err)
 	}
-	return Parse(data, path, os.LookupEnv)
+	return Parse(data, path, os.LookupEnv, types)
 }
 
 // Parse is Load from bytes already read; path names the file in problems
 // and anchors relative file paths. lookupEnv resolves ${VAR} (os.LookupEnv
 // when nil).
-func Parse(data []byte, path string, lookupEnv func(string) (string, bool)) (*Config, error) {
+func Parse(data []byte, path string, lookupEnv func(string) (string, bool), types SourceTypes) (*Config, error) {
 	if lookupEnv == nil {
 		lookupEnv = os.LookupEnv
 	}
@@ -36,13 +38,18 @@ func Parse(data []byte, path string, lookupEnv func(string) (string, bool)) (*Co
 	}
 	cfg := Default()
 	cfg.Path = path
-	d := newDecoder(path, lookupEnv)
+	cfg.types = types
+	d := newDecoder(path, lookupEnv, types)
 	if !d.document(&root, &cfg) {
 		return nil, d.problems // checking a partial config would only mislead
 	}
 	cfg.pos = d.pos
 	cfg.resolvePaths()
-	cfg.complete()
+	for _, src := range cfg.Sources {
+		if src.Settings != nil {
+			src.Settings.Complete()
+		}
+	}
 	problems := append(d.problems, cfg.readSecrets()...)
 	for _, p := range cfg.validate() {
 		// A key that could not be decoded keeps its default or stays
@@ -56,6 +63,16 @@ func Parse(data []byte, path string, lookupEnv func(string) (string, bool)) (*Co
 		return nil, problems
 	}
 	return &cfg, nil
+}
+
+// names lists the type names, sorted.
+func (t SourceTypes) names() []string {
+	names := make([]string, 0, len(t))
+	for name := range t {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	return names
 }
 
 // Source returns the source named name.

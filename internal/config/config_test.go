@@ -1,4 +1,4 @@
-package config
+package config_test
 
 import (
 	"errors"
@@ -10,6 +10,14 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ptsync/ptsync/internal/config"
+	"github.com/ptsync/ptsync/sources/file"
+	"github.com/ptsync/ptsync/sources/google"
+	"github.com/ptsync/ptsync/sources/ldap"
+	"github.com/ptsync/ptsync/sources/msgraph"
+	"github.com/ptsync/ptsync/sources/okta"
+	"github.com/ptsync/ptsync/sources/scim"
 )
 
 // minimal is the least a configuration needs (testdata/valid-minimal.yaml).
@@ -27,9 +35,9 @@ teams:
     match: "oncall-*"
 `
 
-func mustParse(t *testing.T, yaml string, env map[string]string) *Config {
+func mustParse(t *testing.T, yaml string, env map[string]string) *config.Config {
 	t.Helper()
-	cfg, err := Parse([]byte(yaml), "ptsync.yaml", lookupIn(env))
+	cfg, err := parse([]byte(yaml), "ptsync.yaml", lookupIn(env))
 	if err != nil {
 		t.Fatalf("Parse: %v", err)
 	}
@@ -37,13 +45,13 @@ func mustParse(t *testing.T, yaml string, env map[string]string) *Config {
 }
 
 func TestLoadAppliesDefaults(t *testing.T) {
-	cfg, err := Load("testdata/valid-minimal.yaml")
+	cfg, err := load("testdata/valid-minimal.yaml")
 	if err != nil {
 		t.Fatalf("Load: %v", err)
 	}
-	want := Config{
+	want := config.Config{
 		Schedule: "@every 15m",
-		PagerTree: PagerTree{
+		PagerTree: config.PagerTree{
 			URL:               "https://api.pagertree.com",
 			Username:          "ptsync@example.com",
 			Password:          "hunter2",
@@ -51,23 +59,23 @@ func TestLoadAppliesDefaults(t *testing.T) {
 			Concurrency:       4,
 			Timeout:           30 * time.Second,
 		},
-		Sources: []Source{{Name: "corp", Type: "file", File: &File{Path: "testdata/contractors.yaml"}}},
-		Teams:   []TeamRule{{Source: "corp", Match: "oncall-*", Name: "{{ .Name }}", Adopt: false, OnMissing: "keep"}},
-		Users:   Users{Scope: "team_members", Delete: false, DeleteGrace: 0},
-		Safety:  Safety{MaxDestructive: 25, MaxDestructivePercent: 20, MinSourceUsers: 1, MaxSourceDropPercent: 30},
-		State:   State{Dir: "", KeepReports: 50},
-		Metrics: Metrics{Listen: "127.0.0.1:9464"},
-		Log:     Log{Level: "info", Format: "json"},
+		Sources: []config.Source{{Name: "corp", Type: "file", Settings: &file.Config{Path: "testdata/contractors.yaml"}}},
+		Teams:   []config.TeamRule{{Source: "corp", Match: "oncall-*", Name: "{{ .Name }}", Adopt: false, OnMissing: "keep"}},
+		Users:   config.Users{Scope: "team_members", Delete: false, DeleteGrace: 0},
+		Safety:  config.Safety{MaxDestructive: 25, MaxDestructivePercent: 20, MinSourceUsers: 1, MaxSourceDropPercent: 30},
+		State:   config.State{Dir: "", KeepReports: 50},
+		Metrics: config.Metrics{Listen: "127.0.0.1:9464"},
+		Log:     config.Log{Level: "info", Format: "json"},
 		Path:    "testdata/valid-minimal.yaml",
 	}
-	cfg.pos = nil
+	config.StripInternal(cfg)
 	if !reflect.DeepEqual(*cfg, want) {
 		t.Errorf("config:\n%+v\nwant:\n%+v", *cfg, want)
 	}
 }
 
 func TestLoadMissingFile(t *testing.T) {
-	_, err := Load(filepath.Join(t.TempDir(), "nope.yaml"))
+	_, err := load(filepath.Join(t.TempDir(), "nope.yaml"))
 	if !errors.Is(err, fs.ErrNotExist) {
 		t.Fatalf("Load of a missing file: %v, want fs.ErrNotExist", err)
 	}
@@ -80,16 +88,16 @@ func TestLDAPDefaults(t *testing.T) {
 	const bases = `
       users: {base_dn: "ou=people,dc=example,dc=com"}
       groups: {base_dn: "ou=groups,dc=example,dc=com"}`
-	openLDAP := LDAP{
+	openLDAP := ldap.Config{
 		URL:      "ldap://127.0.0.1:389",
 		PageSize: 500,
 		Timeout:  30 * time.Second,
-		Users: LDAPUsers{
+		Users: ldap.Users{
 			BaseDN: "ou=people,dc=example,dc=com", Filter: "(objectClass=inetOrgPerson)", Scope: "sub",
 			IDAttribute: "entryUUID", EmailAttribute: "mail", NameAttribute: "displayName",
 			PhoneAttribute: "telephoneNumber", UIDAttribute: "uid",
 		},
-		Groups: LDAPGroups{
+		Groups: ldap.Groups{
 			BaseDN: "ou=groups,dc=example,dc=com", Filter: "(objectClass=groupOfNames)", Scope: "sub",
 			IDAttribute: "entryUUID", NameAttribute: "cn", MemberAttribute: "member", Nested: true, MaxDepth: 10,
 		},
@@ -124,7 +132,7 @@ func TestLDAPDefaults(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		ldap string // the ldap block's keys after url
-		want LDAP
+		want ldap.Config
 	}{
 		{"openldap", bases, openLDAP},
 		{"active directory", bases + "\n      active_directory: true", activeDirectory},
@@ -161,7 +169,7 @@ sources:
       url: ldap://127.0.0.1:389`+tc.ldap+`
 teams: [{source: corp, match: "*"}]
 `, nil)
-			if got := *cfg.Sources[0].LDAP; !reflect.DeepEqual(got, tc.want) {
+			if got := *cfg.Sources[0].Settings.(*ldap.Config); !reflect.DeepEqual(got, tc.want) {
 				t.Errorf("ldap:\n%+v\nwant:\n%+v", got, tc.want)
 			}
 		})
@@ -200,17 +208,17 @@ log:
   level: debug
   format: console
 `, nil)
-	cfg.pos = nil
-	want := Config{
+	config.StripInternal(cfg)
+	want := config.Config{
 		Schedule:  "*/5 * * * *",
-		PagerTree: PagerTree{URL: "http://127.0.0.1:8080", Username: "u", Password: "p", RequestsPerSecond: 2.5, Concurrency: 1, Timeout: 5 * time.Second},
-		Sources:   []Source{{Name: "corp", Type: "file", File: &File{Path: "/tmp/c.yaml"}}},
-		Teams:     []TeamRule{{Source: "corp", Match: "re:^oncall-", Name: "{{ upper .Name }}", Adopt: true, OnMissing: "delete"}},
-		Users:     Users{Scope: "all", Delete: true, Protect: []string{"owner@example.com"}, PhoneRegion: "GB"},
-		Safety:    Safety{},
-		State:     State{KeepReports: 1},
-		Metrics:   Metrics{Listen: ":0"},
-		Log:       Log{Level: "debug", Format: "console"},
+		PagerTree: config.PagerTree{URL: "http://127.0.0.1:8080", Username: "u", Password: "p", RequestsPerSecond: 2.5, Concurrency: 1, Timeout: 5 * time.Second},
+		Sources:   []config.Source{{Name: "corp", Type: "file", Settings: &file.Config{Path: "/tmp/c.yaml"}}},
+		Teams:     []config.TeamRule{{Source: "corp", Match: "re:^oncall-", Name: "{{ upper .Name }}", Adopt: true, OnMissing: "delete"}},
+		Users:     config.Users{Scope: "all", Delete: true, Protect: []string{"owner@example.com"}, PhoneRegion: "GB"},
+		Safety:    config.Safety{},
+		State:     config.State{KeepReports: 1},
+		Metrics:   config.Metrics{Listen: ":0"},
+		Log:       config.Log{Level: "debug", Format: "console"},
 		Path:      "ptsync.yaml",
 	}
 	if !reflect.DeepEqual(*cfg, want) {
@@ -251,25 +259,29 @@ teams: [{source: entra, match: "*"}]
 		got    any
 		want   any
 	}{
-		{"entra", *cfg.Sources[0].MSGraph, MSGraph{
+		{"entra", *cfg.Sources[0].Settings.(*msgraph.Config), msgraph.Config{
 			TenantID: "contoso.onmicrosoft.com", ClientID: "app", ClientSecret: "s", Nested: true, EmailAttribute: "mail",
 			BaseURL: "https://graph.microsoft.com/v1.0", TokenURL: "https://login.microsoftonline.com/contoso.onmicrosoft.com/oauth2/v2.0/token",
+			Concurrency: 4, Timeout: 30 * time.Second,
 		}},
-		{"entra-explicit", *cfg.Sources[1].MSGraph, MSGraph{
+		{"entra-explicit", *cfg.Sources[1].Settings.(*msgraph.Config), msgraph.Config{
 			TenantID: "t1", ClientID: "app", ClientSecret: "s", Nested: false, EmailAttribute: "userPrincipalName",
 			BaseURL: "http://127.0.0.1:9000/v1.0", TokenURL: "http://127.0.0.1:9000/t1/token",
+			Concurrency: 4, Timeout: 30 * time.Second,
 		}},
-		{"workspace", *cfg.Sources[2].Google, Google{
+		{"workspace", *cfg.Sources[2].Settings.(*google.Config), google.Config{
 			CredentialsFile: "/etc/sa.json", Subject: "admin@example.com", Customer: "my_customer", Nested: true,
 			BaseURL: "https://admin.googleapis.com/admin/directory/v1", TokenURL: "https://oauth2.googleapis.com/token",
 		}},
-		{"okta", *cfg.Sources[3].Okta, Okta{
+		{"okta", *cfg.Sources[3].Settings.(*okta.Config), okta.Config{
 			OrgURL: "https://example.okta.com/", APIToken: "t", Scopes: []string{"okta.users.read", "okta.groups.read"},
 			BaseURL: "https://example.okta.com/api/v1", TokenURL: "https://example.okta.com/oauth2/v1/token",
+			Concurrency: 4, Timeout: 30 * time.Second,
 		}},
-		{"okta-jwt", *cfg.Sources[4].Okta, Okta{
+		{"okta-jwt", *cfg.Sources[4].Settings.(*okta.Config), okta.Config{
 			OrgURL: "https://example.okta.com", ClientID: "c", PrivateKeyFile: "/etc/k.pem", Scopes: []string{"okta.users.read"},
 			BaseURL: "http://127.0.0.1:9001/api/v1", TokenURL: "https://example.okta.com/oauth2/v1/token",
+			Concurrency: 4, Timeout: 30 * time.Second,
 		}},
 	} {
 		if !reflect.DeepEqual(tc.got, tc.want) {
@@ -302,9 +314,9 @@ teams: [{source: corp, match: "re:^oncall-.*$"}]
 	for _, tc := range []struct{ key, got, want string }{
 		{"pagertree.username", cfg.PagerTree.Username, "ptsync@example.com"},
 		{"pagertree.password", cfg.PagerTree.Password, "pa$$w0rd}"}, // values are not expanded again
-		{"ldap.url", cfg.Sources[0].LDAP.URL, "ldaps://ldap.example.com:636"},
-		{"ldap.bind_dn", cfg.Sources[0].LDAP.BindDN, "cn=ptsync,dc=example,dc=com"},
-		{"ldap.bind_password", cfg.Sources[0].LDAP.BindPassword, "${NOT_A_VAR} $HOME $"},
+		{"ldap.url", cfg.Sources[0].Settings.(*ldap.Config).URL, "ldaps://ldap.example.com:636"},
+		{"ldap.bind_dn", cfg.Sources[0].Settings.(*ldap.Config).BindDN, "cn=ptsync,dc=example,dc=com"},
+		{"ldap.bind_password", cfg.Sources[0].Settings.(*ldap.Config).BindPassword, "${NOT_A_VAR} $HOME $"},
 		{"teams[0].match", cfg.Teams[0].Match, "re:^oncall-.*$"},
 	} {
 		if tc.got != tc.want {
@@ -333,12 +345,12 @@ func TestExpandEnv(t *testing.T) {
 		{in: "${1A}", err: `invalid variable name "1A" in ${1A} (write $${ for a literal ${)`},
 		{in: "${A:-x}", err: `invalid variable name "A:-x" in ${A:-x} (write $${ for a literal ${)`},
 	} {
-		got, err := expandEnv(tc.in, env)
+		got, err := config.ExpandEnv(tc.in, env)
 		switch {
 		case tc.err != "" && (err == nil || err.Error() != tc.err):
-			t.Errorf("expandEnv(%q) error = %v, want %q", tc.in, err, tc.err)
+			t.Errorf("config.ExpandEnv(%q) error = %v, want %q", tc.in, err, tc.err)
 		case tc.err == "" && (err != nil || got != tc.want):
-			t.Errorf("expandEnv(%q) = %q, %v; want %q", tc.in, got, err, tc.want)
+			t.Errorf("config.ExpandEnv(%q) = %q, %v; want %q", tc.in, got, err, tc.want)
 		}
 	}
 }
@@ -398,18 +410,18 @@ func TestSecretsFromFiles(t *testing.T) {
 	if err := os.WriteFile(configPath, []byte(doc), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := Load(configPath) // relative *_file paths are relative to the config's directory
+	cfg, err := load(configPath) // relative *_file paths are relative to the config's directory
 	if err != nil {
 		t.Fatalf("Load: %v", err)
 	}
 	for _, tc := range []struct{ key, got, want string }{
 		{"pagertree.password", cfg.PagerTree.Password, "pt-secret"},
-		{"ldap.bind_password", cfg.Sources[0].LDAP.BindPassword, "ldap secret with spaces "},
-		{"ldap.bind_password_file", cfg.Sources[0].LDAP.BindPasswordFile, filepath.Join(dir, "secrets/ldap.pass")},
-		{"msgraph.client_secret", cfg.Sources[1].MSGraph.ClientSecret, "graph-secret"},
-		{"okta.api_token", cfg.Sources[2].Okta.APIToken, "okta-token"},
-		{"scim.bearer_token", cfg.Sources[3].SCIM.BearerToken, "scim-token"},
-		{"scim.oauth2.client_secret", cfg.Sources[4].SCIM.OAuth2.ClientSecret, "oauth2-secret"},
+		{"ldap.bind_password", cfg.Sources[0].Settings.(*ldap.Config).BindPassword, "ldap secret with spaces "},
+		{"ldap.bind_password_file", cfg.Sources[0].Settings.(*ldap.Config).BindPasswordFile, filepath.Join(dir, "secrets/ldap.pass")},
+		{"msgraph.client_secret", cfg.Sources[1].Settings.(*msgraph.Config).ClientSecret, "graph-secret"},
+		{"okta.api_token", cfg.Sources[2].Settings.(*okta.Config).APIToken, "okta-token"},
+		{"scim.bearer_token", cfg.Sources[3].Settings.(*scim.Config).BearerToken, "scim-token"},
+		{"scim.oauth2.client_secret", cfg.Sources[4].Settings.(*scim.Config).OAuth2.ClientSecret, "oauth2-secret"},
 	} {
 		if tc.got != tc.want {
 			t.Errorf("%s = %q, want %q", tc.key, tc.got, tc.want)
@@ -427,7 +439,7 @@ func TestSecretFileProblems(t *testing.T) {
 		return path
 	}
 	empty := write("empty", "\n")
-	big := write("big", strings.Repeat("x", maxSecretSize+1))
+	big := write("big", strings.Repeat("x", config.MaxSecretSize+1))
 	for _, tc := range []struct{ name, file, want string }{
 		{"missing", filepath.Join(dir, "nope"), `ptsync.yaml:4: pagertree.password_file: cannot read "` + filepath.Join(dir, "nope") + `": no such file or directory`},
 		{"empty", empty, `ptsync.yaml:4: pagertree.password_file: "` + empty + `" is empty`},
@@ -437,7 +449,7 @@ func TestSecretFileProblems(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			doc := strings.Replace(minimal, "  password: hunter2", "  password_file: "+tc.file, 1)
-			_, err := Parse([]byte(doc), "ptsync.yaml", lookupIn(nil))
+			_, err := parse([]byte(doc), "ptsync.yaml", lookupIn(nil))
 			if err == nil || err.Error() != tc.want {
 				t.Errorf("error:\n%v\nwant:\n%s", err, tc.want)
 			}
@@ -454,7 +466,7 @@ func TestSecretsStayOutOfProblems(t *testing.T) {
 		t.Fatal(err)
 	}
 	env := map[string]string{"PW": "env-secret-1"}
-	_, err := Parse([]byte(`
+	_, err := parse([]byte(`
 pagertree:
   url: "http://user:url-secret-2@"
   username: u
@@ -480,7 +492,7 @@ teams: [{source: corp, match: "*"}]
 			t.Errorf("problems reveal %s:\n%v", secret, err)
 		}
 	}
-	if n := len(err.(Problems)); n < 6 {
+	if n := len(err.(config.Problems)); n < 6 {
 		t.Errorf("only %d problems; the test should trip every secret-adjacent check:\n%v", n, err)
 	}
 }
@@ -508,7 +520,7 @@ teams:
   - &rule {source: east, match: "oncall-*", on_missing: empty}
   - {<<: *rule, source: west}
 `, nil)
-	east, west := cfg.Sources[0].LDAP, cfg.Sources[1].LDAP
+	east, west := cfg.Sources[0].Settings.(*ldap.Config), cfg.Sources[1].Settings.(*ldap.Config)
 	for _, tc := range []struct {
 		what      string
 		got, want any
@@ -520,7 +532,7 @@ teams:
 		{"west page_size from the second", west.PageSize, 100},
 		{"west groups from an alias", west.Groups.BaseDN, "ou=groups,dc=example,dc=com"},
 		{"west groups keep their defaults", west.Groups.MaxDepth, 10},
-		{"rule merged", cfg.Teams[1], TeamRule{Source: "west", Match: "oncall-*", Name: "{{ .Name }}", OnMissing: "empty"}},
+		{"rule merged", cfg.Teams[1], config.TeamRule{Source: "west", Match: "oncall-*", Name: "{{ .Name }}", OnMissing: "empty"}},
 	} {
 		if !reflect.DeepEqual(tc.got, tc.want) {
 			t.Errorf("%s: %v, want %v", tc.what, tc.got, tc.want)
@@ -536,12 +548,12 @@ func TestNullKeepsDefault(t *testing.T) {
 }
 
 func TestProblemPositions(t *testing.T) {
-	_, err := Parse([]byte(minimal+"log:\n    level: loud\n"), "ptsync.yaml", lookupIn(nil))
-	var problems Problems
+	_, err := parse([]byte(minimal+"log:\n    level: loud\n"), "ptsync.yaml", lookupIn(nil))
+	var problems config.Problems
 	if !errors.As(err, &problems) || len(problems) != 1 {
 		t.Fatalf("error %v, want one problem", err)
 	}
-	want := Problem{File: "ptsync.yaml", Line: 14, Column: 5, Key: "log.level", Message: `must be one of debug, info, warn, error, got "loud"`}
+	want := config.Problem{File: "ptsync.yaml", Line: 14, Column: 5, Key: "log.level", Message: `must be one of debug, info, warn, error, got "loud"`}
 	if problems[0] != want {
 		t.Errorf("problem %+v, want %+v", problems[0], want)
 	}
@@ -549,20 +561,20 @@ func TestProblemPositions(t *testing.T) {
 
 func TestProblemError(t *testing.T) {
 	for _, tc := range []struct {
-		p    Problem
+		p    config.Problem
 		want string
 	}{
-		{Problem{File: "config.yaml", Line: 12, Key: "sources[0].ldap.page_size", Message: "must be between 1 and 10000"}, "config.yaml:12: sources[0].ldap.page_size: must be between 1 and 10000"},
-		{Problem{File: "config.yaml", Key: "sources", Message: "at least one source is required"}, "config.yaml: sources: at least one source is required"},
-		{Problem{File: "config.yaml", Line: 3, Message: "invalid YAML: x"}, "config.yaml:3: invalid YAML: x"},
-		{Problem{Line: 3, Key: "k", Message: "m"}, "line 3: k: m"},
-		{Problem{Key: "k", Message: "m"}, "k: m"},
+		{config.Problem{File: "config.yaml", Line: 12, Key: "sources[0].ldap.page_size", Message: "must be between 1 and 10000"}, "config.yaml:12: sources[0].ldap.page_size: must be between 1 and 10000"},
+		{config.Problem{File: "config.yaml", Key: "sources", Message: "at least one source is required"}, "config.yaml: sources: at least one source is required"},
+		{config.Problem{File: "config.yaml", Line: 3, Message: "invalid YAML: x"}, "config.yaml:3: invalid YAML: x"},
+		{config.Problem{Line: 3, Key: "k", Message: "m"}, "line 3: k: m"},
+		{config.Problem{Key: "k", Message: "m"}, "k: m"},
 	} {
 		if got := tc.p.Error(); got != tc.want {
 			t.Errorf("Error() = %q, want %q", got, tc.want)
 		}
 	}
-	both := Problems{{File: "a", Line: 1, Key: "x", Message: "m1"}, {File: "a", Line: 2, Key: "y", Message: "m2"}}
+	both := config.Problems{{File: "a", Line: 1, Key: "x", Message: "m1"}, {File: "a", Line: 2, Key: "y", Message: "m2"}}
 	if got, want := both.Error(), "a:1: x: m1\na:2: y: m2"; got != want {
 		t.Errorf("Problems.Error() = %q, want %q", got, want)
 	}
@@ -571,14 +583,15 @@ func TestProblemError(t *testing.T) {
 // TestValidateBuiltInCode checks a Config made without a file: problems
 // then carry no file or line.
 func TestValidateBuiltInCode(t *testing.T) {
-	cfg := Default()
+	cfg := config.Default()
 	cfg.PagerTree.Username, cfg.PagerTree.Password = "u", "p"
-	cfg.Sources = []Source{{Name: "corp", Type: TypeFile, File: &File{Path: "c.yaml"}}}
-	cfg.Teams = []TeamRule{{Source: "corp", Match: "*", Name: "{{ .Name }}", OnMissing: OnMissingKeep}}
+	config.SetTypes(&cfg, types)
+	cfg.Sources = []config.Source{{Name: "corp", Type: "file", Settings: &file.Config{Path: "c.yaml"}}}
+	cfg.Teams = []config.TeamRule{{Source: "corp", Match: "*", Name: "{{ .Name }}", OnMissing: config.OnMissingKeep}}
 	if err := cfg.Validate(); err != nil {
 		t.Fatalf("Validate: %v", err)
 	}
-	cfg.Sources = append(cfg.Sources, Source{Name: "dir", Type: TypeLDAP, LDAP: &LDAP{}})
+	cfg.Sources = append(cfg.Sources, config.Source{Name: "dir", Type: "ldap", Settings: &ldap.Config{}})
 	cfg.Safety.MaxSourceDropPercent = -1
 	want := `sources[1].ldap.url: is required
 sources[1].ldap.page_size: must be between 1 and 10000
@@ -621,7 +634,7 @@ func TestParseSchedule(t *testing.T) {
 		{"@every 15m", true}, {"@hourly", true}, {"@daily", true}, {"*/15 * * * *", true}, {"0 3 * * mon-fri", true},
 		{"0 */15 * * * *", false}, {"@every", false}, {"every 15m", false}, {"", false},
 	} {
-		if _, err := ParseSchedule(tc.spec); (err == nil) != tc.ok {
+		if _, err := config.ParseSchedule(tc.spec); (err == nil) != tc.ok {
 			t.Errorf("ParseSchedule(%q) error = %v, want ok=%v", tc.spec, err, tc.ok)
 		}
 	}
@@ -643,10 +656,10 @@ func TestHostileAliases(t *testing.T) {
 		{"billion laughs", bomb.String(), "the document is too large once its aliases are expanded (over 200000 nodes)"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := Parse([]byte(tc.yaml), "f.yaml", lookupIn(nil))
-			var problems Problems
+			_, err := parse([]byte(tc.yaml), "f.yaml", lookupIn(nil))
+			var problems config.Problems
 			if !errors.As(err, &problems) {
-				t.Fatalf("error %v, want Problems", err)
+				t.Fatalf("error %v, want config.Problems", err)
 			}
 			// The bomb's line depends on where the budget ran out: match
 			// its message alone.

@@ -18,6 +18,7 @@ import (
 type decoder struct {
 	file      string
 	lookupEnv func(string) (string, bool)
+	types     SourceTypes
 	pos       map[string]position
 	problems  Problems
 	// budget bounds the nodes visited, aliases and merges included, so a
@@ -35,12 +36,16 @@ const extensionPrefix = "x-"
 // maxNodeVisits is far above any real configuration (a few thousand nodes).
 const maxNodeVisits = 200_000
 
-var durationType = reflect.TypeOf(time.Duration(0))
+var (
+	durationType = reflect.TypeOf(time.Duration(0))
+	sourceType   = reflect.TypeOf(Source{})
+)
 
-func newDecoder(file string, lookupEnv func(string) (string, bool)) *decoder {
+func newDecoder(file string, lookupEnv func(string) (string, bool), types SourceTypes) *decoder {
 	return &decoder{
 		file:      file,
 		lookupEnv: lookupEnv,
+		types:     types,
 		pos:       map[string]position{},
 		budget:    maxNodeVisits,
 		merging:   map[*yaml.Node]bool{},
@@ -105,8 +110,12 @@ func (d *decoder) value(n *yaml.Node, v reflect.Value, key string) {
 	if !d.spend(n) || isNull(n) {
 		return // null leaves the default, like an absent key
 	}
-	if v.Type() == durationType {
+	switch v.Type() {
+	case durationType:
 		d.duration(n, v, key)
+		return
+	case sourceType:
+		d.source(n, v.Addr().Interface().(*Source), key)
 		return
 	}
 	switch v.Kind() {
@@ -241,20 +250,73 @@ func (d *decoder) mapping(n *yaml.Node, v reflect.Value, key string) {
 			continue
 		}
 		if !ok {
-			suggestion := closestKey(name, fields)
-			if suggestion == "" {
-				d.problem(kv.key, fieldKey, "unknown key")
-				continue
-			}
-			d.problem(kv.key, fieldKey, "unknown key (did you mean %s?)", suggestion)
-			// The misspelt key's value never reached the one meant; do
-			// not also call that one missing.
-			d.failures[joinKey(key, suggestion)] = true
+			d.unknownKey(kv.key, key, fields)
 			continue
 		}
 		d.pos[fieldKey] = position{kv.key.Line, kv.key.Column}
 		d.value(kv.value, v.Field(i), fieldKey)
 	}
+}
+
+// source decodes one sources[] entry: its name, its type, and the block
+// named by the type, decoded over that type's defaults. A block of another
+// known type is reported; its keys are not checked.
+func (d *decoder) source(n *yaml.Node, src *Source, key string) {
+	if n.Kind != yaml.MappingNode {
+		d.problem(n, key, "must be a mapping, got %s", describe(n))
+		return
+	}
+	known := map[string]int{"name": 0, "type": 1}
+	for typ := range d.types {
+		known[typ] = len(known)
+	}
+	var blocks []pair
+	for _, kv := range d.pairs(n, key) {
+		name := kv.key.Value
+		fieldKey := joinKey(key, name)
+		d.pos[fieldKey] = position{kv.key.Line, kv.key.Column}
+		switch _, isType := d.types[name]; {
+		case name == "name":
+			d.value(kv.value, reflect.ValueOf(&src.Name).Elem(), fieldKey)
+		case name == "type":
+			d.value(kv.value, reflect.ValueOf(&src.Type).Elem(), fieldKey)
+		case isType:
+			blocks = append(blocks, kv) // once the type is known, whatever the key order
+		default:
+			d.unknownKey(kv.key, key, known)
+		}
+	}
+	for _, kv := range blocks {
+		name := kv.key.Value
+		fieldKey := joinKey(key, name)
+		_, typeKnown := d.types[src.Type]
+		switch {
+		case name != src.Type && typeKnown:
+			d.problem(kv.key, fieldKey, "does not belong in a source of type %s (set type: %s, or move it to a source of its own)", src.Type, name)
+		case name != src.Type, isNull(resolveAlias(kv.value)):
+			// A type that is wrong is reported by Validate; a null block
+			// is as good as absent ("is required for type ...").
+		default:
+			settings := d.types[name]()
+			d.value(kv.value, reflect.ValueOf(settings).Elem(), fieldKey)
+			src.Settings = settings
+		}
+	}
+}
+
+// unknownKey reports a key no field of its mapping has, with the known key
+// it most likely misspells.
+func (d *decoder) unknownKey(k *yaml.Node, parent string, known map[string]int) {
+	fieldKey := joinKey(parent, k.Value)
+	suggestion := closestKey(k.Value, known)
+	if suggestion == "" {
+		d.problem(k, fieldKey, "unknown key")
+		return
+	}
+	d.problem(k, fieldKey, "unknown key (did you mean %s?)", suggestion)
+	// The misspelt key's value never reached the one meant; do not also
+	// call that one missing.
+	d.failures[joinKey(parent, suggestion)] = true
 }
 
 type pair struct{ key, value *yaml.Node }
@@ -318,17 +380,8 @@ func (d *decoder) merge(val *yaml.Node, key string) []pair {
 // initial is the value a new list item or block starts from before its
 // keys are decoded over it: its defaults.
 func initial(t reflect.Type) reflect.Value {
-	switch t {
-	case reflect.TypeOf(TeamRule{}):
+	if t == reflect.TypeOf(TeamRule{}) {
 		return reflect.ValueOf(defaultTeamRule())
-	case reflect.TypeOf(LDAP{}):
-		return reflect.ValueOf(defaultLDAP())
-	case reflect.TypeOf(MSGraph{}):
-		return reflect.ValueOf(defaultMSGraph())
-	case reflect.TypeOf(Google{}):
-		return reflect.ValueOf(defaultGoogle())
-	case reflect.TypeOf(Okta{}):
-		return reflect.ValueOf(defaultOkta())
 	}
 	return reflect.Zero(t)
 }

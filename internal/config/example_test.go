@@ -1,4 +1,4 @@
-package config
+package config_test
 
 import (
 	"os"
@@ -9,6 +9,9 @@ import (
 	"testing"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/ptsync/ptsync/internal/config"
+	"github.com/ptsync/ptsync/sources/ldap"
 )
 
 const examplePath = "../../config.example.yaml"
@@ -42,18 +45,18 @@ func readExample(t *testing.T) []byte {
 }
 
 func TestExampleConfig(t *testing.T) {
-	cfg, err := Parse(readExample(t), examplePath, lookupIn(exampleEnv))
+	cfg, err := parse(readExample(t), examplePath, lookupIn(exampleEnv))
 	if err != nil {
 		t.Fatalf("config.example.yaml: %v", err)
 	}
-	if len(cfg.Sources) != 1 || cfg.Sources[0].Type != TypeLDAP {
+	if len(cfg.Sources) != 1 || cfg.Sources[0].Type != "ldap" {
 		t.Fatalf("sources = %+v, want the one ldap source", cfg.Sources)
 	}
-	if got := cfg.Sources[0].LDAP.BindPassword; got != "ldap-password" {
+	if got := cfg.Sources[0].Settings.(*ldap.Config).BindPassword; got != "ldap-password" {
 		t.Errorf("bind_password = %q, want it from ${LDAP_PASSWORD}", got)
 	}
 	// The example shows each default as the value it sets.
-	def := Default()
+	def := config.Default()
 	for _, tc := range []struct {
 		section   string
 		got, want any
@@ -68,23 +71,23 @@ func TestExampleConfig(t *testing.T) {
 		{"state", cfg.State, def.State},
 		{"metrics", cfg.Metrics, def.Metrics},
 		{"log", cfg.Log, def.Log},
-		{"teams[0].on_missing", cfg.Teams[0].OnMissing, defaultTeamRule().OnMissing},
+		{"teams[0].on_missing", cfg.Teams[0].OnMissing, config.DefaultTeamRule().OnMissing},
 	} {
 		if !reflect.DeepEqual(tc.got, tc.want) {
 			t.Errorf("%s = %+v in the example, but the default is %+v", tc.section, tc.got, tc.want)
 		}
 	}
-	ldap, want := cfg.Sources[0].LDAP, defaultLDAP()
-	completeLDAP(&want)
-	want.URL, want.BindDN, want.BindPassword = ldap.URL, ldap.BindDN, ldap.BindPassword
-	want.Users.BaseDN, want.Groups.BaseDN = ldap.Users.BaseDN, ldap.Groups.BaseDN
-	if !reflect.DeepEqual(*ldap, want) {
-		t.Errorf("the example's ldap block:\n%+v\ndiffers from the defaults:\n%+v", *ldap, want)
+	got, want := cfg.Sources[0].Settings.(*ldap.Config), ldap.DefaultConfig()
+	want.Complete()
+	want.URL, want.BindDN, want.BindPassword = got.URL, got.BindDN, got.BindPassword
+	want.Users.BaseDN, want.Groups.BaseDN = got.Users.BaseDN, got.Groups.BaseDN
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("the example's ldap block:\n%+v\ndiffers from the defaults:\n%+v", *got, *want)
 	}
 }
 
 func TestExampleConfigAllSources(t *testing.T) {
-	cfg, err := Parse(uncommentSources(readExample(t)), examplePath, lookupIn(exampleEnv))
+	cfg, err := parse(uncommentSources(readExample(t)), examplePath, lookupIn(exampleEnv))
 	if err != nil {
 		t.Fatalf("config.example.yaml with every source uncommented: %v", err)
 	}
@@ -102,16 +105,16 @@ func TestExampleConfigAllSources(t *testing.T) {
 // uncommented) sets every key the config structs know, each with a comment.
 func TestExampleDocumentsEveryKey(t *testing.T) {
 	data := uncommentSources(readExample(t))
-	cfg, err := Parse(data, examplePath, lookupIn(exampleEnv))
+	cfg, err := parse(data, examplePath, lookupIn(exampleEnv))
 	if err != nil {
 		t.Fatal(err)
 	}
 	index := regexp.MustCompile(`\[\d+\]`)
 	present := map[string]bool{}
-	for key := range cfg.pos {
+	for _, key := range config.Keys(cfg) {
 		present[index.ReplaceAllString(key, "[]")] = true
 	}
-	for _, key := range schemaKeys(reflect.TypeOf(Config{}), "") {
+	for _, key := range schemaKeys(reflect.TypeOf(config.Config{}), "") {
 		if !present[key] {
 			t.Errorf("config.example.yaml does not show %s", key)
 		}
@@ -137,6 +140,14 @@ func schemaKeys(t reflect.Type, prefix string) []string {
 		}
 		key := joinKey(prefix, name)
 		keys = append(keys, key)
+		if f.Type == reflect.TypeOf([]config.Source{}) {
+			// Each type's block is a key of the source: sources[].ldap.url.
+			for name, settings := range types {
+				block := key + "[]." + name
+				keys = append(keys, block)
+				keys = append(keys, schemaKeys(reflect.TypeOf(settings()).Elem(), block)...)
+			}
+		}
 		ft := f.Type
 		if ft.Kind() == reflect.Pointer {
 			ft = ft.Elem()
@@ -175,4 +186,11 @@ func uncommentedKeys(n *yaml.Node, path string) []string {
 		}
 	}
 	return missing
+}
+
+func joinKey(parent, name string) string {
+	if parent == "" {
+		return name
+	}
+	return parent + "." + name
 }

@@ -7,6 +7,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"reflect"
+	"strconv"
 	"strings"
 )
 
@@ -16,59 +18,58 @@ type secret struct {
 	value, file  *string
 }
 
-// secrets lists every secret of c with its *_file form.
-func (c *Config) secrets() []secret {
-	list := []secret{{"pagertree.password", "pagertree.password_file", &c.PagerTree.Password, &c.PagerTree.PasswordFile}}
-	add := func(prefix, name string, value, file *string) {
-		list = append(list, secret{prefix + "." + name, prefix + "." + name + "_file", value, file})
+// fileKeys are the keys of c that name files: its secrets' *_file twins
+// and the keys tagged `config:"path"`, found through their struct tags in
+// the top-level schema and in every source's settings.
+type fileKeys struct {
+	secrets []secret
+	paths   []*string
+}
+
+func (c *Config) fileKeys() fileKeys {
+	var fk fileKeys
+	fk.walk(reflect.ValueOf(c).Elem(), "")
+	return fk
+}
+
+// walk visits struct v, whose key path is key, and what it holds.
+func (fk *fileKeys) walk(v reflect.Value, key string) {
+	if src, ok := v.Addr().Interface().(*Source); ok {
+		if src.Settings != nil {
+			fk.walk(reflect.ValueOf(src.Settings).Elem(), joinKey(key, src.Type))
+		}
+		return
 	}
-	for i := range c.Sources {
-		s := &c.Sources[i]
-		p := fmt.Sprintf("sources[%d]", i)
-		if l := s.LDAP; l != nil {
-			add(p+".ldap", "bind_password", &l.BindPassword, &l.BindPasswordFile)
+	t := v.Type()
+	fields := yamlFields(t)
+	for i := range t.NumField() { // in field order, so problems come out in a fixed order
+		f, fv := t.Field(i), v.Field(i)
+		name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		if !f.IsExported() || name == "" || name == "-" {
+			continue
 		}
-		if g := s.MSGraph; g != nil {
-			add(p+".msgraph", "client_secret", &g.ClientSecret, &g.ClientSecretFile)
-		}
-		if o := s.Okta; o != nil {
-			add(p+".okta", "api_token", &o.APIToken, &o.APITokenFile)
-		}
-		if sc := s.SCIM; sc != nil {
-			add(p+".scim", "bearer_token", &sc.BearerToken, &sc.BearerTokenFile)
-			if o := sc.OAuth2; o != nil {
-				add(p+".scim.oauth2", "client_secret", &o.ClientSecret, &o.ClientSecretFile)
+		fieldKey := joinKey(key, name)
+		switch tag := f.Tag.Get("config"); {
+		case tag == "secret":
+			base := strings.TrimSuffix(name, "_file")
+			j, ok := fields[base]
+			if base == name || !ok {
+				panic(fmt.Sprintf("config: %s is tagged secret but has no %s twin", fieldKey, base))
+			}
+			fk.secrets = append(fk.secrets, secret{joinKey(key, base), fieldKey, v.Field(j).Addr().Interface().(*string), fv.Addr().Interface().(*string)})
+			fk.paths = append(fk.paths, fv.Addr().Interface().(*string))
+		case tag == "path":
+			fk.paths = append(fk.paths, fv.Addr().Interface().(*string))
+		case fv.Kind() == reflect.Struct:
+			fk.walk(fv, fieldKey)
+		case fv.Kind() == reflect.Pointer && fv.Type().Elem().Kind() == reflect.Struct && !fv.IsNil():
+			fk.walk(fv.Elem(), fieldKey)
+		case fv.Kind() == reflect.Slice && fv.Type().Elem().Kind() == reflect.Struct:
+			for j := range fv.Len() {
+				fk.walk(fv.Index(j), fieldKey+"["+strconv.Itoa(j)+"]")
 			}
 		}
 	}
-	return list
-}
-
-// filePaths lists every key of c that names a file or directory.
-func (c *Config) filePaths() []*string {
-	paths := []*string{&c.State.Dir}
-	for _, s := range c.secrets() {
-		paths = append(paths, s.file)
-	}
-	for i := range c.Sources {
-		s := &c.Sources[i]
-		if l := s.LDAP; l != nil {
-			paths = append(paths, &l.CAFile)
-		}
-		if g := s.MSGraph; g != nil {
-			paths = append(paths, &g.CertificateFile, &g.PrivateKeyFile)
-		}
-		if g := s.Google; g != nil {
-			paths = append(paths, &g.CredentialsFile)
-		}
-		if o := s.Okta; o != nil {
-			paths = append(paths, &o.PrivateKeyFile)
-		}
-		if f := s.File; f != nil {
-			paths = append(paths, &f.Path)
-		}
-	}
-	return paths
 }
 
 // resolvePaths makes relative file paths relative to the configuration
@@ -77,7 +78,7 @@ func (c *Config) filePaths() []*string {
 // /etc/ptsync/ldap.pass under systemd, cron and a shell alike.
 func (c *Config) resolvePaths() {
 	dir := filepath.Dir(c.Path)
-	for _, p := range c.filePaths() {
+	for _, p := range c.fileKeys().paths {
 		if *p != "" && !filepath.IsAbs(*p) {
 			*p = filepath.Join(dir, *p)
 		}
@@ -92,7 +93,7 @@ const maxSecretSize = 64 << 10
 // trailing newline editors and `echo` add.
 func (c *Config) readSecrets() Problems {
 	var problems Problems
-	for _, s := range c.secrets() {
+	for _, s := range c.fileKeys().secrets {
 		if *s.file == "" {
 			continue
 		}
@@ -101,7 +102,7 @@ func (c *Config) readSecrets() Problems {
 			problems = append(problems, c.problem(s.fileKey, "cannot be used together with %s; set one of them", name))
 			continue
 		}
-		data, err := readFile(*s.file, maxSecretSize)
+		data, err := ReadFile(*s.file, maxSecretSize)
 		if err != nil {
 			problems = append(problems, c.problem(s.fileKey, "%v", err))
 			continue
@@ -116,10 +117,10 @@ func (c *Config) readSecrets() Problems {
 	return problems
 }
 
-// readFile reads a small regular file. Its errors name the path but never
+// ReadFile reads a small regular file. Its errors name the path but never
 // the contents. Devices and pipes are refused before they are opened:
 // /dev/zero would never end, and opening a FIFO blocks.
-func readFile(path string, limit int64) ([]byte, error) {
+func ReadFile(path string, limit int64) ([]byte, error) {
 	info, err := os.Stat(path)
 	if err != nil {
 		return nil, fmt.Errorf("cannot read %q: %w", path, pathErrorReason(err))

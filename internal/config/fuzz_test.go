@@ -1,10 +1,12 @@
-package config
+package config_test
 
 import (
 	"errors"
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/ptsync/ptsync/internal/config"
 )
 
 // FuzzParse feeds Parse arbitrary bytes: it must never panic, must answer
@@ -35,7 +37,7 @@ func FuzzParse(f *testing.F) {
 
 	lookup := lookupIn(exampleEnv)
 	f.Fuzz(func(t *testing.T, data []byte) {
-		cfg, err := Parse(data, "fuzz.yaml", lookup)
+		cfg, err := parse(data, "fuzz.yaml", lookup)
 		if err == nil {
 			if cfg == nil {
 				t.Fatal("Parse returned neither a config nor an error")
@@ -45,9 +47,9 @@ func FuzzParse(f *testing.F) {
 			}
 			return
 		}
-		var problems Problems
+		var problems config.Problems
 		if !errors.As(err, &problems) || len(problems) == 0 {
-			t.Fatalf("error %T %q is not Problems", err, err)
+			t.Fatalf("error %T %q is not config.Problems", err, err)
 		}
 		for _, p := range problems {
 			if p.Message == "" || p.File != "fuzz.yaml" {

@@ -1,4 +1,4 @@
-package config
+package config_test
 
 import (
 	"errors"
@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/ptsync/ptsync/internal/config"
 )
 
 // invalidFiles maps each testdata/invalid-*.yaml to the exact error Parse
@@ -39,7 +41,7 @@ testdata/invalid-env-syntax.yaml:3: pagertree.password: unterminated ${ (write $
 	"invalid-unreadable-secret.yaml": `testdata/invalid-unreadable-secret.yaml:3: pagertree.password_file: cannot read "testdata/no-such-secret.txt": no such file or directory`,
 	"invalid-duplicate-source.yaml":  `testdata/invalid-duplicate-source.yaml:9: sources[1].name: duplicate source name "corp" (also sources[0])`,
 	"invalid-source-name.yaml":       `testdata/invalid-source-name.yaml:5: sources[0].name: must match [a-z0-9][a-z0-9_-]* (lower-case letters, digits, - and _), got "Corp LDAP"`,
-	"invalid-bad-source-type.yaml":   `testdata/invalid-bad-source-type.yaml:6: sources[0].type: must be one of ldap, msgraph, google, okta, scim, file, got "activedirectory"`,
+	"invalid-bad-source-type.yaml":   `testdata/invalid-bad-source-type.yaml:6: sources[0].type: must be one of file, google, ldap, msgraph, okta, scim, got "activedirectory"`,
 	"invalid-type-block-mismatch.yaml": `testdata/invalid-type-block-mismatch.yaml:5: sources[0].ldap: is required for type ldap
 testdata/invalid-type-block-mismatch.yaml:7: sources[0].file: does not belong in a source of type ldap (set type: file, or move it to a source of its own)`,
 	"invalid-no-sources.yaml": `testdata/invalid-no-sources.yaml:4: sources: at least one source is required
@@ -119,16 +121,16 @@ func TestInvalidFiles(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			cfg, err := Parse(data, path, lookupIn(nil))
+			cfg, err := parse(data, path, lookupIn(nil))
 			if err == nil {
 				t.Fatalf("Parse succeeded; want\n%s", want)
 			}
 			if cfg != nil {
 				t.Errorf("Parse returned a config along with its error")
 			}
-			var problems Problems
+			var problems config.Problems
 			if !errors.As(err, &problems) {
-				t.Fatalf("error is %T, want Problems", err)
+				t.Fatalf("error is %T, want config.Problems", err)
 			}
 			if got := err.Error(); got != want {
 				t.Errorf("error:\n%s\nwant:\n%s", got, want)
@@ -137,13 +139,5 @@ func TestInvalidFiles(t *testing.T) {
 				t.Errorf("%d problems, want %d", len(problems), n)
 			}
 		})
-	}
-}
-
-// lookupIn is a lookupEnv over a fixed environment.
-func lookupIn(env map[string]string) func(string) (string, bool) {
-	return func(name string) (string, bool) {
-		v, ok := env[name]
-		return v, ok
 	}
 }

@@ -1,8 +1,10 @@
-package config
+package config_test
 
 import (
 	"strings"
 	"testing"
+
+	"github.com/ptsync/ptsync/internal/config"
 )
 
 func TestNameTemplate(t *testing.T) {
@@ -20,7 +22,7 @@ func TestNameTemplate(t *testing.T) {
 		{`{{ title "ünïcode wörds" }}`, "Ünïcode Wörds"},
 		{`Team {{ .ID }}`, "Team g1"},
 	} {
-		tmpl, err := TeamRule{Name: tc.template}.NameTemplate()
+		tmpl, err := config.TeamRule{Name: tc.template}.NameTemplate()
 		if err != nil {
 			t.Errorf("%s: %v", tc.template, err)
 			continue
@@ -48,7 +50,7 @@ func TestMatcher(t *testing.T) {
 		{"re:oncall", []string{"team-oncall-db", "oncall"}, []string{"on-call"}},
 		{"re:(?i)^ONCALL-", []string{"oncall-db", "OnCall-x"}, []string{"db-oncall-"}},
 	} {
-		match, err := TeamRule{Match: tc.pattern}.Matcher()
+		match, err := config.TeamRule{Match: tc.pattern}.Matcher()
 		if err != nil {
 			t.Errorf("%s: %v", tc.pattern, err)
 			continue

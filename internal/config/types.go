@@ -23,6 +23,8 @@ type Config struct {
 	// pos is where each key sits in the file, so Validate's problems
 	// carry a line too.
 	pos map[string]position
+	// types are the source types the file was loaded with.
+	types SourceTypes
 }
 
 // PagerTree is the account ptsync writes to.
@@ -30,138 +32,38 @@ type PagerTree struct {
 	URL               string        `yaml:"url"`
 	Username          string        `yaml:"username"`
 	Password          string        `yaml:"password"`
-	PasswordFile      string        `yaml:"password_file"`
+	PasswordFile      string        `yaml:"password_file" config:"secret"`
 	RequestsPerSecond float64       `yaml:"requests_per_second"`
 	Concurrency       int           `yaml:"concurrency"`
 	Timeout           time.Duration `yaml:"timeout"`
 }
 
-// Source is one entry of sources:. Exactly the block named by Type is set.
+// Source is one entry of sources:. Settings is the block named by Type
+// (ldap:, msgraph:, ...), decoded over that type's defaults into the type
+// its package registers; nil when the type is unknown or the block absent.
 type Source struct {
-	Name    string   `yaml:"name"`
-	Type    string   `yaml:"type"`
-	LDAP    *LDAP    `yaml:"ldap"`
-	MSGraph *MSGraph `yaml:"msgraph"`
-	Google  *Google  `yaml:"google"`
-	Okta    *Okta    `yaml:"okta"`
-	SCIM    *SCIM    `yaml:"scim"`
-	File    *File    `yaml:"file"`
+	Name     string         `yaml:"name"`
+	Type     string         `yaml:"type"`
+	Settings SourceSettings `yaml:"-"`
 }
 
-// Source types.
-const (
-	TypeLDAP    = "ldap"
-	TypeMSGraph = "msgraph"
-	TypeGoogle  = "google"
-	TypeOkta    = "okta"
-	TypeSCIM    = "scim"
-	TypeFile    = "file"
-)
-
-// LDAP configures an LDAP or Active Directory source.
-type LDAP struct {
-	URL                string        `yaml:"url"`
-	StartTLS           bool          `yaml:"start_tls"`
-	CAFile             string        `yaml:"ca_file"`
-	InsecureSkipVerify bool          `yaml:"insecure_skip_verify"`
-	BindDN             string        `yaml:"bind_dn"`
-	BindPassword       string        `yaml:"bind_password"`
-	BindPasswordFile   string        `yaml:"bind_password_file"`
-	ActiveDirectory    bool          `yaml:"active_directory"`
-	PageSize           int           `yaml:"page_size"`
-	Timeout            time.Duration `yaml:"timeout"`
-	Users              LDAPUsers     `yaml:"users"`
-	Groups             LDAPGroups    `yaml:"groups"`
+// SourceSettings is one source type's configuration block. The type's
+// package owns it: its fields (with yaml tags), its defaults (the value
+// SourceTypes' constructor returns) and its checks. Fields tagged
+// `config:"secret"` are *_file twins of the secret named without _file;
+// fields tagged `config:"path"` name files, read relative to the config
+// file's directory.
+type SourceSettings interface {
+	// Complete fills the defaults that depend on other keys of the block.
+	Complete()
+	// Check reports every problem of the completed block through k, with
+	// keys relative to the block (users.base_dn).
+	Check(k *Checker)
 }
 
-// LDAPUsers is the user search.
-type LDAPUsers struct {
-	BaseDN         string `yaml:"base_dn"`
-	Filter         string `yaml:"filter"`
-	Scope          string `yaml:"scope"` // sub | one | base
-	IDAttribute    string `yaml:"id_attribute"`
-	EmailAttribute string `yaml:"email_attribute"`
-	NameAttribute  string `yaml:"name_attribute"`
-	PhoneAttribute string `yaml:"phone_attribute"`
-	// UIDAttribute resolves memberUid values to users (uid; sAMAccountName on AD).
-	UIDAttribute string `yaml:"uid_attribute"`
-}
-
-// LDAPGroups is the group search.
-type LDAPGroups struct {
-	BaseDN          string `yaml:"base_dn"`
-	Filter          string `yaml:"filter"`
-	Scope           string `yaml:"scope"`
-	IDAttribute     string `yaml:"id_attribute"`
-	NameAttribute   string `yaml:"name_attribute"`
-	MemberAttribute string `yaml:"member_attribute"` // member | uniqueMember | memberUid
-	Nested          bool   `yaml:"nested"`
-	MaxDepth        int    `yaml:"max_depth"`
-	// InChain resolves nesting on an AD server with LDAP_MATCHING_RULE_IN_CHAIN.
-	InChain bool `yaml:"in_chain"`
-}
-
-// OAuth2 is a client-credentials grant used by the API sources.
-type OAuth2 struct {
-	TokenURL         string   `yaml:"token_url"`
-	ClientID         string   `yaml:"client_id"`
-	ClientSecret     string   `yaml:"client_secret"`
-	ClientSecretFile string   `yaml:"client_secret_file"`
-	Scopes           []string `yaml:"scopes"`
-}
-
-// MSGraph configures a Microsoft Entra ID source.
-type MSGraph struct {
-	TenantID         string `yaml:"tenant_id"`
-	ClientID         string `yaml:"client_id"`
-	ClientSecret     string `yaml:"client_secret"`
-	ClientSecretFile string `yaml:"client_secret_file"`
-	CertificateFile  string `yaml:"certificate_file"`
-	PrivateKeyFile   string `yaml:"private_key_file"`
-	GroupFilter      string `yaml:"group_filter"`
-	Nested           bool   `yaml:"nested"`
-	EmailAttribute   string `yaml:"email_attribute"`
-	BaseURL          string `yaml:"base_url"`
-	TokenURL         string `yaml:"token_url"`
-}
-
-// Google configures a Google Workspace source.
-type Google struct {
-	CredentialsFile string `yaml:"credentials_file"`
-	Subject         string `yaml:"subject"`
-	Customer        string `yaml:"customer"`
-	GroupQuery      string `yaml:"group_query"`
-	Nested          bool   `yaml:"nested"`
-	BaseURL         string `yaml:"base_url"`
-	TokenURL        string `yaml:"token_url"`
-}
-
-// Okta configures an Okta source.
-type Okta struct {
-	OrgURL         string   `yaml:"org_url"`
-	APIToken       string   `yaml:"api_token"`
-	APITokenFile   string   `yaml:"api_token_file"`
-	ClientID       string   `yaml:"client_id"`
-	PrivateKeyFile string   `yaml:"private_key_file"`
-	Scopes         []string `yaml:"scopes"`
-	GroupSearch    string   `yaml:"group_search"`
-	BaseURL        string   `yaml:"base_url"`
-	TokenURL       string   `yaml:"token_url"`
-}
-
-// SCIM configures a SCIM 2.0 source.
-type SCIM struct {
-	BaseURL         string  `yaml:"base_url"`
-	BearerToken     string  `yaml:"bearer_token"`
-	BearerTokenFile string  `yaml:"bearer_token_file"`
-	OAuth2          *OAuth2 `yaml:"oauth2"`
-	GroupFilter     string  `yaml:"group_filter"`
-}
-
-// File configures a YAML file source.
-type File struct {
-	Path string `yaml:"path"`
-}
+// SourceTypes maps each source type name to a constructor of its block
+// holding the type's defaults.
+type SourceTypes map[string]func() SourceSettings
 
 // TeamRule turns matching groups of one source into teams.
 type TeamRule struct {
@@ -206,7 +108,7 @@ type Safety struct {
 
 // State is the embedded run-history database.
 type State struct {
-	Dir         string `yaml:"dir"`
+	Dir         string `yaml:"dir" config:"path"`
 	KeepReports int    `yaml:"keep_reports"`
 }
 

@@ -1,8 +1,6 @@
 package config
 
 import (
-	"crypto/x509"
-	"errors"
 	"fmt"
 	"net"
 	"net/url"
@@ -11,7 +9,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/go-ldap/ldap/v3"
 	"github.com/nyaruka/phonenumbers"
 	"github.com/robfig/cron/v3"
 )
@@ -35,26 +32,45 @@ func ParseSchedule(spec string) (cron.Schedule, error) {
 	return scheduleParser.Parse(spec)
 }
 
-// sourceTypes are the valid sources[].type values.
-var sourceTypes = []string{TypeLDAP, TypeMSGraph, TypeGoogle, TypeOkta, TypeSCIM, TypeFile}
-
 var sourceName = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]*$`)
 
-// maxCAFileSize bounds the CA bundle Validate reads.
-const maxCAFileSize = 4 << 20
-
-// checker collects problems, each placed at its key's line.
-type checker struct {
+// Checker collects a configuration's problems, each placed at its key's
+// line. A source type's Check gets one whose keys are relative to its
+// block.
+type Checker struct {
 	c        *Config
-	problems Problems
+	prefix   string
+	problems *Problems
 }
 
-func (k *checker) add(key, format string, args ...any) {
-	k.problems = append(k.problems, k.c.problem(key, format, args...))
+// Under returns a Checker for the block at key (relative to k's).
+func (k *Checker) Under(key string) *Checker {
+	return &Checker{c: k.c, prefix: k.key(key), problems: k.problems}
+}
+
+func (k *Checker) key(key string) string { return joinKey(k.prefix, key) }
+
+// Add reports a problem with key.
+func (k *Checker) Add(key, format string, args ...any) {
+	*k.problems = append(*k.problems, k.c.problem(k.key(key), format, args...))
+}
+
+// CheckSettings completes and checks a source block built in code rather
+// than loaded (tests, tools), so it meets the same rules as a loaded one.
+// typ prefixes the keys of its problems.
+func CheckSettings(typ string, s SourceSettings) error {
+	var problems Problems
+	s.Complete()
+	s.Check(&Checker{c: &Config{}, prefix: typ, problems: &problems})
+	if len(problems) > 0 {
+		return problems
+	}
+	return nil
 }
 
 func (c *Config) validate() Problems {
-	k := &checker{c: c}
+	var problems Problems
+	k := &Checker{c: c, problems: &problems}
 	k.schedule()
 	k.pagerTree()
 	k.sources()
@@ -64,38 +80,38 @@ func (c *Config) validate() Problems {
 	k.state()
 	k.metrics()
 	k.log()
-	return k.problems
+	return problems
 }
 
-func (k *checker) schedule() {
+func (k *Checker) schedule() {
 	if k.c.Schedule == "" {
-		k.add("schedule", "is required")
+		k.Add("schedule", "is required")
 		return
 	}
 	if _, err := ParseSchedule(k.c.Schedule); err != nil {
-		k.add("schedule", "not a valid cron schedule: %v", err)
+		k.Add("schedule", "not a valid cron schedule: %v", err)
 	}
 }
 
-func (k *checker) pagerTree() {
+func (k *Checker) pagerTree() {
 	pt := k.c.PagerTree
-	k.httpURL("pagertree.url", pt.URL)
-	k.required("pagertree.username", pt.Username)
+	k.HTTPURL("pagertree.url", pt.URL)
+	k.Required("pagertree.username", pt.Username)
 	if pt.Password == "" && pt.PasswordFile == "" {
-		k.add("pagertree.password", "is required (or password_file)")
+		k.Add("pagertree.password", "is required (or password_file)")
 	}
 	if !(pt.RequestsPerSecond > 0) {
-		k.add("pagertree.requests_per_second", "must be greater than 0")
+		k.Add("pagertree.requests_per_second", "must be greater than 0")
 	}
-	k.between("pagertree.concurrency", pt.Concurrency, 1, 64)
+	k.Between("pagertree.concurrency", pt.Concurrency, 1, 64)
 	if pt.Timeout <= 0 {
-		k.add("pagertree.timeout", "must be greater than 0")
+		k.Add("pagertree.timeout", "must be greater than 0")
 	}
 }
 
-func (k *checker) sources() {
+func (k *Checker) sources() {
 	if len(k.c.Sources) == 0 {
-		k.add("sources", "at least one source is required")
+		k.Add("sources", "at least one source is required")
 		return
 	}
 	first := map[string]int{}
@@ -103,207 +119,48 @@ func (k *checker) sources() {
 		p := fmt.Sprintf("sources[%d]", i)
 		switch j, dup := first[s.Name]; {
 		case s.Name == "":
-			k.add(p+".name", "is required")
+			k.Add(p+".name", "is required")
 		case !sourceName.MatchString(s.Name):
-			k.add(p+".name", "must match [a-z0-9][a-z0-9_-]* (lower-case letters, digits, - and _), got %q", s.Name)
+			k.Add(p+".name", "must match [a-z0-9][a-z0-9_-]* (lower-case letters, digits, - and _), got %q", s.Name)
 		case dup:
-			k.add(p+".name", "duplicate source name %q (also sources[%d])", s.Name, j)
+			k.Add(p+".name", "duplicate source name %q (also sources[%d])", s.Name, j)
 		default:
 			first[s.Name] = i
 		}
-		if !k.oneOf(p+".type", s.Type, sourceTypes...) {
+		if !k.OneOf(p+".type", s.Type, k.c.types.names()...) {
 			continue
 		}
-		blocks := []struct {
-			typ     string
-			present bool
-		}{
-			{TypeLDAP, s.LDAP != nil}, {TypeMSGraph, s.MSGraph != nil}, {TypeGoogle, s.Google != nil},
-			{TypeOkta, s.Okta != nil}, {TypeSCIM, s.SCIM != nil}, {TypeFile, s.File != nil},
+		if s.Settings == nil {
+			k.Add(p+"."+s.Type, "is required for type %s", s.Type)
+			continue
 		}
-		for _, b := range blocks {
-			switch {
-			case b.typ == s.Type && !b.present:
-				k.add(p+"."+b.typ, "is required for type %s", s.Type)
-			case b.typ != s.Type && b.present:
-				k.add(p+"."+b.typ, "does not belong in a source of type %s (set type: %s, or move it to a source of its own)", s.Type, b.typ)
-			}
-		}
-		switch {
-		case s.LDAP != nil && s.Type == TypeLDAP:
-			k.ldap(p+".ldap", s.LDAP)
-		case s.MSGraph != nil && s.Type == TypeMSGraph:
-			k.msgraph(p+".msgraph", s.MSGraph)
-		case s.Google != nil && s.Type == TypeGoogle:
-			k.google(p+".google", s.Google)
-		case s.Okta != nil && s.Type == TypeOkta:
-			k.okta(p+".okta", s.Okta)
-		case s.SCIM != nil && s.Type == TypeSCIM:
-			k.scim(p+".scim", s.SCIM)
-		case s.File != nil && s.Type == TypeFile:
-			k.required(p+".file.path", s.File.Path)
-		}
+		s.Settings.Check(k.Under(p + "." + s.Type))
 	}
 }
 
-func (k *checker) ldap(p string, l *LDAP) {
-	if k.required(p+".url", l.URL) {
-		u, err := url.Parse(l.URL)
-		switch {
-		case err != nil || (u.Scheme != "ldap" && u.Scheme != "ldaps") || u.Host == "":
-			k.add(p+".url", "must be an ldap:// or ldaps:// URL with a host, got %q", redactURL(l.URL))
-		case u.User != nil:
-			k.add(p+".url", "must not carry a user or password (got %q); use bind_dn and bind_password", redactURL(l.URL))
-		case u.Scheme == "ldaps" && l.StartTLS:
-			k.add(p+".start_tls", "only applies to ldap:// URLs; ldaps:// is TLS already")
-		}
-	}
-	if l.CAFile != "" {
-		pem, err := readFile(l.CAFile, maxCAFileSize)
-		switch {
-		case err != nil:
-			k.add(p+".ca_file", "%v", err)
-		case !x509.NewCertPool().AppendCertsFromPEM(pem):
-			k.add(p+".ca_file", "%q holds no PEM certificate", l.CAFile)
-		}
-	}
-	hasPassword := l.BindPassword != "" || l.BindPasswordFile != ""
-	switch {
-	case l.BindDN != "" && !hasPassword:
-		k.add(p+".bind_password", "is required when bind_dn is set (or bind_password_file)")
-	case l.BindDN == "" && hasPassword:
-		k.add(p+".bind_dn", "is required when bind_password is set")
-	case l.BindDN != "":
-		k.dn(p+".bind_dn", l.BindDN)
-	}
-	k.between(p+".page_size", l.PageSize, 1, 10000)
-	if l.Timeout <= 0 {
-		k.add(p+".timeout", "must be greater than 0")
-	}
-
-	u, g := l.Users, l.Groups
-	if k.required(p+".users.base_dn", u.BaseDN) {
-		k.dn(p+".users.base_dn", u.BaseDN)
-	}
-	k.filter(p+".users.filter", u.Filter)
-	k.oneOf(p+".users.scope", u.Scope, "sub", "one", "base")
-	k.required(p+".users.id_attribute", u.IDAttribute)
-	k.required(p+".users.email_attribute", u.EmailAttribute)
-	k.required(p+".users.name_attribute", u.NameAttribute)
-
-	if k.required(p+".groups.base_dn", g.BaseDN) {
-		k.dn(p+".groups.base_dn", g.BaseDN)
-	}
-	k.filter(p+".groups.filter", g.Filter)
-	k.oneOf(p+".groups.scope", g.Scope, "sub", "one", "base")
-	k.required(p+".groups.id_attribute", g.IDAttribute)
-	k.required(p+".groups.name_attribute", g.NameAttribute)
-	if !slices.ContainsFunc(memberAttributes, func(m string) bool { return strings.EqualFold(m, g.MemberAttribute) }) {
-		k.oneOf(p+".groups.member_attribute", g.MemberAttribute, memberAttributes...)
-	} else if strings.EqualFold(g.MemberAttribute, "memberUid") {
-		k.required(p+".users.uid_attribute", u.UIDAttribute)
-	}
-	if g.MaxDepth < 1 {
-		k.add(p+".groups.max_depth", "must be at least 1")
-	}
-	if g.InChain && !l.ActiveDirectory {
-		k.add(p+".groups.in_chain", "needs active_directory: true (LDAP_MATCHING_RULE_IN_CHAIN is an Active Directory feature)")
-	}
-	if g.InChain && !g.Nested {
-		k.add(p+".groups.in_chain", "needs nested: true (it is a way to resolve nested groups)")
-	}
-}
-
-func (k *checker) msgraph(p string, g *MSGraph) {
-	k.required(p+".tenant_id", g.TenantID)
-	k.required(p+".client_id", g.ClientID)
-	hasSecret := g.ClientSecret != "" || g.ClientSecretFile != ""
-	hasCert := g.CertificateFile != "" || g.PrivateKeyFile != ""
-	switch {
-	case !hasSecret && !hasCert:
-		k.add(p+".client_secret", "is required (or client_secret_file, or certificate_file with private_key_file)")
-	case hasSecret && hasCert:
-		k.add(p+"."+firstSet(g.CertificateFile, "certificate_file", "private_key_file"), "cannot be used together with client_secret; set one of them")
-	case hasCert:
-		k.pairedWith(p, "certificate_file", g.CertificateFile, "private_key_file", g.PrivateKeyFile)
-	}
-	k.oneOf(p+".email_attribute", g.EmailAttribute, "mail", "userPrincipalName")
-	k.httpURL(p+".base_url", g.BaseURL)
-	k.httpURL(p+".token_url", g.TokenURL)
-}
-
-func (k *checker) google(p string, g *Google) {
-	k.required(p+".credentials_file", g.CredentialsFile)
-	if k.required(p+".subject", g.Subject) && !strings.Contains(g.Subject, "@") {
-		k.add(p+".subject", "must be the email address of the admin to act as, got %q", g.Subject)
-	}
-	k.required(p+".customer", g.Customer)
-	k.httpURL(p+".base_url", g.BaseURL)
-	k.httpURL(p+".token_url", g.TokenURL)
-}
-
-func (k *checker) okta(p string, o *Okta) {
-	if !k.httpURL(p+".org_url", o.OrgURL) {
-		return // base_url and token_url derive from it
-	}
-	hasToken := o.APIToken != "" || o.APITokenFile != ""
-	hasJWT := o.ClientID != "" || o.PrivateKeyFile != ""
-	switch {
-	case !hasToken && !hasJWT:
-		k.add(p+".api_token", "is required (or api_token_file, or client_id with private_key_file)")
-	case hasToken && hasJWT:
-		k.add(p+"."+firstSet(o.ClientID, "client_id", "private_key_file"), "cannot be used together with api_token; set one of them")
-	case hasJWT:
-		k.pairedWith(p, "client_id", o.ClientID, "private_key_file", o.PrivateKeyFile)
-		if len(o.Scopes) == 0 {
-			k.add(p+".scopes", "at least one scope is required with client_id")
-		}
-	}
-	k.httpURL(p+".base_url", o.BaseURL)
-	k.httpURL(p+".token_url", o.TokenURL)
-}
-
-func (k *checker) scim(p string, s *SCIM) {
-	k.httpURL(p+".base_url", s.BaseURL)
-	hasToken := s.BearerToken != "" || s.BearerTokenFile != ""
-	switch {
-	case !hasToken && s.OAuth2 == nil:
-		k.add(p+".bearer_token", "is required (or bearer_token_file, or oauth2)")
-	case hasToken && s.OAuth2 != nil:
-		k.add(p+".oauth2", "cannot be used together with bearer_token; set one of them")
-	case s.OAuth2 != nil:
-		o := s.OAuth2
-		k.httpURL(p+".oauth2.token_url", o.TokenURL)
-		k.required(p+".oauth2.client_id", o.ClientID)
-		if o.ClientSecret == "" && o.ClientSecretFile == "" {
-			k.add(p+".oauth2.client_secret", "is required (or client_secret_file)")
-		}
-	}
-}
-
-func (k *checker) teams() {
+func (k *Checker) teams() {
 	if len(k.c.Teams) == 0 {
-		k.add("teams", "at least one rule is required")
+		k.Add("teams", "at least one rule is required")
 		return
 	}
 	for i, r := range k.c.Teams {
 		p := fmt.Sprintf("teams[%d]", i)
-		if k.required(p+".source", r.Source) {
+		if k.Required(p+".source", r.Source) {
 			if _, ok := k.c.Source(r.Source); !ok {
 				k.unknownSource(p+".source", r.Source)
 			}
 		}
-		if k.required(p+".match", r.Match) {
+		if k.Required(p+".match", r.Match) {
 			if _, err := r.Matcher(); err != nil {
-				k.add(p+".match", "%v", err)
+				k.Add(p+".match", "%v", err)
 			}
 		}
-		if k.required(p+".name", r.Name) {
+		if k.Required(p+".name", r.Name) {
 			if err := r.checkNameTemplate(); err != nil {
-				k.add(p+".name", "invalid template: %s", templateError(err))
+				k.Add(p+".name", "invalid template: %s", templateError(err))
 			}
 		}
-		k.oneOf(p+".on_missing", r.OnMissing, OnMissingKeep, OnMissingEmpty, OnMissingDelete)
+		k.OneOf(p+".on_missing", r.OnMissing, OnMissingKeep, OnMissingEmpty, OnMissingDelete)
 	}
 }
 
@@ -319,7 +176,7 @@ var templateErrorPrefix = regexp.MustCompile(`^template: name:\d+(:\d+)?: `)
 
 // unknownSource reports a rule's source that no sources[] entry names,
 // listing the names there are.
-func (k *checker) unknownSource(key, name string) {
+func (k *Checker) unknownSource(key, name string) {
 	var names []string
 	for _, s := range k.c.Sources {
 		if s.Name != "" {
@@ -327,165 +184,141 @@ func (k *checker) unknownSource(key, name string) {
 		}
 	}
 	if len(names) == 0 {
-		k.add(key, "no source named %q", name)
+		k.Add(key, "no source named %q", name)
 		return
 	}
-	k.add(key, "no source named %q (sources: %s)", name, strings.Join(names, ", "))
+	k.Add(key, "no source named %q (sources: %s)", name, strings.Join(names, ", "))
 }
 
-func (k *checker) users() {
+func (k *Checker) users() {
 	u := k.c.Users
-	k.oneOf("users.scope", u.Scope, ScopeTeamMembers, ScopeAll)
+	k.OneOf("users.scope", u.Scope, ScopeTeamMembers, ScopeAll)
 	switch {
 	case u.DeleteGrace < 0:
-		k.add("users.delete_grace", "must not be negative")
+		k.Add("users.delete_grace", "must not be negative")
 	case u.DeleteGrace > 0:
 		// Refused rather than ignored: a grace period that silently does
 		// nothing would delete people the admin meant to keep.
-		k.add("users.delete_grace", "needs the state database, which this build does not have yet; set 0s (deletes then happen on the first healthy run a user is missing)")
+		k.Add("users.delete_grace", "needs the state database, which this build does not have yet; set 0s (deletes then happen on the first healthy run a user is missing)")
 	}
 	if u.PhoneRegion != "" && !phonenumbers.GetSupportedRegions()[u.PhoneRegion] {
-		k.add("users.phone_region", "must be an ISO 3166 region code such as US or GB, got %q", u.PhoneRegion)
+		k.Add("users.phone_region", "must be an ISO 3166 region code such as US or GB, got %q", u.PhoneRegion)
 	}
 	for i, pattern := range u.Protect {
 		if err := checkGlob(pattern); err != nil {
-			k.add(fmt.Sprintf("users.protect[%d]", i), "%v", err)
+			k.Add(fmt.Sprintf("users.protect[%d]", i), "%v", err)
 		}
 	}
 }
 
-func (k *checker) safety() {
+func (k *Checker) safety() {
 	s := k.c.Safety
 	if s.MaxDestructive < 0 {
-		k.add("safety.max_destructive", "must be 0 or more (0 disables the limit)")
+		k.Add("safety.max_destructive", "must be 0 or more (0 disables the limit)")
 	}
-	k.percent("safety.max_destructive_percent", s.MaxDestructivePercent)
+	k.Percent("safety.max_destructive_percent", s.MaxDestructivePercent)
 	if s.MinSourceUsers < 0 {
-		k.add("safety.min_source_users", "must be 0 or more")
+		k.Add("safety.min_source_users", "must be 0 or more")
 	}
-	k.percent("safety.max_source_drop_percent", s.MaxSourceDropPercent)
+	k.Percent("safety.max_source_drop_percent", s.MaxSourceDropPercent)
 }
 
-func (k *checker) state() {
+func (k *Checker) state() {
 	if k.c.State.Dir != "" {
-		k.add("state.dir", "the state database is not in this build yet; leave state.dir empty")
+		k.Add("state.dir", "the state database is not in this build yet; leave state.dir empty")
 	}
 	if k.c.State.KeepReports < 1 {
-		k.add("state.keep_reports", "must be at least 1")
+		k.Add("state.keep_reports", "must be at least 1")
 	}
 }
 
-func (k *checker) metrics() {
+func (k *Checker) metrics() {
 	listen := k.c.Metrics.Listen
 	_, port, err := net.SplitHostPort(listen)
 	if n, perr := strconv.ParseUint(port, 10, 16); err != nil || perr != nil || n > 65535 {
-		k.add("metrics.listen", "must be host:port, such as 127.0.0.1:9464 or :9464, got %q", listen)
+		k.Add("metrics.listen", "must be host:port, such as 127.0.0.1:9464 or :9464, got %q", listen)
 	}
 }
 
-func (k *checker) log() {
-	k.oneOf("log.level", k.c.Log.Level, "debug", "info", "warn", "error")
-	k.oneOf("log.format", k.c.Log.Format, "json", "console")
+func (k *Checker) log() {
+	k.OneOf("log.level", k.c.Log.Level, "debug", "info", "warn", "error")
+	k.OneOf("log.format", k.c.Log.Format, "json", "console")
 }
 
-// required reports an empty value and says whether there is one.
-func (k *checker) required(key, value string) bool {
+// Required reports an empty value and says whether there is one.
+func (k *Checker) Required(key, value string) bool {
 	if value == "" {
-		k.add(key, "is required")
+		k.Add(key, "is required")
 		return false
 	}
 	return true
 }
 
-// oneOf reports a value outside allowed and says whether it is inside.
-func (k *checker) oneOf(key, value string, allowed ...string) bool {
+// OneOf reports a value outside allowed and says whether it is inside.
+func (k *Checker) OneOf(key, value string, allowed ...string) bool {
 	switch {
 	case slices.Contains(allowed, value):
 		return true
 	case value == "":
-		k.add(key, "is required (one of %s)", strings.Join(allowed, ", "))
+		k.Add(key, "is required (one of %s)", strings.Join(allowed, ", "))
 	default:
-		k.add(key, "must be one of %s, got %q", strings.Join(allowed, ", "), value)
+		k.Add(key, "must be one of %s, got %q", strings.Join(allowed, ", "), value)
 	}
 	return false
 }
 
-func (k *checker) between(key string, v, lo, hi int) {
+func (k *Checker) Between(key string, v, lo, hi int) {
 	if v < lo || v > hi {
-		k.add(key, "must be between %d and %d", lo, hi)
+		k.Add(key, "must be between %d and %d", lo, hi)
 	}
 }
 
-func (k *checker) percent(key string, v float64) {
+func (k *Checker) Percent(key string, v float64) {
 	if !(v >= 0 && v <= 100) {
-		k.add(key, "must be between 0 and 100")
+		k.Add(key, "must be between 0 and 100")
 	}
 }
 
-// httpURL reports a missing or non-http(s) URL and says whether it is good.
-func (k *checker) httpURL(key, value string) bool {
-	if !k.required(key, value) {
+// HTTPURL reports a missing or non-http(s) URL and says whether it is good.
+func (k *Checker) HTTPURL(key, value string) bool {
+	if !k.Required(key, value) {
 		return false
 	}
 	u, err := url.Parse(value)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		k.add(key, "must be an absolute http:// or https:// URL, got %q", redactURL(value))
+		k.Add(key, "must be an absolute http:// or https:// URL, got %q", RedactURL(value))
 		return false
 	}
 	if u.User != nil {
 		// Credentials have their own keys (and *_file forms); one in a URL
 		// would end up in every error and log line that names the server.
-		k.add(key, "must not carry a user or password (got %q); use the credential keys", redactURL(value))
+		k.Add(key, "must not carry a user or password (got %q); use the credential keys", RedactURL(value))
 		return false
 	}
 	return true
 }
 
-// pairedWith reports one of two keys that only work together set alone.
-func (k *checker) pairedWith(prefix, aKey, a, bKey, b string) {
+// PairedWith reports one of two keys that only work together set alone.
+func (k *Checker) PairedWith(aKey, a, bKey, b string) {
 	switch {
 	case a == "":
-		k.add(prefix+"."+aKey, "is required with %s", bKey)
+		k.Add(aKey, "is required with %s", bKey)
 	case b == "":
-		k.add(prefix+"."+bKey, "is required with %s", aKey)
+		k.Add(bKey, "is required with %s", aKey)
 	}
 }
 
-func (k *checker) dn(key, dn string) {
-	if _, err := ldap.ParseDN(dn); err != nil {
-		k.add(key, "not a valid DN: %s", ldapReason(err))
-	}
-}
-
-func (k *checker) filter(key, filter string) {
-	if !k.required(key, filter) {
-		return
-	}
-	if _, err := ldap.CompileFilter(filter); err != nil {
-		k.add(key, "not a valid LDAP filter: %s", ldapReason(err))
-	}
-}
-
-// ldapReason is go-ldap's error without its result-code wrapping.
-func ldapReason(err error) string {
-	var le *ldap.Error
-	if errors.As(err, &le) && le.Err != nil {
-		err = le.Err
-	}
-	return strings.TrimPrefix(err.Error(), "ldap: ")
-}
-
-// firstSet returns aKey when a is set, else bKey.
-func firstSet(a, aKey, bKey string) string {
+// FirstSet returns aKey when a is set, else bKey.
+func FirstSet(a, aKey, bKey string) string {
 	if a != "" {
 		return aKey
 	}
 	return bKey
 }
 
-// redactURL hides a password in a URL's user info before it is printed,
+// RedactURL hides a password in a URL's user info before it is printed,
 // even in a URL too broken to parse.
-func redactURL(raw string) string {
+func RedactURL(raw string) string {
 	u, err := url.Parse(raw)
 	if err == nil && u.User != nil {
 		// The whole user part goes: a token is as often written as the

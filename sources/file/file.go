@@ -14,13 +14,14 @@
 // file and line. A user's id may be left out; it then defaults to the
 // email, lower-cased. A group's id is required, because it is the stable
 // key that lets a renamed group rename its team. Group members are user ids
-// or group ids; a group member is flattened into its members, recursively,
-// cycles tolerated. A user id that is also a group id is an error, as is an
-// id used twice. A member naming no user or group is dropped and counted as
-// outside_scope; a user without an email is skipped and counted as
-// no_email; a second user with an email already seen (compared trimmed and
-// without regard to case) is merged into the first, with a warning, and
-// counted as duplicate_email: groups naming either id get the first user.
+// or group ids; a group member is flattened into its members, down to
+// sources.DefaultMaxDepth levels, cycles tolerated. A user id that is also a
+// group id is an error, as is an id used twice. A member naming no user or
+// group is dropped and counted as outside_scope. Users without an email and
+// users sharing an email follow sources.Builder's rules, as every source
+// does: skipped as no_email; merged (an enabled entry wins over a disabled
+// one, else the first stays) and counted as duplicate_email, groups naming
+// either id getting the one kept.
 package file
 
 import (
@@ -35,6 +36,22 @@ import (
 	"github.com/ptsync/ptsync/sources"
 )
 
+// Config is the file: block of a source.
+type Config struct {
+	Path string `yaml:"path" config:"path"`
+}
+
+// DefaultConfig returns the block's defaults: none.
+func DefaultConfig() *Config { return &Config{} }
+
+// Complete has no defaults to fill.
+func (c *Config) Complete() {}
+
+// Check reports a missing path.
+func (c *Config) Check(k *config.Checker) {
+	k.Required("path", c.Path)
+}
+
 // Source reads one YAML file on every Fetch, so edits are picked up by the
 // next run without a restart.
 type Source struct {
@@ -43,13 +60,20 @@ type Source struct {
 	log  *zap.Logger
 }
 
-// New builds a file source from its configuration block. It is a
-// sources.Factory.
-func New(cfg config.Source, log *zap.Logger) (sources.Source, error) {
-	if cfg.File == nil || cfg.File.Path == "" {
-		return nil, fmt.Errorf("source %q: file.path is required (the YAML file of users and groups)", cfg.Name)
+// New builds a file source from its *Config. It is a sources.Factory.
+func New(name string, settings any, opts sources.Options) (sources.Source, error) {
+	cfg, ok := settings.(*Config)
+	if !ok {
+		return nil, fmt.Errorf("source %q: file settings of type %T", name, settings)
 	}
-	return &Source{name: cfg.Name, path: cfg.File.Path, log: log}, nil
+	if err := config.CheckSettings("file", cfg); err != nil {
+		return nil, fmt.Errorf("source %q: %w", name, err)
+	}
+	log := opts.Log
+	if log == nil {
+		log = zap.NewNop()
+	}
+	return &Source{name: name, path: cfg.Path, log: log}, nil
 }
 
 // Name is the source's configured name.
@@ -87,76 +111,62 @@ func Parse(data []byte, name, path string, log *zap.Logger) (*sources.Snapshot, 
 	if err != nil {
 		return nil, err
 	}
+	if log == nil {
+		log = zap.NewNop()
+	}
 	p := parser{
-		snap:    sources.NewSnapshot(name),
-		path:    path,
-		log:     log,
-		alias:   map[string]string{},
-		byEmail: map[string]string{},
-		idLine:  map[string]int{},
+		b:      sources.NewBuilder(name, log.With(zap.String("file", path))),
+		path:   path,
+		users:  map[string]sources.UserRef{},
+		groups: map[string]sources.GroupRef{},
+		idLine: map[string]int{},
 	}
-	if err := p.users(users); err != nil {
+	if err := p.addUsers(users); err != nil {
 		return nil, err
 	}
-	if err := p.groups(groups); err != nil {
+	if err := p.addGroups(groups); err != nil {
 		return nil, err
 	}
-	return p.snap, nil
+	return p.b.Snapshot(true, sources.DefaultMaxDepth), nil
 }
 
 type parser struct {
-	snap *sources.Snapshot
-	path string
-	log  *zap.Logger
-	// alias maps the id of a user merged away (duplicate email) or skipped
-	// (no email) to the id that stands for it; "" for skipped.
-	alias   map[string]string
-	byEmail map[string]string // lower-cased email -> user id
-	idLine  map[string]int    // every user and group id -> its line
+	b      *sources.Builder
+	path   string
+	users  map[string]sources.UserRef  // user id -> handle (sources.NoUser: skipped)
+	groups map[string]sources.GroupRef // group id -> handle
+	idLine map[string]int              // every user and group id -> its line
 }
 
-func (p *parser) users(entries []userEntry) error {
+func (p *parser) addUsers(entries []userEntry) error {
 	for _, u := range entries {
-		line := u.line
 		email := strings.TrimSpace(u.email)
 		id := strings.TrimSpace(u.id)
 		if id == "" {
 			if email == "" {
-				return fmt.Errorf("%s:%d: user has neither id nor email", p.path, line)
+				return fmt.Errorf("%s:%d: user has neither id nor email", p.path, u.line)
 			}
 			id = strings.ToLower(email)
 		}
-		if err := p.claimID(id, line); err != nil {
+		if err := p.claimID(id, u.line); err != nil {
 			return err
 		}
-		if email == "" {
-			p.snap.Skip(sources.SkipNoEmail)
-			p.alias[id] = ""
-			continue
-		}
-		key := strings.ToLower(email)
-		if first, dup := p.byEmail[key]; dup {
-			p.log.Warn("duplicate email in users file: merged into the first entry",
-				zap.String("file", p.path), zap.Int("line", line), zap.String("email", key),
-				zap.String("id", id), zap.String("kept_id", first))
-			p.snap.Skip(sources.SkipDuplicateEmail)
-			p.alias[id] = first
-			continue
-		}
-		p.byEmail[key] = id
-		p.snap.Users[id] = sources.User{
+		ref, err := p.b.AddUser(sources.User{
 			ID:       id,
 			Email:    email,
 			Name:     strings.TrimSpace(u.name),
 			Phone:    strings.TrimSpace(u.phone),
 			Disabled: u.disabled,
+		})
+		if err != nil {
+			return fmt.Errorf("%s:%d: %w", p.path, u.line, err)
 		}
+		p.users[id] = ref
 	}
 	return nil
 }
 
-func (p *parser) groups(entries []groupEntry) error {
-	byID := make(map[string]*groupEntry, len(entries))
+func (p *parser) addGroups(entries []groupEntry) error {
 	for i := range entries {
 		g := &entries[i]
 		g.id = strings.TrimSpace(g.id)
@@ -170,61 +180,24 @@ func (p *parser) groups(entries []groupEntry) error {
 		if err := p.claimID(g.id, g.line); err != nil {
 			return err
 		}
-		byID[g.id] = g
+		p.groups[g.id] = p.b.AddGroup(sources.Group{ID: g.id, Name: g.name, Description: g.description})
 	}
-	p.snap.Groups = make([]sources.Group, 0, len(entries))
 	for _, g := range entries {
-		p.snap.Groups = append(p.snap.Groups, sources.Group{
-			ID:          g.id,
-			Name:        g.name,
-			Description: g.description,
-			Members:     p.flatten(g.id, byID),
-		})
+		ref := p.groups[g.id]
+		for _, m := range g.members {
+			m = strings.TrimSpace(m)
+			if sub, ok := p.groups[m]; ok {
+				p.b.AddSubgroup(ref, sub)
+			} else if u, ok := p.users[m]; ok {
+				p.b.AddMember(ref, u) // a user without email (NoUser) was counted once, as no_email
+			} else {
+				// Counted once per mention, like a directory member
+				// outside the search.
+				p.b.Skip(sources.SkipOutsideScope, 1)
+			}
+		}
 	}
 	return nil
-}
-
-// flatten returns the user ids of group id, member groups expanded. Each
-// group is visited once, so a cycle ends where it started.
-func (p *parser) flatten(id string, byID map[string]*groupEntry) []string {
-	var members []string
-	seenUser := map[string]bool{}
-	visited := map[string]bool{}
-	var walk func(string)
-	walk = func(gid string) {
-		if visited[gid] {
-			return
-		}
-		visited[gid] = true
-		for _, m := range byID[gid].members {
-			m = strings.TrimSpace(m)
-			if _, ok := byID[m]; ok {
-				walk(m)
-				continue
-			}
-			uid := m
-			if target, ok := p.alias[m]; ok {
-				if target == "" {
-					continue // a user without email: counted once, as no_email
-				}
-				uid = target
-			}
-			if _, ok := p.snap.Users[uid]; !ok {
-				// Counted where the group names it directly, once per
-				// mention, like a directory member outside the search.
-				if gid == id {
-					p.snap.Skip(sources.SkipOutsideScope)
-				}
-				continue
-			}
-			if !seenUser[uid] {
-				seenUser[uid] = true
-				members = append(members, uid)
-			}
-		}
-	}
-	walk(id)
-	return members
 }
 
 // claimID records id at line, failing when it is already taken.

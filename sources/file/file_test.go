@@ -11,7 +11,6 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
 
-	"github.com/ptsync/ptsync/internal/config"
 	"github.com/ptsync/ptsync/sources"
 )
 
@@ -72,8 +71,8 @@ groups:
 			},
 			groups: []sources.Group{
 				{ID: "g1", Name: "one", Members: []string{"a", "b"}},
-				{ID: "g2", Name: "two", Members: []string{"b", "a"}},
-				{ID: "g3", Name: "three", Members: []string{"c", "a", "b"}},
+				{ID: "g3", Name: "three", Members: []string{"a", "b", "c"}},
+				{ID: "g2", Name: "two", Members: []string{"a", "b"}},
 			},
 			skipped: map[string]int{},
 		},
@@ -164,7 +163,7 @@ func TestParseDuplicateEmailWarns(t *testing.T) {
 		t.Fatalf("got %d warnings, want 1", len(entries))
 	}
 	fields := entries[0].ContextMap()
-	want := map[string]any{"file": "f.yaml", "line": int64(3), "email": "d@x.example", "id": "b", "kept_id": "a"}
+	want := map[string]any{"file": "f.yaml", "email": "d@x.example", "merged_id": "b", "kept_id": "a"}
 	if !reflect.DeepEqual(fields, want) {
 		t.Errorf("warning fields = %v, want %v", fields, want)
 	}
@@ -262,15 +261,15 @@ func TestParseErrors(t *testing.T) {
 func TestNew(t *testing.T) {
 	tests := []struct {
 		name string
-		cfg  config.Source
+		cfg  any
 		want string
 	}{
-		{name: "no file block", cfg: config.Source{Name: "c", Type: "file"}, want: `source "c": file.path is required (the YAML file of users and groups)`},
-		{name: "empty path", cfg: config.Source{Name: "c", Type: "file", File: &config.File{}}, want: `source "c": file.path is required (the YAML file of users and groups)`},
+		{name: "no file block", cfg: nil, want: `source "c": file settings of type <nil>`},
+		{name: "empty path", cfg: &Config{}, want: `source "c": file.path: is required`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := New(tt.cfg, zap.NewNop())
+			_, err := New("c", tt.cfg, sources.Options{})
 			if err == nil || err.Error() != tt.want {
 				t.Errorf("New error = %v, want %q", err, tt.want)
 			}
@@ -284,7 +283,7 @@ func TestFetch(t *testing.T) {
 	if err := os.WriteFile(path, []byte("users:\n  - {id: a, email: a@x.example}\ngroups:\n  - {id: g, name: one, members: [a]}\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	src, err := New(config.Source{Name: "contractors", Type: "file", File: &config.File{Path: path}}, zap.NewNop())
+	src, err := New("contractors", &Config{Path: path}, sources.Options{Log: zap.NewNop()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -313,7 +312,7 @@ func TestFetch(t *testing.T) {
 	})
 
 	t.Run("missing file", func(t *testing.T) {
-		missing, _ := New(config.Source{Name: "contractors", File: &config.File{Path: filepath.Join(dir, "nope.yaml")}}, zap.NewNop())
+		missing, _ := New("contractors", &Config{Path: filepath.Join(dir, "nope.yaml")}, sources.Options{})
 		_, err := missing.Fetch(context.Background())
 		if err == nil || !strings.HasPrefix(err.Error(), "read users file: open ") {
 			t.Errorf("error = %v", err)

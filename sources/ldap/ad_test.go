@@ -19,7 +19,6 @@ import (
 	goldap "github.com/go-ldap/ldap/v3"
 	"go.uber.org/zap"
 
-	"github.com/ptsync/ptsync/internal/config"
 	"github.com/ptsync/ptsync/internal/testenv/samba"
 	"github.com/ptsync/ptsync/sources"
 )
@@ -54,20 +53,15 @@ func (c *recordingConn) Search(req *goldap.SearchRequest) (*goldap.SearchResult,
 // adSource builds an AD-mode source bound as the DC's service account,
 // with both searches under base; edit adjusts the configuration. Its
 // connection records every search.
-func adSource(t *testing.T, dc *samba.DC, base string, edit func(*config.LDAP)) (*Source, *recordingConn) {
+func adSource(t *testing.T, dc *samba.DC, base string, edit func(*Config)) (*Source, *recordingConn) {
 	t.Helper()
-	cfg := &config.LDAP{
-		URL:             dc.URL,
-		BindDN:          dc.BindDN,
-		BindPassword:    dc.BindPassword,
-		ActiveDirectory: true,
-		Users:           config.LDAPUsers{BaseDN: base},
-		Groups:          config.LDAPGroups{BaseDN: base},
-	}
+	cfg := testConfig(dc.URL, base, base)
+	cfg.BindDN, cfg.BindPassword = dc.BindDN, dc.BindPassword
+	cfg.ActiveDirectory, cfg.Groups.Nested = true, false
 	if edit != nil {
 		edit(cfg)
 	}
-	s, err := newSource(config.Source{Name: "ad", Type: config.TypeLDAP, LDAP: cfg}, zap.NewNop())
+	s, err := newSource("ad", cfg, zap.NewNop())
 	if err != nil {
 		t.Fatalf("new source: %v", err)
 	}
@@ -255,11 +249,11 @@ func TestADNestedGroupsInChain(t *testing.T) {
 	}
 	tests := []struct {
 		name      string
-		edit      func(*config.LDAP)
+		edit      func(*Config)
 		wantChain bool // member lists come from in-chain searches
 	}{
-		{name: "server side with LDAP_MATCHING_RULE_IN_CHAIN", edit: func(c *config.LDAP) { c.Groups.InChain = true }, wantChain: true},
-		{name: "client side flattening agrees", edit: func(c *config.LDAP) { c.Groups.Nested = true }},
+		{name: "server side with LDAP_MATCHING_RULE_IN_CHAIN", edit: func(c *Config) { c.Groups.InChain, c.Groups.Nested = true, true }, wantChain: true},
+		{name: "client side flattening agrees", edit: func(c *Config) { c.Groups.Nested = true }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -376,13 +370,13 @@ func TestADPagingAndLargeGroups(t *testing.T) {
 	pages := func(entries int) int { return (entries + pageSize - 1) / pageSize }
 	tests := []struct {
 		name string
-		edit func(*config.LDAP)
+		edit func(*Config)
 		// wantChainPages is how many in-chain requests the groups take:
 		// each group's members are paged like any other search.
 		wantChainPages int
 	}{
-		{name: "member values", edit: func(c *config.LDAP) { c.PageSize = pageSize }},
-		{name: "in chain", edit: func(c *config.LDAP) { c.PageSize, c.Groups.Nested, c.Groups.InChain = pageSize, true, true },
+		{name: "member values", edit: func(c *Config) { c.PageSize = pageSize }},
+		{name: "in chain", edit: func(c *Config) { c.PageSize, c.Groups.Nested, c.Groups.InChain = pageSize, true, true },
 			wantChainPages: pages(adBigUsers) + pages(1500)},
 	}
 	for _, tt := range tests {
@@ -476,7 +470,7 @@ func TestADContinuationReferences(t *testing.T) {
 	r2 := adAddUser(t, admin, ou, adUser{sam: "refs-2", mail: "refs-2@ad.test", uac: "544", description: tag})
 	adAddGroup(t, admin, ou, "refs-team", tag, r1, r2)
 
-	s, rec := adSource(t, dc, samba.BaseDN, func(c *config.LDAP) {
+	s, rec := adSource(t, dc, samba.BaseDN, func(c *Config) {
 		c.Users.Filter = "(&(objectCategory=person)(objectClass=user)(description=" + tag + "))"
 		c.Groups.Filter = "(&(objectClass=group)(description=" + tag + "))"
 	})

@@ -23,7 +23,10 @@ func (s *Source) connect(ctx context.Context) (goldap.Client, error) {
 	u := s.cfg.server
 	port := u.Port()
 	if port == "" {
-		port = pick(u.Scheme == "ldaps", goldap.DefaultLdapsPort, goldap.DefaultLdapPort)
+		port = goldap.DefaultLdapPort
+		if u.Scheme == "ldaps" {
+			port = goldap.DefaultLdapsPort
+		}
 	}
 	addr := net.JoinHostPort(u.Hostname(), port)
 

@@ -3,7 +3,6 @@ package ldap
 import (
 	"context"
 	"fmt"
-	"sort"
 	"strings"
 
 	goldap "github.com/go-ldap/ldap/v3"
@@ -14,10 +13,8 @@ import (
 
 // directory is what the user search found, indexed for membership.
 type directory struct {
-	ids     []string       // user IDs, keys of the snapshot's Users
-	byDN    map[string]int // normalised DN -> index in ids
-	byUID   map[string]int // uidKey(login name) -> index in ids (memberUid)
-	byEmail map[string]int // lower-cased email -> index in ids
+	byDN  map[string]sources.UserRef // normalised DN -> the user's handle
+	byUID map[string]sources.UserRef // uidKey(login name) -> the user's handle (memberUid)
 	// dnByID maps each id read, merged users' too, to its entry's DN, to
 	// name both entries when two share one.
 	dnByID map[string]string
@@ -48,18 +45,17 @@ func missingValue(attr, key, kind string) error {
 }
 
 type groupEntry struct {
-	dn, norm         string
-	id, name, desc   string
-	values           []string // raw member values: DNs or login names
-	rangeNext        int      // first value still to fetch with ranged retrieval, or -1
-	users, subgroups []int
-	flattenedUserIDs []string
+	dn, norm       string
+	id, name, desc string
+	values         []string // raw member values: DNs or login names
+	rangeNext      int      // first value still to fetch with ranged retrieval, or -1
+	ref            sources.GroupRef
 }
 
 // fetchWith runs the whole fetch over conn, which is already bound.
 func (s *Source) fetchWith(ctx context.Context, conn goldap.Client) (*sources.Snapshot, error) {
-	snap := sources.NewSnapshot(s.name)
-	dir, err := s.readUsers(ctx, conn, snap)
+	b := sources.NewBuilder(s.name, s.log)
+	dir, err := s.readUsers(ctx, conn, b)
 	if err != nil {
 		return nil, err
 	}
@@ -67,23 +63,18 @@ func (s *Source) fetchWith(ctx context.Context, conn goldap.Client) (*sources.Sn
 	if err != nil {
 		return nil, err
 	}
+	for _, g := range groups {
+		g.ref = b.AddGroup(sources.Group{ID: g.id, Name: g.name, Description: g.desc})
+	}
 	if s.cfg.groups.inChain {
-		if err := s.resolveInChain(ctx, conn, dir, groups, snap); err != nil {
+		if err := s.resolveInChain(ctx, conn, dir, groups, b); err != nil {
 			return nil, err
 		}
-	} else if err := s.resolveMembers(dir, groups, snap); err != nil {
+	} else if err := s.resolveMembers(dir, groups, b); err != nil {
 		return nil, err
 	}
-	snap.Groups = make([]sources.Group, len(groups))
-	for i, g := range groups {
-		snap.Groups[i] = sources.Group{ID: g.id, Name: g.name, Description: g.desc, Members: g.flattenedUserIDs}
-	}
-	sort.Slice(snap.Groups, func(i, j int) bool {
-		if snap.Groups[i].Name != snap.Groups[j].Name {
-			return snap.Groups[i].Name < snap.Groups[j].Name
-		}
-		return snap.Groups[i].ID < snap.Groups[j].ID
-	})
+	// In-chain members arrive flattened by the server already.
+	snap := b.Snapshot(s.cfg.groups.nested && !s.cfg.groups.inChain, s.cfg.groups.maxDepth)
 	s.log.Debug("ldap fetch done", zap.Int("users", len(snap.Users)), zap.Int("groups", len(snap.Groups)),
 		zap.Any("skipped", snap.Skipped))
 	return snap, nil
@@ -93,7 +84,7 @@ func (s *Source) usesMemberUID() bool {
 	return strings.EqualFold(s.cfg.groups.memberAttr, "memberUid")
 }
 
-func (s *Source) readUsers(ctx context.Context, conn goldap.Client, snap *sources.Snapshot) (*directory, error) {
+func (s *Source) readUsers(ctx context.Context, conn goldap.Client, b *sources.Builder) (*directory, error) {
 	us := s.cfg.users
 	attrs := []string{us.idAttr, us.emailAttr, us.nameAttr, us.phoneAttr}
 	if s.usesMemberUID() {
@@ -103,15 +94,14 @@ func (s *Source) readUsers(ctx context.Context, conn goldap.Client, snap *source
 		attrs = append(attrs, attrUAC)
 	}
 	dir := &directory{
-		byDN:    map[string]int{},
-		byUID:   map[string]int{},
-		byEmail: map[string]int{},
+		byDN:    map[string]sources.UserRef{},
+		byUID:   map[string]sources.UserRef{},
 		dnByID:  map[string]string{},
 		counted: map[string]struct{}{},
 	}
 	q := query{what: "search users", base: us.base, scope: us.scope, filter: us.filter, attrs: dedupe(attrs)}
 	err := s.search(ctx, conn, q, func(e *goldap.Entry) error {
-		return s.addUser(dir, e, snap)
+		return s.addUser(dir, e, b)
 	})
 	if err != nil {
 		return nil, err
@@ -119,9 +109,9 @@ func (s *Source) readUsers(ctx context.Context, conn goldap.Client, snap *source
 	return dir, nil
 }
 
-// addUser adds the user entry e to dir and snap, skips it when it has no
+// addUser adds the user entry e to dir and b, skips it when it has no
 // email, or returns why it cannot be read.
-func (s *Source) addUser(dir *directory, e *goldap.Entry, snap *sources.Snapshot) error {
+func (s *Source) addUser(dir *directory, e *goldap.Entry, b *sources.Builder) error {
 	us := s.cfg.users
 	dn, err := normDN(e.DN)
 	if err != nil {
@@ -132,7 +122,7 @@ func (s *Source) addUser(dir *directory, e *goldap.Entry, snap *sources.Snapshot
 		// Counted once here; memberships naming the user later are
 		// dropped quietly.
 		s.log.Debug("skipping a user without email", zap.String("dn", e.DN), zap.String("email_attribute", us.emailAttr))
-		snap.Skip(sources.SkipNoEmail)
+		b.Skip(sources.SkipNoEmail, 1)
 		dir.counted[dn] = struct{}{}
 		if s.usesMemberUID() {
 			for _, uid := range e.GetEqualFoldAttributeValues(us.uidAttr) {
@@ -166,29 +156,15 @@ func (s *Source) addUser(dir *directory, e *goldap.Entry, snap *sources.Snapshot
 		}
 	}
 
-	idx, dup := dir.byEmail[strings.ToLower(email)]
-	if dup {
-		// Both entries stand for one person: memberships of either count,
-		// and an enabled account wins over a disabled one.
-		kept := snap.Users[dir.ids[idx]]
-		s.log.Warn("merging users with the same email", zap.String("email", email),
-			zap.String("kept_id", pick(kept.Disabled && !u.Disabled, u.ID, kept.ID)), zap.String("dn", e.DN))
-		snap.Skip(sources.SkipDuplicateEmail)
-		if kept.Disabled && !u.Disabled {
-			dir.ids[idx] = u.ID
-			delete(snap.Users, kept.ID)
-			snap.Users[u.ID] = u
-		}
-	} else {
-		idx = len(dir.ids)
-		dir.ids = append(dir.ids, u.ID)
-		snap.Users[u.ID] = u
-		dir.byEmail[strings.ToLower(email)] = idx
+	// One person per email, however many entries: the builder merges them.
+	ref, err := b.AddUser(u)
+	if err != nil {
+		return s.unreadable("user", e.DN, err)
 	}
-	dir.byDN[dn] = idx
+	dir.byDN[dn] = ref
 	if s.usesMemberUID() {
 		for _, uid := range e.GetEqualFoldAttributeValues(us.uidAttr) {
-			dir.byUID[uidKey(uid)] = idx
+			dir.byUID[uidKey(uid)] = ref
 		}
 	}
 	return nil
@@ -289,7 +265,7 @@ func (s *Source) readGroup(e *goldap.Entry, dnByID map[string]string) (*groupEnt
 // flattens nested groups. A member value that is not a DN fails it: the
 // member could be a user of the search, and leaving it out would take
 // them off the team.
-func (s *Source) resolveMembers(dir *directory, groups []*groupEntry, snap *sources.Snapshot) error {
+func (s *Source) resolveMembers(dir *directory, groups []*groupEntry, b *sources.Builder) error {
 	byDN := make(map[string]int, len(groups))
 	for i, g := range groups {
 		byDN[g.norm] = i
@@ -301,8 +277,8 @@ func (s *Source) resolveMembers(dir *directory, groups []*groupEntry, snap *sour
 		for _, v := range g.values {
 			if uidMembers {
 				key := uidKey(v)
-				if i, ok := dir.byUID[key]; ok {
-					g.users = append(g.users, i)
+				if ref, ok := dir.byUID[key]; ok {
+					b.AddMember(g.ref, ref)
 				} else if _, ok := dir.counted[key]; !ok {
 					outside[key] = struct{}{}
 				}
@@ -315,80 +291,30 @@ func (s *Source) resolveMembers(dir *directory, groups []*groupEntry, snap *sour
 			if err != nil {
 				return s.unreadable("group", g.dn, fmt.Errorf("a %s value: %w", s.cfg.groups.memberAttr, err))
 			}
-			if i, ok := dir.byDN[dn]; ok {
-				g.users = append(g.users, i)
+			if ref, ok := dir.byDN[dn]; ok {
+				b.AddMember(g.ref, ref)
 			} else if i, ok := byDN[dn]; ok {
-				g.subgroups = append(g.subgroups, i)
+				b.AddSubgroup(g.ref, groups[i].ref)
 			} else if _, ok := dir.counted[dn]; !ok {
 				outside[dn] = struct{}{}
 			}
 		}
 		g.values = nil
 	}
-	s.countOutside(snap, outside)
-	s.flatten(dir, groups)
+	s.countOutside(b, outside)
 	return nil
 }
 
 // countOutside counts the members that are neither users of the user
 // search nor groups of the group search: each distinct DN (or login name)
 // once, however many groups name it.
-func (s *Source) countOutside(snap *sources.Snapshot, outside map[string]struct{}) {
+func (s *Source) countOutside(b *sources.Builder, outside map[string]struct{}) {
 	if len(outside) == 0 {
 		return
 	}
-	snap.Skipped[sources.SkipOutsideScope] += len(outside)
+	b.Skip(sources.SkipOutsideScope, len(outside))
 	s.log.Info("dropped group members outside the user search", zap.Int("count", len(outside)),
 		zap.String("users_base_dn", s.cfg.users.base), zap.String("users_filter", s.cfg.users.filter))
-}
-
-// flatten sets each group's member IDs: its own users and, when nested,
-// the users of member groups down to max_depth levels. A group met twice
-// (a cycle, or a diamond) is walked once.
-func (s *Source) flatten(dir *directory, groups []*groupEntry) {
-	mark := make([]int, len(dir.ids)) // mark[u] == gi+1: user u already counted for group gi
-	seen := make([]int, len(groups))  // seen[g] == gi+1: group g already walked for group gi
-	for gi, g := range groups {
-		stamp := gi + 1
-		ids := make([]string, 0, len(g.users))
-		add := func(users []int) {
-			for _, u := range users {
-				if mark[u] != stamp {
-					mark[u] = stamp
-					ids = append(ids, dir.ids[u])
-				}
-			}
-		}
-		add(g.users)
-		if s.cfg.groups.nested {
-			seen[gi] = stamp
-			level := g.subgroups
-			for depth := 1; ; depth++ {
-				var unseen []int
-				for _, sg := range level {
-					if seen[sg] != stamp {
-						seen[sg] = stamp
-						unseen = append(unseen, sg)
-					}
-				}
-				if len(unseen) == 0 {
-					break
-				}
-				if depth > s.cfg.groups.maxDepth {
-					s.log.Warn("group nesting is deeper than groups.max_depth; deeper members left out",
-						zap.String("group", g.dn), zap.Int("max_depth", s.cfg.groups.maxDepth))
-					break
-				}
-				level = nil
-				for _, sg := range unseen {
-					add(groups[sg].users)
-					level = append(level, groups[sg].subgroups...)
-				}
-			}
-		}
-		sort.Strings(ids)
-		g.flattenedUserIDs = ids
-	}
 }
 
 // resolveInChain asks the server for each group's members at any depth
@@ -397,7 +323,7 @@ func (s *Source) flatten(dir *directory, groups []*groupEntry) {
 // search are seen and counted as resolveMembers counts them; the nested
 // groups it also returns are passed over. Members in other domains are not
 // in this domain's search and go uncounted.
-func (s *Source) resolveInChain(ctx context.Context, conn goldap.Client, dir *directory, groups []*groupEntry, snap *sources.Snapshot) error {
+func (s *Source) resolveInChain(ctx context.Context, conn goldap.Client, dir *directory, groups []*groupEntry, b *sources.Builder) error {
 	groupDNs := make(map[string]struct{}, len(groups))
 	for _, g := range groups {
 		groupDNs[g.norm] = struct{}{}
@@ -411,14 +337,13 @@ func (s *Source) resolveInChain(ctx context.Context, conn goldap.Client, dir *di
 			filter: inChainFilter(g.dn),
 			attrs:  []string{"1.1"}, // RFC 4511: no attributes, the DN is enough
 		}
-		members := map[int]struct{}{}
 		err := s.search(ctx, conn, q, func(e *goldap.Entry) error {
 			dn, err := normDN(e.DN)
 			if err != nil {
 				return fmt.Errorf("ldap %s: %s: %w", s.cfg.shownURL, q.what, err)
 			}
-			if i, ok := dir.byDN[dn]; ok {
-				members[i] = struct{}{}
+			if ref, ok := dir.byDN[dn]; ok {
+				b.AddMember(g.ref, ref) // the builder counts a user once per group
 				return nil
 			}
 			_, isGroup := groupDNs[dn]
@@ -431,14 +356,8 @@ func (s *Source) resolveInChain(ctx context.Context, conn goldap.Client, dir *di
 		if err != nil {
 			return err
 		}
-		ids := make([]string, 0, len(members))
-		for i := range members {
-			ids = append(ids, dir.ids[i])
-		}
-		sort.Strings(ids)
-		g.flattenedUserIDs = ids
 	}
-	s.countOutside(snap, outside)
+	s.countOutside(b, outside)
 	return nil
 }
 

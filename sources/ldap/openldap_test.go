@@ -15,7 +15,6 @@ import (
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
 
-	"github.com/ptsync/ptsync/internal/config"
 	"github.com/ptsync/ptsync/internal/testenv/slapd"
 	"github.com/ptsync/ptsync/sources"
 )
@@ -125,28 +124,22 @@ memberUid: nobody
 
 // slapdConfig is a source configured against s, bound as the reader with
 // the 500-entry plain size limit; edit adjusts it per test.
-func slapdConfig(s *slapd.Server, edit func(*config.LDAP)) config.Source {
-	l := &config.LDAP{
-		URL:          s.URL,
-		BindDN:       slapd.ReaderDN,
-		BindPassword: slapd.ReaderPassword,
-		PageSize:     100,
-		Timeout:      30 * time.Second,
-		Users:        config.LDAPUsers{BaseDN: slapd.PeopleDN},
-		Groups:       config.LDAPGroups{BaseDN: slapd.GroupsDN, Nested: true},
-	}
+func slapdConfig(s *slapd.Server, edit func(*Config)) *Config {
+	l := testConfig(s.URL, slapd.PeopleDN, slapd.GroupsDN)
+	l.BindDN, l.BindPassword = slapd.ReaderDN, slapd.ReaderPassword
+	l.PageSize = 100
 	if edit != nil {
 		edit(l)
 	}
-	return config.Source{Name: "corp", Type: config.TypeLDAP, LDAP: l}
+	return l
 }
 
-func slapdSource(t *testing.T, s *slapd.Server, log *zap.Logger, edit func(*config.LDAP)) *Source {
+func slapdSource(t *testing.T, s *slapd.Server, log *zap.Logger, edit func(*Config)) *Source {
 	t.Helper()
 	if log == nil {
 		log = zap.NewNop()
 	}
-	src, err := newSource(slapdConfig(s, edit), log)
+	src, err := newSource("corp", slapdConfig(s, edit), log)
 	if err != nil {
 		t.Fatalf("newSource: %v", err)
 	}
@@ -215,7 +208,7 @@ func TestSlapdMembership(t *testing.T) {
 
 	tests := []struct {
 		name        string
-		edit        func(*config.LDAP)
+		edit        func(*Config)
 		wantMembers map[string][]string
 		wantSkipped map[string]int
 		wantUsers   []string // nil: alice, bob, carol and star
@@ -233,7 +226,7 @@ func TestSlapdMembership(t *testing.T) {
 		},
 		{
 			name: "groupOfNames not nested",
-			edit: func(l *config.LDAP) { l.Groups.Nested = false },
+			edit: func(l *Config) { l.Groups.Nested = false },
 			wantMembers: map[string][]string{
 				"oncall-db": {"alice@example.com", "carol@example.com", "star@example.com"},
 				"parent":    {"bob@example.com"},
@@ -243,7 +236,7 @@ func TestSlapdMembership(t *testing.T) {
 		},
 		{
 			name: "groupOfUniqueNames with optional uids",
-			edit: func(l *config.LDAP) { l.Groups.MemberAttribute = "uniqueMember" },
+			edit: func(l *Config) { l.Groups.MemberAttribute = "uniqueMember" },
 			wantMembers: map[string][]string{
 				"oncall-web": {"alice@example.com", "bob@example.com"},
 			},
@@ -251,7 +244,7 @@ func TestSlapdMembership(t *testing.T) {
 		},
 		{
 			name: "posixGroup memberUid resolved through uid",
-			edit: func(l *config.LDAP) { l.Groups.MemberAttribute = "memberUid" },
+			edit: func(l *Config) { l.Groups.MemberAttribute = "memberUid" },
 			wantMembers: map[string][]string{
 				"oncall-ops": {"alice@example.com", "star@example.com"},
 			},
@@ -260,7 +253,7 @@ func TestSlapdMembership(t *testing.T) {
 		},
 		{
 			name: "configured filter with escaped special characters",
-			edit: func(l *config.LDAP) {
+			edit: func(l *Config) {
 				l.Users.Filter = "(|(uid=" + goldap.EscapeFilter(starUID) + ")(uid=bob))"
 				l.Groups.Filter = "(cn=oncall-ops)"
 				l.Groups.MemberAttribute = "memberUid"
@@ -338,7 +331,7 @@ func TestSlapdPagingPastSizeLimit(t *testing.T) {
 	}
 	srv := slapd.Start(t, slapd.Options{LDIF: ldif.String()})
 	for _, pageSize := range []int{500, 200} {
-		snap := fetch(t, slapdSource(t, srv, nil, func(l *config.LDAP) { l.PageSize = pageSize }))
+		snap := fetch(t, slapdSource(t, srv, nil, func(l *Config) { l.PageSize = pageSize }))
 		if len(snap.Users) != pop.Users || len(snap.Groups) != pop.Groups {
 			t.Fatalf("page size %d: got %d users and %d groups, want %d and %d", pageSize, len(snap.Users), len(snap.Groups), pop.Users, pop.Groups)
 		}
@@ -393,7 +386,7 @@ func TestSlapdCancelMidPaging(t *testing.T) {
 		t.Fatal(err)
 	}
 	srv := slapd.Start(t, slapd.Options{LDIF: ldif.String()})
-	src := slapdSource(t, srv, nil, func(l *config.LDAP) { l.PageSize = 100 })
+	src := slapdSource(t, srv, nil, func(l *Config) { l.PageSize = 100 })
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	spy := &cancellingClient{cancel: cancel}
@@ -427,7 +420,7 @@ func TestSlapdConnectionErrors(t *testing.T) {
 
 	tests := []struct {
 		name string
-		edit func(*config.LDAP)
+		edit func(*Config)
 		// fetch runs a whole Fetch instead of Check.
 		fetch    bool
 		wantCode uint16 // LDAP result code the error must carry, if any
@@ -435,53 +428,47 @@ func TestSlapdConnectionErrors(t *testing.T) {
 	}{
 		{
 			name:     "wrong password",
-			edit:     func(l *config.LDAP) { l.BindPassword = "not-the-password" },
+			edit:     func(l *Config) { l.BindPassword = "not-the-password" },
 			wantCode: goldap.LDAPResultInvalidCredentials,
 			wantText: []string{srv.URL, "bind as " + slapd.ReaderDN, "check bind_dn and the bind password"},
 		},
 		{
 			name:     "wrong users base DN",
-			edit:     func(l *config.LDAP) { l.Users.BaseDN = "ou=nowhere,dc=example,dc=com" },
+			edit:     func(l *Config) { l.Users.BaseDN = "ou=nowhere,dc=example,dc=com" },
 			fetch:    true,
 			wantCode: goldap.LDAPResultNoSuchObject,
 			wantText: []string{srv.URL, `"ou=nowhere,dc=example,dc=com"`, "search users", "check that the base_dn exists"},
 		},
 		{
 			name:     "wrong groups base DN",
-			edit:     func(l *config.LDAP) { l.Groups.BaseDN = "ou=teams,dc=example,dc=com" },
+			edit:     func(l *Config) { l.Groups.BaseDN = "ou=teams,dc=example,dc=com" },
 			fetch:    true,
 			wantCode: goldap.LDAPResultNoSuchObject,
 			wantText: []string{`"ou=teams,dc=example,dc=com"`, "search groups", "check that the base_dn exists"},
 		},
 		{
 			name:     "ldaps with a CA that did not sign the server certificate",
-			edit:     func(l *config.LDAP) { l.URL, l.CAFile = srv.LDAPSURL, otherCA },
+			edit:     func(l *Config) { l.URL, l.CAFile = srv.LDAPSURL, otherCA },
 			wantText: []string{srv.LDAPSURL, "TLS handshake", "x509", "check ca_file"},
 		},
 		{
 			name:     "StartTLS with a CA that did not sign the server certificate",
-			edit:     func(l *config.LDAP) { l.StartTLS, l.CAFile = true, otherCA },
+			edit:     func(l *Config) { l.StartTLS, l.CAFile = true, otherCA },
 			wantText: []string{srv.URL, "StartTLS", "check ca_file"},
 		},
 		{
 			name:     "ldap:// to the LDAPS port",
-			edit:     func(l *config.LDAP) { l.URL = strings.Replace(srv.LDAPSURL, "ldaps://", "ldap://", 1) },
+			edit:     func(l *Config) { l.URL = strings.Replace(srv.LDAPSURL, "ldaps://", "ldap://", 1) },
 			wantText: []string{"bind as", "the server closed the connection", "check that the url's scheme fits the port"},
 		},
 		{
 			name:     "ldaps:// to the plain port",
-			edit:     func(l *config.LDAP) { l.URL, l.CAFile = strings.Replace(srv.URL, "ldap://", "ldaps://", 1), srv.CAFile },
+			edit:     func(l *Config) { l.URL, l.CAFile = strings.Replace(srv.URL, "ldap://", "ldaps://", 1), srv.CAFile },
 			wantText: []string{"TLS handshake", "does not speak TLS on this port"},
 		},
 		{
-			name:     "bind password not set",
-			edit:     func(l *config.LDAP) { l.BindPassword = "" },
-			wantCode: goldap.ErrorEmptyPassword,
-			wantText: []string{"bind as " + slapd.ReaderDN, "empty password"},
-		},
-		{
 			name:     "ldaps without ca_file: the system pool does not know the test CA",
-			edit:     func(l *config.LDAP) { l.URL = srv.LDAPSURL },
+			edit:     func(l *Config) { l.URL = srv.LDAPSURL },
 			wantText: []string{"TLS handshake", "check ca_file"},
 		},
 	}
@@ -527,7 +514,7 @@ func TestSlapdConnectionRefused(t *testing.T) {
 	if err := srv.Stop(); err != nil {
 		t.Fatal(err)
 	}
-	src := slapdSource(t, srv, nil, func(l *config.LDAP) { l.URL = url })
+	src := slapdSource(t, srv, nil, func(l *Config) { l.URL = url })
 	err := src.Check(context.Background())
 	if err == nil || !strings.Contains(err.Error(), "connect") || !strings.Contains(err.Error(), "check the url's host and port") {
 		t.Fatalf("error = %v, want a connect error saying to check the url", err)
@@ -539,11 +526,11 @@ func TestSlapdTLS(t *testing.T) {
 	otherCA := slapd.OtherCAFile(t)
 	tests := []struct {
 		name string
-		edit func(*config.LDAP)
+		edit func(*Config)
 	}{
-		{"ldaps with the CA", func(l *config.LDAP) { l.URL, l.CAFile = srv.LDAPSURL, srv.CAFile }},
-		{"StartTLS with the CA", func(l *config.LDAP) { l.StartTLS, l.CAFile = true, srv.CAFile }},
-		{"ldaps with insecure_skip_verify and a wrong CA", func(l *config.LDAP) {
+		{"ldaps with the CA", func(l *Config) { l.URL, l.CAFile = srv.LDAPSURL, srv.CAFile }},
+		{"StartTLS with the CA", func(l *Config) { l.StartTLS, l.CAFile = true, srv.CAFile }},
+		{"ldaps with insecure_skip_verify and a wrong CA", func(l *Config) {
 			l.URL, l.CAFile, l.InsecureSkipVerify = srv.LDAPSURL, otherCA, true
 		}},
 	}
@@ -579,7 +566,7 @@ func TestSlapdTLS(t *testing.T) {
 func TestSlapdDebugLogsLDAPSearch(t *testing.T) {
 	srv := slapd.Start(t, slapd.Options{LDIF: membershipLDIF})
 	core, logs := observer.New(zapcore.DebugLevel)
-	src := slapdSource(t, srv, zap.New(core), func(l *config.LDAP) { l.StartTLS, l.CAFile = true, srv.CAFile })
+	src := slapdSource(t, srv, zap.New(core), func(l *Config) { l.StartTLS, l.CAFile = true, srv.CAFile })
 	snap := fetch(t, src)
 
 	lines := logs.FilterMessage("ldap search").All()

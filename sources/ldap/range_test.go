@@ -13,8 +13,6 @@ import (
 	ber "github.com/go-asn1-ber/asn1-ber"
 	goldap "github.com/go-ldap/ldap/v3"
 	"go.uber.org/zap"
-
-	"github.com/ptsync/ptsync/internal/config"
 )
 
 // fakeAD is a go-ldap Client that answers searches the way an Active
@@ -295,13 +293,9 @@ func fakeDirectory(t testing.TB, maxValRange, people, members int) (*fakeAD, []s
 
 func fakeSource(t testing.TB, f *fakeAD) *Source {
 	t.Helper()
-	s, err := newSource(config.Source{Name: "ad", Type: config.TypeLDAP, LDAP: &config.LDAP{
-		URL:             "ldap://dc.corp.example",
-		ActiveDirectory: true,
-		PageSize:        1000,
-		Users:           config.LDAPUsers{BaseDN: "OU=People," + fakeBase},
-		Groups:          config.LDAPGroups{BaseDN: "OU=Groups," + fakeBase},
-	}}, zap.NewNop())
+	cfg := testConfig("ldap://dc.corp.example", "OU=People,"+fakeBase, "OU=Groups,"+fakeBase)
+	cfg.ActiveDirectory, cfg.PageSize, cfg.Groups.Nested = true, 1000, false
+	s, err := newSource("ad", cfg, zap.NewNop())
 	if err != nil {
 		t.Fatalf("new source: %v", err)
 	}

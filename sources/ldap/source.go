@@ -5,11 +5,8 @@ package ldap
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/url"
-	"os"
-	"strings"
 	"time"
 
 	goldap "github.com/go-ldap/ldap/v3"
@@ -17,13 +14,6 @@ import (
 
 	"github.com/ptsync/ptsync/internal/config"
 	"github.com/ptsync/ptsync/sources"
-)
-
-// Fallbacks for keys the configuration leaves empty.
-const (
-	defaultPageSize = 500
-	defaultTimeout  = 30 * time.Second
-	defaultMaxDepth = 10
 )
 
 // Source reads one LDAP directory.
@@ -83,23 +73,27 @@ type groupSearch struct {
 	chainBase    string // where in-chain searches run: the domain of users.base_dn
 }
 
-// New builds an LDAP source; it matches sources.Factory.
-func New(cfg config.Source, log *zap.Logger) (sources.Source, error) {
-	return newSource(cfg, log)
+// New builds an LDAP source from its *Config; it is a sources.Factory.
+func New(name string, settings any, opts sources.Options) (sources.Source, error) {
+	cfg, ok := settings.(*Config)
+	if !ok {
+		return nil, fmt.Errorf("source %q: ldap settings of type %T", name, settings)
+	}
+	return newSource(name, cfg, opts.Log)
 }
 
-func newSource(cfg config.Source, log *zap.Logger) (*Source, error) {
-	if cfg.LDAP == nil {
-		return nil, fmt.Errorf("source %q: the ldap block is missing", cfg.Name)
+func newSource(name string, cfg *Config, log *zap.Logger) (*Source, error) {
+	if err := config.CheckSettings("ldap", cfg); err != nil {
+		return nil, fmt.Errorf("source %q: %w", name, err)
 	}
-	st, err := resolve(cfg.LDAP)
-	if err != nil {
-		return nil, fmt.Errorf("source %q: %w", cfg.Name, err)
+	st := resolve(cfg)
+	if log == nil {
+		log = zap.NewNop()
 	}
 	if st.insecure {
 		log.Warn("insecure_skip_verify is set: the LDAP server certificate is not verified", zap.String("url", st.shownURL))
 	}
-	s := &Source{name: cfg.Name, cfg: st, log: log}
+	s := &Source{name: name, cfg: st, log: log}
 	s.dial = s.connect
 	return s, nil
 }
@@ -131,156 +125,56 @@ func (s *Source) Fetch(ctx context.Context) (*sources.Snapshot, error) {
 	return s.fetchWith(ctx, conn)
 }
 
-func resolve(c *config.LDAP) (settings, error) {
-	var errs []error
+// resolve turns a checked block into the settings the fetch uses.
+func resolve(c *Config) settings {
+	u, _ := url.Parse(c.URL) // Check parsed it
+	u.User = nil             // who binds is bind_dn's business; dropped so nothing can show it
 	st := settings{
+		server:       u,
+		shownURL:     u.Scheme + "://" + u.Host,
 		startTLS:     c.StartTLS,
 		caFile:       c.CAFile,
 		insecure:     c.InsecureSkipVerify,
 		bindDN:       c.BindDN,
 		bindPassword: c.BindPassword,
 		ad:           c.ActiveDirectory,
+		pageSize:     uint32(c.PageSize),
 		timeout:      c.Timeout,
 	}
-	rawURL := strings.TrimSpace(c.URL)
-	u, err := url.Parse(rawURL)
-	if err == nil {
-		u.User = nil // who binds is bind_dn's business; dropped so nothing can show it
-		st.server, st.shownURL = u, u.Scheme+"://"+u.Host
-	}
-	switch {
-	case rawURL == "":
-		errs = append(errs, errors.New("ldap.url is required"))
-	case err != nil:
-		errs = append(errs, urlError(rawURL, err))
-	case u.Scheme != "ldap" && u.Scheme != "ldaps":
-		errs = append(errs, fmt.Errorf("ldap.url %q: the scheme must be ldap:// or ldaps://", u))
-	case u.Hostname() == "":
-		errs = append(errs, fmt.Errorf("ldap.url %q has no host", u))
-	case u.Scheme == "ldaps" && st.startTLS:
-		errs = append(errs, fmt.Errorf("ldap.start_tls cannot be used with an ldaps:// url (%s): it is already TLS", st.shownURL))
-	}
-	if st.bindPassword == "" && c.BindPasswordFile != "" {
-		// The loader normally reads *_file secrets; this keeps a config
-		// built by hand (tests, tools) working the same way.
-		b, err := os.ReadFile(c.BindPasswordFile)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("ldap.bind_password_file: %w", err))
-		}
-		st.bindPassword = strings.TrimRight(string(b), "\r\n")
-	}
-	switch {
-	case c.PageSize == 0:
-		st.pageSize = defaultPageSize
-	case c.PageSize < 0:
-		errs = append(errs, fmt.Errorf("ldap.page_size %d must be positive", c.PageSize))
-	default:
-		st.pageSize = uint32(c.PageSize)
-	}
-	if st.timeout <= 0 {
-		st.timeout = defaultTimeout
-	}
-
-	us := c.Users
+	us, gs := c.Users, c.Groups
 	st.users = userSearch{
-		base:      strings.TrimSpace(us.BaseDN),
-		filter:    or(us.Filter, pick(st.ad, "(&(objectCategory=person)(objectClass=user))", "(objectClass=inetOrgPerson)")),
-		idAttr:    or(us.IDAttribute, pick(st.ad, "objectGUID", "entryUUID")),
-		emailAttr: or(us.EmailAttribute, "mail"),
-		nameAttr:  or(us.NameAttribute, "displayName"),
-		phoneAttr: or(us.PhoneAttribute, "telephoneNumber"),
-		uidAttr:   or(us.UIDAttribute, pick(st.ad, "sAMAccountName", "uid")),
+		base:      us.BaseDN,
+		filter:    us.Filter,
+		scope:     parseScope(us.Scope),
+		idAttr:    us.IDAttribute,
+		emailAttr: us.EmailAttribute,
+		nameAttr:  us.NameAttribute,
+		phoneAttr: us.PhoneAttribute,
+		uidAttr:   us.UIDAttribute,
 	}
-	if st.users.base == "" {
-		errs = append(errs, errors.New("ldap.users.base_dn is required"))
-	}
-	if st.users.scope, err = parseScope(us.Scope); err != nil {
-		errs = append(errs, fmt.Errorf("ldap.users.scope: %w", err))
-	}
-
-	gs := c.Groups
-	member := or(gs.MemberAttribute, "member")
 	st.groups = groupSearch{
-		base:       or(strings.TrimSpace(gs.BaseDN), st.users.base),
-		filter:     or(gs.Filter, defaultGroupFilter(st.ad, member)),
-		idAttr:     or(gs.IDAttribute, pick(st.ad, "objectGUID", "entryUUID")),
-		nameAttr:   or(gs.NameAttribute, "cn"),
-		memberAttr: member,
+		base:       gs.BaseDN,
+		filter:     gs.Filter,
+		scope:      parseScope(gs.Scope),
+		idAttr:     gs.IDAttribute,
+		nameAttr:   gs.NameAttribute,
+		memberAttr: gs.MemberAttribute,
 		nested:     gs.Nested,
 		maxDepth:   gs.MaxDepth,
 		inChain:    gs.InChain,
 	}
-	if st.groups.maxDepth <= 0 {
-		st.groups.maxDepth = defaultMaxDepth
+	if st.groups.inChain {
+		st.groups.chainBase, _ = domainRoot(st.users.base) // Check made sure it has one
 	}
-	if st.groups.scope, err = parseScope(gs.Scope); err != nil {
-		errs = append(errs, fmt.Errorf("ldap.groups.scope: %w", err))
-	}
-	if st.groups.inChain && strings.EqualFold(member, "memberUid") {
-		errs = append(errs, errors.New("ldap.groups.in_chain needs DN members; it cannot be used with member_attribute memberUid"))
-	}
-	if st.groups.inChain && st.users.base != "" {
-		if st.groups.chainBase, err = domainRoot(st.users.base); err != nil {
-			errs = append(errs, fmt.Errorf("ldap.users.base_dn: in_chain searches the domain that holds it: %w", err))
-		}
-	}
-	for key, f := range map[string]string{"users.filter": st.users.filter, "groups.filter": st.groups.filter} {
-		if _, err := goldap.CompileFilter(f); err != nil {
-			errs = append(errs, fmt.Errorf("ldap.%s %q: %w", key, f, err))
-		}
-	}
-	return st, errors.Join(errs...)
+	return st
 }
 
-// urlError explains an ldap.url that does not parse. url.Parse's error
-// quotes the whole url, and its reason may quote a piece of a password
-// written into it: a url with an '@' is described without either.
-func urlError(rawURL string, err error) error {
-	if strings.Contains(rawURL, "@") {
-		return errors.New("ldap.url is not a valid URL; it must not hold a user or password (set bind_dn and bind_password)")
-	}
-	var parseErr *url.Error
-	if errors.As(err, &parseErr) {
-		err = parseErr.Err
-	}
-	return fmt.Errorf("ldap.url %q is not a valid URL: %w", rawURL, err)
-}
-
-func defaultGroupFilter(ad bool, member string) string {
-	switch {
-	case ad:
-		return "(objectClass=group)"
-	case strings.EqualFold(member, "uniqueMember"):
-		return "(objectClass=groupOfUniqueNames)"
-	case strings.EqualFold(member, "memberUid"):
-		return "(objectClass=posixGroup)"
-	default:
-		return "(objectClass=groupOfNames)"
-	}
-}
-
-func parseScope(s string) (int, error) {
-	switch strings.ToLower(strings.TrimSpace(s)) {
-	case "", "sub", "subtree":
-		return goldap.ScopeWholeSubtree, nil
-	case "one", "onelevel":
-		return goldap.ScopeSingleLevel, nil
+func parseScope(s string) int {
+	switch s {
+	case "one":
+		return goldap.ScopeSingleLevel
 	case "base":
-		return goldap.ScopeBaseObject, nil
+		return goldap.ScopeBaseObject
 	}
-	return 0, fmt.Errorf("%q is not one of sub, one, base", s)
-}
-
-func or(v, fallback string) string {
-	if strings.TrimSpace(v) == "" {
-		return fallback
-	}
-	return strings.TrimSpace(v)
-}
-
-func pick(cond bool, yes, no string) string {
-	if cond {
-		return yes
-	}
-	return no
+	return goldap.ScopeWholeSubtree
 }

@@ -7,11 +7,8 @@ import (
 	"time"
 
 	goldap "github.com/go-ldap/ldap/v3"
+	"github.com/ptsync/ptsync/sources"
 	"go.uber.org/zap"
-	"go.uber.org/zap/zapcore"
-	"go.uber.org/zap/zaptest/observer"
-
-	"github.com/ptsync/ptsync/internal/config"
 )
 
 func TestFormatGUID(t *testing.T) {
@@ -232,113 +229,98 @@ func TestShellQuote(t *testing.T) {
 	}
 }
 
-func TestResolveFallbacks(t *testing.T) {
+func TestConfigDefaults(t *testing.T) {
 	tests := []struct {
 		name string
-		l    config.LDAP
-		// vals: user id, filter and uid attributes, group id, filter, base
-		// and member attributes.
+		edit func(*Config)
+		// vals: user id, filter and uid attributes, group id, filter and
+		// member attributes.
 		vals []string
 	}{
 		{
 			name: "OpenLDAP",
-			l:    config.LDAP{URL: "ldap://127.0.0.1", Users: config.LDAPUsers{BaseDN: "ou=people,dc=x"}},
-			vals: []string{"entryUUID", "(objectClass=inetOrgPerson)", "uid", "entryUUID", "(objectClass=groupOfNames)", "ou=people,dc=x", "member"},
+			vals: []string{"entryUUID", "(objectClass=inetOrgPerson)", "uid", "entryUUID", "(objectClass=groupOfNames)", "member"},
 		},
 		{
 			name: "OpenLDAP posixGroup",
-			l:    config.LDAP{URL: "ldap://127.0.0.1", Users: config.LDAPUsers{BaseDN: "ou=people,dc=x"}, Groups: config.LDAPGroups{MemberAttribute: "memberUid"}},
-			vals: []string{"entryUUID", "(objectClass=inetOrgPerson)", "uid", "entryUUID", "(objectClass=posixGroup)", "ou=people,dc=x", "memberUid"},
+			edit: func(c *Config) { c.Groups.MemberAttribute = "memberuid" },
+			vals: []string{"entryUUID", "(objectClass=inetOrgPerson)", "uid", "entryUUID", "(objectClass=posixGroup)", "memberUid"},
 		},
 		{
 			name: "Active Directory",
-			l:    config.LDAP{URL: "ldaps://dc.corp", ActiveDirectory: true, Users: config.LDAPUsers{BaseDN: "DC=corp"}, Groups: config.LDAPGroups{BaseDN: "OU=Groups,DC=corp"}},
-			vals: []string{"objectGUID", "(&(objectCategory=person)(objectClass=user))", "sAMAccountName", "objectGUID", "(objectClass=group)", "OU=Groups,DC=corp", "member"},
+			edit: func(c *Config) { c.ActiveDirectory = true },
+			vals: []string{"objectGUID", "(&(objectCategory=person)(objectClass=user))", "sAMAccountName", "objectGUID", "(objectClass=group)", "member"},
 		},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			st, err := resolve(&tc.l)
+			cfg := testConfig("ldap://127.0.0.1", "ou=people,dc=x", "ou=groups,dc=x")
+			if tc.edit != nil {
+				tc.edit(cfg)
+			}
+			s, err := newSource("corp", cfg, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
-			got := []string{st.users.idAttr, st.users.filter, st.users.uidAttr, st.groups.idAttr, st.groups.filter, st.groups.base, st.groups.memberAttr}
+			st := s.cfg
+			got := []string{st.users.idAttr, st.users.filter, st.users.uidAttr, st.groups.idAttr, st.groups.filter, st.groups.memberAttr}
 			if !slices.Equal(got, tc.vals) {
 				t.Errorf("got %q\nwant %q", got, tc.vals)
 			}
-			if st.pageSize != defaultPageSize || st.timeout != defaultTimeout || st.groups.maxDepth != defaultMaxDepth {
-				t.Errorf("page size %d, timeout %s, max depth %d; want the fallbacks", st.pageSize, st.timeout, st.groups.maxDepth)
+			if st.pageSize != 500 || st.timeout != 30*time.Second || st.groups.maxDepth != sources.DefaultMaxDepth || !st.groups.nested {
+				t.Errorf("page size %d, timeout %s, max depth %d, nested %v; want the defaults", st.pageSize, st.timeout, st.groups.maxDepth, st.groups.nested)
 			}
 		})
 	}
 }
 
-func TestResolveRejects(t *testing.T) {
-	base := config.LDAPUsers{BaseDN: "dc=x"}
+func TestConfigRejects(t *testing.T) {
 	tests := []struct {
 		name string
-		l    config.LDAP
+		edit func(*Config)
 		want string
 	}{
-		{"no url", config.LDAP{Users: base}, "ldap.url is required"},
-		{"http url", config.LDAP{URL: "http://x", Users: base}, "ldap:// or ldaps://"},
-		{"StartTLS on ldaps", config.LDAP{URL: "ldaps://x", StartTLS: true, Users: base}, "start_tls"},
-		{"no user base", config.LDAP{URL: "ldap://x"}, "users.base_dn is required"},
-		{"bad scope", config.LDAP{URL: "ldap://x", Users: config.LDAPUsers{BaseDN: "dc=x", Scope: "deep"}}, "users.scope"},
-		{"bad filter", config.LDAP{URL: "ldap://x", Users: config.LDAPUsers{BaseDN: "dc=x", Filter: "(uid=a"}}, "users.filter"},
-		{"in_chain with memberUid", config.LDAP{URL: "ldap://x", Users: base, Groups: config.LDAPGroups{InChain: true, MemberAttribute: "memberUid"}}, "in_chain"},
-		{"in_chain with a base DN in no domain", config.LDAP{URL: "ldap://x", Users: config.LDAPUsers{BaseDN: "ou=people,o=corp"}, Groups: config.LDAPGroups{InChain: true}}, "users.base_dn"},
-		{"negative page size", config.LDAP{URL: "ldap://x", Users: base, PageSize: -1}, "page_size"},
+		{"no url", func(c *Config) { c.URL = "" }, "ldap.url: is required"},
+		{"http url", func(c *Config) { c.URL = "http://x" }, "ldap:// or ldaps://"},
+		{"StartTLS on ldaps", func(c *Config) { c.URL, c.StartTLS = "ldaps://x", true }, "ldap.start_tls"},
+		{"no user base", func(c *Config) { c.Users.BaseDN = "" }, "ldap.users.base_dn: is required"},
+		{"bad scope", func(c *Config) { c.Users.Scope = "deep" }, "ldap.users.scope"},
+		{"bad filter", func(c *Config) { c.Users.Filter = "(uid=a" }, "ldap.users.filter"},
+		{"in_chain with memberUid", func(c *Config) {
+			c.ActiveDirectory, c.Groups.InChain, c.Groups.MemberAttribute = true, true, "memberUid"
+		}, "ldap.groups.in_chain: needs DN members"},
+		{"in_chain with a base DN in no domain", func(c *Config) {
+			c.ActiveDirectory, c.Groups.InChain, c.Users.BaseDN = true, true, "ou=people,o=corp"
+		}, "ldap.users.base_dn"},
+		{"negative page size", func(c *Config) { c.PageSize = -1 }, "ldap.page_size"},
+		{"bind_dn without a password", func(c *Config) { c.BindDN = "cn=reader,dc=x" }, "ldap.bind_password: is required when bind_dn is set"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := resolve(&tc.l)
+			cfg := testConfig("ldap://x", "dc=x", "dc=x")
+			tc.edit(cfg)
+			_, err := newSource("corp", cfg, nil)
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
-				t.Fatalf("resolve error = %v, want one mentioning %q", err, tc.want)
+				t.Fatalf("error = %v, want one mentioning %q", err, tc.want)
 			}
 		})
 	}
 }
 
-// TestFlattenDepthAndCycles walks a chain g0 -> g1 -> g2 -> g3 -> g0,
-// each group holding one user of its own.
-func TestFlattenDepthAndCycles(t *testing.T) {
-	tests := []struct {
-		maxDepth int
-		want     [][]string // members of g0..g3
-		warned   bool
-	}{
-		{maxDepth: 1, want: [][]string{{"u0", "u1"}, {"u1", "u2"}, {"u2", "u3"}, {"u0", "u3"}}, warned: true},
-		{maxDepth: 3, want: [][]string{{"u0", "u1", "u2", "u3"}, {"u0", "u1", "u2", "u3"}, {"u0", "u1", "u2", "u3"}, {"u0", "u1", "u2", "u3"}}},
-	}
-	for _, tc := range tests {
-		core, logs := observer.New(zapcore.WarnLevel)
-		s := &Source{log: zap.New(core), cfg: settings{groups: groupSearch{nested: true, maxDepth: tc.maxDepth}}}
-		dir := &directory{ids: []string{"u0", "u1", "u2", "u3"}}
-		var groups []*groupEntry
-		for i := range 4 {
-			groups = append(groups, &groupEntry{dn: "g", users: []int{i}, subgroups: []int{(i + 1) % 4}})
-		}
-		s.flatten(dir, groups)
-		for i, g := range groups {
-			if !slices.Equal(g.flattenedUserIDs, tc.want[i]) {
-				t.Errorf("max depth %d: g%d members = %v, want %v", tc.maxDepth, i, g.flattenedUserIDs, tc.want[i])
-			}
-		}
-		if got := logs.FilterMessageSnippet("max_depth").Len() > 0; got != tc.warned {
-			t.Errorf("max depth %d: warned %t, want %t", tc.maxDepth, got, tc.warned)
-		}
-	}
+// testConfig is the defaults with the url and both search bases set.
+func testConfig(url, usersBase, groupsBase string) *Config {
+	cfg := DefaultConfig()
+	cfg.URL = url
+	cfg.Users.BaseDN, cfg.Groups.BaseDN = usersBase, groupsBase
+	return cfg
 }
 
 func TestNewNeedsTheLDAPBlock(t *testing.T) {
-	_, err := New(config.Source{Name: "corp", Type: config.TypeLDAP}, zap.NewNop())
+	_, err := New("corp", nil, sources.Options{})
 	if err == nil || !strings.Contains(err.Error(), `source "corp"`) {
 		t.Fatalf("New without an ldap block: %v", err)
 	}
-	src, err := New(config.Source{Name: "corp", Type: config.TypeLDAP, LDAP: &config.LDAP{
-		URL: "ldap://127.0.0.1:1", Timeout: time.Second, Users: config.LDAPUsers{BaseDN: "dc=x"},
-	}}, zap.NewNop())
+	src, err := New("corp", testConfig("ldap://127.0.0.1:1", "dc=x", "dc=x"), sources.Options{Log: zap.NewNop()})
 	if err != nil || src.Name() != "corp" {
 		t.Fatalf("New = %v, %v", src, err)
 	}

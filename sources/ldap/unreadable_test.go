@@ -9,7 +9,6 @@ import (
 
 	goldap "github.com/go-ldap/ldap/v3"
 
-	"github.com/ptsync/ptsync/internal/config"
 	"github.com/ptsync/ptsync/internal/testenv/slapd"
 	"github.com/ptsync/ptsync/sources"
 )
@@ -151,50 +150,50 @@ func TestSlapdUnreadableEntriesFailTheFetch(t *testing.T) {
 
 	tests := []struct {
 		name     string
-		edit     func(*config.LDAP)
+		edit     func(*Config)
 		wantText []string
 	}{
 		{
 			name: "a user without the configured id attribute",
-			edit: func(l *config.LDAP) {
+			edit: func(l *Config) {
 				l.Users.Filter, l.Users.IDAttribute = users("ann", "cat"), "employeeNumber"
 			},
 			wantText: []string{srv.URL, "user uid=cat,ou=people,dc=example,dc=com", "no employeeNumber value (users.id_attribute)", "may read it"},
 		},
 		{
 			name: "two users with the same id",
-			edit: func(l *config.LDAP) {
+			edit: func(l *Config) {
 				l.Users.Filter, l.Users.IDAttribute = users("ann", "dup"), "employeeNumber"
 			},
 			wantText: []string{"employeeNumber \"1\"", "uid=ann,ou=people,dc=example,dc=com", "uid=dup,ou=people,dc=example,dc=com", "users.id_attribute"},
 		},
 		{
 			name:     "a user whose entryUUID the bind account may not read",
-			edit:     func(l *config.LDAP) { l.Users.Filter = users("ann", "hidden") },
+			edit:     func(l *Config) { l.Users.Filter = users("ann", "hidden") },
 			wantText: []string{"user uid=hidden,ou=people,dc=example,dc=com", "no entryUUID value (users.id_attribute)", "may read it"},
 		},
 		{
 			name:     "every user's entryUUID hidden",
-			edit:     func(l *config.LDAP) { l.Users.BaseDN = "ou=staff," + slapd.Suffix },
+			edit:     func(l *Config) { l.Users.BaseDN = "ou=staff," + slapd.Suffix },
 			wantText: []string{"ou=staff,dc=example,dc=com", "no entryUUID value (users.id_attribute)"},
 		},
 		{
 			name: "a group whose cn the bind account may not read",
-			edit: func(l *config.LDAP) {
+			edit: func(l *Config) {
 				l.Users.Filter, l.Groups.BaseDN = users("ann", "ben"), groupsIn("veiled")
 			},
 			wantText: []string{srv.URL, "group cn=veiled,ou=veiled,ou=groups,dc=example,dc=com", "no cn value (groups.name_attribute)", "may read it"},
 		},
 		{
 			name: "a group whose entryUUID the bind account may not read",
-			edit: func(l *config.LDAP) {
+			edit: func(l *Config) {
 				l.Users.Filter, l.Groups.BaseDN = users("ann", "ben"), groupsIn("noid")
 			},
 			wantText: []string{"group cn=noid,ou=noid,ou=groups,dc=example,dc=com", "no entryUUID value (groups.id_attribute)"},
 		},
 		{
 			name: "two groups with the same id",
-			edit: func(l *config.LDAP) {
+			edit: func(l *Config) {
 				l.Users.Filter, l.Groups.BaseDN, l.Groups.IDAttribute = users("ann", "ben"), groupsIn("twins"), "businessCategory"
 			},
 			wantText: []string{"businessCategory \"7\"", "cn=twin1,ou=twins", "cn=twin2,ou=twins", "groups.id_attribute"},
@@ -226,7 +225,7 @@ func TestSlapdUnreadableEntriesFailTheFetch(t *testing.T) {
 // and that the entries of the fixture are readable otherwise.
 func TestSlapdLegitimateSkipsStaySkips(t *testing.T) {
 	srv := slapd.Start(t, slapd.Options{LDIF: unreadableLDIF, Access: unreadableACL})
-	src := slapdSource(t, srv, nil, func(l *config.LDAP) {
+	src := slapdSource(t, srv, nil, func(l *Config) {
 		l.Users.Filter, l.Users.IDAttribute = "(|(uid=ann)(uid=ben)(uid=nomail))", "employeeNumber"
 		l.Groups.BaseDN = "ou=fine," + slapd.GroupsDN
 	})

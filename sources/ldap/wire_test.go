@@ -15,7 +15,6 @@ import (
 	goldap "github.com/go-ldap/ldap/v3"
 	"go.uber.org/zap"
 
-	"github.com/ptsync/ptsync/internal/config"
 	"github.com/ptsync/ptsync/sources"
 )
 
@@ -161,9 +160,9 @@ func silentServer(t *testing.T, onRequest func()) string {
 
 func silentSource(t *testing.T, url string, timeout time.Duration) *Source {
 	t.Helper()
-	src, err := newSource(config.Source{Name: "corp", LDAP: &config.LDAP{
-		URL: url, BindDN: "cn=x", BindPassword: "pw", Timeout: timeout, Users: config.LDAPUsers{BaseDN: "dc=x"},
-	}}, zap.NewNop())
+	cfg := testConfig(url, "dc=x", "dc=x")
+	cfg.BindDN, cfg.BindPassword, cfg.Timeout = "cn=x", "pw", timeout
+	src, err := newSource("corp", cfg, zap.NewNop())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -200,30 +199,37 @@ func TestAddUserMergesDuplicateEmails(t *testing.T) {
 		}}
 	}
 	s := &Source{log: zap.NewNop(), cfg: settings{ad: true, users: userSearch{idAttr: "objectGUID", emailAttr: "mail", nameAttr: "displayName", phoneAttr: "telephoneNumber"}}}
-	snap := sources.NewSnapshot("corp")
-	dir := &directory{byDN: map[string]int{}, byUID: map[string]int{}, byEmail: map[string]int{}, dnByID: map[string]string{}, counted: map[string]struct{}{}}
+	b := sources.NewBuilder("corp", nil)
+	dir := &directory{byDN: map[string]sources.UserRef{}, byUID: map[string]sources.UserRef{}, dnByID: map[string]string{}, counted: map[string]struct{}{}}
 	for _, e := range []*goldap.Entry{
 		user("CN=Jo Old,DC=corp", "00000001-0000-0000-0000-000000000000", "514"),
 		user("CN=Jo,DC=corp", "00000002-0000-0000-0000-000000000000", "512"),
 		user("CN=Jo Third,DC=corp", "00000003-0000-0000-0000-000000000000", "512"),
 	} {
-		if err := s.addUser(dir, e, snap); err != nil {
+		if err := s.addUser(dir, e, b); err != nil {
 			t.Fatalf("addUser %s: %v", e.DN, err)
 		}
 	}
 
 	// The enabled account replaces the disabled one; every DN maps to it.
+	var refs []sources.UserRef
+	for _, dn := range []string{"cn=jo old,dc=corp", "cn=jo,dc=corp", "cn=jo third,dc=corp"} {
+		ref, ok := dir.byDN[dn]
+		if !ok {
+			t.Fatalf("%s is not in the directory", dn)
+		}
+		refs = append(refs, ref)
+	}
+	if refs[0] != refs[1] || refs[1] != refs[2] {
+		t.Errorf("the three DNs map to %v, want one user", refs)
+	}
+	snap := b.Snapshot(false, 1)
 	want := sources.User{ID: "00000002-0000-0000-0000-000000000000", Email: "Jo@Example.com"}
 	if len(snap.Users) != 1 || snap.Users[want.ID] != want {
 		t.Fatalf("Users = %+v, want only %+v", snap.Users, want)
 	}
 	if snap.Skipped[sources.SkipDuplicateEmail] != 2 {
 		t.Errorf("Skipped = %v, want 2 duplicate_email", snap.Skipped)
-	}
-	for _, dn := range []string{"cn=jo old,dc=corp", "cn=jo,dc=corp", "cn=jo third,dc=corp"} {
-		if i, ok := dir.byDN[dn]; !ok || dir.ids[i] != want.ID {
-			t.Errorf("%s maps to %v, want %s", dn, dir.ids[i], want.ID)
-		}
 	}
 }
 
