@@ -1,7 +1,6 @@
 package pagertree
 
 import (
-	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -12,18 +11,22 @@ import (
 	"time"
 
 	"go.uber.org/zap"
-	"golang.org/x/time/rate"
+
+	"github.com/ptsync/ptsync/internal/httpx"
 )
 
 // Defaults New applies to a zero Config field.
 const (
-	DefaultConcurrency = 4
-	DefaultTimeout     = 30 * time.Second
-	DefaultMaxAttempts = 6
+	DefaultConcurrency = httpx.DefaultConcurrency
+	DefaultTimeout     = httpx.DefaultTimeout
+	DefaultMaxAttempts = httpx.DefaultMaxAttempts
 	// DefaultMaxRetryWait is long enough for any rate limit window seen in
 	// practice and short enough not to stall a scheduled run.
-	DefaultMaxRetryWait = 2 * time.Minute
+	DefaultMaxRetryWait = httpx.DefaultMaxRetryWait
 )
+
+// service names PagerTree in errors and logs.
+const service = "pagertree"
 
 // Config configures a Client.
 type Config struct {
@@ -65,90 +68,46 @@ type Config struct {
 // Client is a PagerTree API client. It logs in on first use and again when
 // the token is refused. All methods are safe for concurrent use.
 type Client struct {
-	base         *url.URL
-	username     string
-	password     string
-	http         *http.Client
-	limiterMu    sync.Mutex // see waitTurn
-	limiter      *rate.Limiter
-	concurrency  int
-	timeout      time.Duration
-	maxAttempts  int
-	maxRetryWait time.Duration
-	observer     Observer
-	log          *zap.Logger
-
-	// loginSlot is a one-slot semaphore that lets a single login run at a
-	// time; unlike a mutex, waiting on it respects the caller's context.
-	loginSlot chan struct{}
-	tokenMu   sync.RWMutex
-	token     string
+	http  *httpx.Client
+	login *login
+	log   *zap.Logger
 }
 
 // New checks cfg and returns a Client. It does not contact the server;
 // call Login to check the credentials early.
 func New(cfg Config) (*Client, error) {
-	// Neither message quotes the URL: url.Parse's error repeats it whole,
-	// and a URL may carry a token as its user name.
+	// The message does not quote the URL: it may carry a token as its user
+	// name. httpx.New checks the rest of it.
 	base, err := url.Parse(cfg.URL)
-	if err != nil {
-		return nil, errors.New("pagertree: url is not a valid URL; want http(s)://host")
-	}
-	if base.User != nil {
+	if err == nil && base.User != nil {
 		return nil, errors.New("pagertree: url: credentials belong in username and password, not the URL")
 	}
-	if (base.Scheme != "http" && base.Scheme != "https") || base.Host == "" {
-		return nil, fmt.Errorf("pagertree: url %q: want http(s)://host", base.String())
+	lg := &login{username: cfg.Username, password: cfg.Password, slot: make(chan struct{}, 1)}
+	hc, err := httpx.New(httpx.Config{
+		Service:           service,
+		BaseURL:           cfg.URL,
+		Auth:              lg,
+		RequestsPerSecond: cfg.RequestsPerSecond,
+		Concurrency:       cfg.Concurrency,
+		Timeout:           cfg.Timeout,
+		MaxAttempts:       cfg.MaxAttempts,
+		MaxRetryWait:      cfg.MaxRetryWait,
+		HTTPClient:        cfg.HTTPClient,
+		Observer:          cfg.Observer,
+		Logger:            cfg.Logger,
+		Secrets:           []string{cfg.Password},
+	})
+	if err != nil {
+		return nil, err
 	}
 	switch {
 	case cfg.Username == "":
 		return nil, errors.New("pagertree: username is empty")
 	case cfg.Password == "":
 		return nil, errors.New("pagertree: password is empty")
-	case cfg.RequestsPerSecond < 0:
-		return nil, fmt.Errorf("pagertree: requests per second %v is negative", cfg.RequestsPerSecond)
-	case cfg.Concurrency < 0:
-		return nil, fmt.Errorf("pagertree: concurrency %d is negative", cfg.Concurrency)
-	case cfg.Timeout < 0:
-		return nil, fmt.Errorf("pagertree: timeout %v is negative", cfg.Timeout)
-	case cfg.MaxAttempts < 0:
-		return nil, fmt.Errorf("pagertree: max attempts %d is negative", cfg.MaxAttempts)
-	case cfg.MaxRetryWait < 0:
-		return nil, fmt.Errorf("pagertree: max retry wait %v is negative", cfg.MaxRetryWait)
 	}
-	c := &Client{
-		base:         base,
-		username:     cfg.Username,
-		password:     cfg.Password,
-		http:         cfg.HTTPClient,
-		concurrency:  cmp.Or(cfg.Concurrency, DefaultConcurrency),
-		timeout:      cmp.Or(cfg.Timeout, DefaultTimeout),
-		maxAttempts:  cmp.Or(cfg.MaxAttempts, DefaultMaxAttempts),
-		maxRetryWait: cmp.Or(cfg.MaxRetryWait, DefaultMaxRetryWait),
-		observer:     cfg.Observer,
-		log:          cfg.Logger,
-		loginSlot:    make(chan struct{}, 1),
-	}
-	// A burst of one spaces attempts at least 1/RequestsPerSecond apart, so
-	// no one-second window, wherever it starts, holds more than the limit
-	// plus the attempt at its very edge; a larger burst would let a window
-	// hold limit+burst-1 and a server enforcing the same limit answer 429.
-	// With rate.Inf, AllowN always allows and the burst does not matter.
-	c.limiter = rate.NewLimiter(rate.Inf, 0)
-	if cfg.RequestsPerSecond > 0 {
-		c.limiter = rate.NewLimiter(rate.Limit(cfg.RequestsPerSecond), 1)
-	}
-	if c.http == nil {
-		transport := http.DefaultTransport.(*http.Transport).Clone()
-		// The default of two idle connections per host would make
-		// concurrent callers open and close a connection per request.
-		transport.MaxIdleConnsPerHost = max(c.concurrency, transport.MaxIdleConnsPerHost)
-		c.http = &http.Client{Transport: transport}
-	}
-	if c.log == nil {
-		c.log = zap.NewNop()
-	}
-	return c, nil
+	lg.http, lg.url = hc, base.Redacted()
+	return &Client{http: hc, login: lg, log: hc.Logger()}, nil
 }
 
 // Login logs in with the configured credentials and keeps the token for
@@ -156,47 +115,77 @@ func New(cfg Config) (*Client, error) {
 // Login is for checking the credentials early. A 401 from the login itself
 // is returned as an *APIError, not retried.
 func (c *Client) Login(ctx context.Context) error {
-	return c.relogin(ctx, c.currentToken())
+	return c.login.relogin(ctx, c.login.currentToken())
 }
 
-func (c *Client) currentToken() string {
-	c.tokenMu.RLock()
-	defer c.tokenMu.RUnlock()
-	return c.token
+// login is the httpx.Auth of a Client: it logs in with POST /public/login,
+// sent anonymously through the Client's own transport, and sends the token
+// raw in Authorization, as the API wants.
+type login struct {
+	http               *httpx.Client
+	url                string // for the log
+	username, password string
+
+	// slot is a one-slot semaphore that lets a single login run at a time;
+	// unlike a mutex, waiting on it respects the caller's context.
+	slot    chan struct{}
+	tokenMu sync.RWMutex
+	token   string
+}
+
+// Apply sets the token, logging in first when there is none yet.
+func (l *login) Apply(ctx context.Context, r *http.Request) (string, error) {
+	token, err := l.validToken(ctx)
+	if err != nil {
+		return "", err
+	}
+	r.Header.Set("Authorization", token) // raw, no "Bearer": the API's way
+	return token, nil
+}
+
+// Renew logs in again after used was refused, unless another caller did.
+func (l *login) Renew(ctx context.Context, used string) error {
+	return l.relogin(ctx, used)
+}
+
+func (l *login) currentToken() string {
+	l.tokenMu.RLock()
+	defer l.tokenMu.RUnlock()
+	return l.token
 }
 
 // validToken returns the token, logging in first when there is none yet.
-func (c *Client) validToken(ctx context.Context) (string, error) {
-	if token := c.currentToken(); token != "" {
+func (l *login) validToken(ctx context.Context) (string, error) {
+	if token := l.currentToken(); token != "" {
 		return token, nil
 	}
-	if err := c.relogin(ctx, ""); err != nil {
+	if err := l.relogin(ctx, ""); err != nil {
 		return "", err
 	}
-	return c.currentToken(), nil
+	return l.currentToken(), nil
 }
 
 // relogin logs in unless the token has changed from failed since the caller
 // used it: when many requests meet a 401 at once, the first one in logs in
 // and the others pick up its token, so there is no storm of logins.
-func (c *Client) relogin(ctx context.Context, failed string) error {
+func (l *login) relogin(ctx context.Context, failed string) error {
 	select {
-	case c.loginSlot <- struct{}{}:
+	case l.slot <- struct{}{}:
 	case <-ctx.Done():
 		return fmt.Errorf("pagertree: waiting for login: %w", ctx.Err())
 	}
-	defer func() { <-c.loginSlot }()
-	if c.currentToken() != failed {
+	defer func() { <-l.slot }()
+	if l.currentToken() != failed {
 		return nil
 	}
-	token, err := c.login(ctx)
+	token, err := l.login(ctx)
 	if err != nil {
 		return err
 	}
-	c.tokenMu.Lock()
-	c.token = token
-	c.tokenMu.Unlock()
-	c.log.Debug("logged in to PagerTree", zap.String("url", c.base.Redacted()))
+	l.tokenMu.Lock()
+	l.token = token
+	l.tokenMu.Unlock()
+	l.http.Logger().Debug("logged in to PagerTree", zap.String("url", l.url))
 	return nil
 }
 
@@ -211,13 +200,13 @@ type loginAnswer struct {
 	Token json.RawMessage `json:"token"`
 }
 
-func (c *Client) login(ctx context.Context) (string, error) {
-	body, err := json.Marshal(loginRequest{Username: c.username, Password: c.password})
+func (l *login) login(ctx context.Context) (string, error) {
+	body, err := json.Marshal(loginRequest{Username: l.username, Password: l.password})
 	if err != nil {
 		return "", fmt.Errorf("pagertree: login: encoding the request: %w", err)
 	}
 	var answer loginAnswer
-	err = c.do(ctx, request{method: http.MethodPost, route: "/public/login", path: "/public/login", body: body, anonymous: true}, decodeJSON(&answer))
+	_, err = l.http.DecodeJSON(ctx, httpx.Request{Method: http.MethodPost, Route: "/public/login", Path: "/public/login", Body: body, Anonymous: true}, &answer)
 	if err != nil {
 		return "", err
 	}
@@ -243,13 +232,6 @@ func tokenText(raw json.RawMessage) (string, error) {
 		return n.String(), nil
 	}
 	return "", errors.New("the answer has no token")
-}
-
-// endpoint is the URL of an escaped path under the base URL's path.
-func (c *Client) endpoint(path string, query url.Values) string {
-	u := c.base.JoinPath(path)
-	u.RawQuery = query.Encode()
-	return u.String()
 }
 
 // idPath is "/<collection>/<id>" with the id escaped. An empty id would

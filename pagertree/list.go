@@ -10,6 +10,8 @@ import (
 	"net/url"
 	"strconv"
 	"sync"
+
+	"github.com/ptsync/ptsync/internal/httpx"
 )
 
 // pageSize is the largest limit the API takes; every list asks for it.
@@ -123,14 +125,14 @@ type pageResult[T any] struct {
 	err  error
 }
 
-// prefetch fetches pages first..last with at most c.concurrency requests in
+// prefetch fetches pages first..last with at most Concurrency requests in
 // flight. The queue gives one future per page, in page order, and holds at
-// most prefetchWindow·c.concurrency of them, so a slow consumer stops the
+// most prefetchWindow·Concurrency of them, so a slow consumer stops the
 // fetching instead of piling up pages in memory. Cancel ctx before calling wait to stop it
 // early.
 func prefetch[T any](ctx context.Context, c *Client, route string, first, last int, id func(T) string) (queue <-chan chan pageResult[T], wait func()) {
-	futures := make(chan chan pageResult[T], prefetchWindow*c.concurrency)
-	inFlight := make(chan struct{}, c.concurrency)
+	futures := make(chan chan pageResult[T], prefetchWindow*c.http.Concurrency())
+	inFlight := make(chan struct{}, c.http.Concurrency())
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
@@ -164,14 +166,13 @@ func prefetch[T any](ctx context.Context, c *Client, route string, first, last i
 func fetchPage[T any](ctx context.Context, c *Client, route string, page int, id func(T) string) (List[T], error) {
 	offset := (page - 1) * pageSize
 	query := url.Values{"limit": {strconv.Itoa(pageSize)}, "offset": {strconv.Itoa(offset)}}
-	var list List[T]
-	err := c.do(ctx, request{method: http.MethodGet, route: route, path: route, query: query}, func(body []byte) error {
-		var err error
-		list, err = decodeList(body, id)
-		return err
-	})
+	resp, err := c.http.Do(ctx, httpx.Request{Method: http.MethodGet, Route: route, Path: route, Query: query})
 	if err != nil {
 		return List[T]{}, fmt.Errorf("%w (listing from offset %d)", err, offset)
+	}
+	list, err := decodeList(resp.Body, id)
+	if err != nil {
+		return List[T]{}, fmt.Errorf("pagertree: GET %s: decoding the answer: %w (listing from offset %d)", route, err, offset)
 	}
 	return list, nil
 }

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"iter"
 	"net/http"
+
+	"github.com/ptsync/ptsync/internal/httpx"
 )
 
 // Routes of the team endpoints, as reported to the Observer.
@@ -33,7 +35,7 @@ func (c *Client) GetTeam(ctx context.Context, id string) (Team, error) {
 		return Team{}, err
 	}
 	var t Team
-	err = c.do(ctx, request{method: http.MethodGet, route: routeTeam, path: path}, decodeJSON(&t))
+	_, err = c.http.DecodeJSON(ctx, httpx.Request{Method: http.MethodGet, Route: routeTeam, Path: path}, &t)
 	return t, err
 }
 
@@ -58,7 +60,7 @@ func (c *Client) CreateTeam(ctx context.Context, in TeamInput) (Team, error) {
 		created, found, err = c.findCreatedTeam(ctx, in)
 		return found, err
 	}
-	err = c.do(ctx, request{method: http.MethodPost, route: routeTeams, path: routeTeams, body: body, findLost: findLost}, decodeJSON(&created))
+	_, err = c.http.DecodeJSON(ctx, httpx.Request{Method: http.MethodPost, Route: routeTeams, Path: routeTeams, Body: body, FindLost: findLost}, &created)
 	if err != nil {
 		return Team{}, err
 	}
@@ -96,7 +98,7 @@ func (c *Client) UpdateTeam(ctx context.Context, id string, up TeamUpdate) (Team
 		return Team{}, fmt.Errorf("pagertree: PUT %s: encoding the update: %w", routeTeam, err)
 	}
 	var t Team
-	err = c.do(ctx, request{method: http.MethodPut, route: routeTeam, path: path, body: body}, decodeJSON(&t))
+	_, err = c.http.DecodeJSON(ctx, httpx.Request{Method: http.MethodPut, Route: routeTeam, Path: path, Body: body}, &t)
 	return t, err
 }
 
@@ -108,5 +110,6 @@ func (c *Client) DeleteTeam(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
-	return c.do(ctx, request{method: http.MethodDelete, route: routeTeam, path: path, goneIsDone: true}, nil)
+	_, err = c.http.Do(ctx, httpx.Request{Method: http.MethodDelete, Route: routeTeam, Path: path, GoneIsDone: true})
+	return err
 }

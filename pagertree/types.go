@@ -3,7 +3,7 @@
 // directories or sync.
 package pagertree
 
-import "time"
+import "github.com/ptsync/ptsync/internal/httpx"
 
 // User is a PagerTree user. Fields the API returns that ptsync never reads
 // (preferences, verification stamps) are not modelled.
@@ -83,11 +83,8 @@ type ErrorMessage struct {
 }
 
 // Observer receives one call per HTTP request and per retry, so the sync
-// layer can turn them into metrics without this package knowing Prometheus.
-type Observer interface {
-	// ObserveRequest reports a finished request. route is the template
-	// ("/user/:id"), code the HTTP status or 0 when no response arrived.
-	ObserveRequest(method, route string, code int, duration time.Duration)
-	// ObserveRetry reports one retry and why ("429", "5xx", "transport", "401").
-	ObserveRetry(reason string)
-}
+// layer can turn them into metrics without this package knowing Prometheus:
+// ObserveRequest(method, route, code, duration) with route the template
+// ("/user/:id") and code the HTTP status or 0 when no response arrived,
+// ObserveRetry(reason) with reason "429", "5xx", "transport" or "401".
+type Observer = httpx.Observer

@@ -10,6 +10,8 @@ import (
 	"strings"
 
 	"go.uber.org/zap"
+
+	"github.com/ptsync/ptsync/internal/httpx"
 )
 
 // Routes of the user endpoints, as reported to the Observer.
@@ -37,7 +39,7 @@ func (c *Client) GetUser(ctx context.Context, id string) (User, error) {
 		return User{}, err
 	}
 	var u User
-	err = c.do(ctx, request{method: http.MethodGet, route: routeUser, path: path}, decodeJSON(&u))
+	_, err = c.http.DecodeJSON(ctx, httpx.Request{Method: http.MethodGet, Route: routeUser, Path: path}, &u)
 	return u, err
 }
 
@@ -55,7 +57,7 @@ func (c *Client) CreateUser(ctx context.Context, in UserInput) (User, error) {
 		created, found, err = c.findUserByEmail(ctx, in.Email)
 		return found, err
 	}
-	err = c.do(ctx, request{method: http.MethodPost, route: routeUsers, path: routeUsers, body: body, findLost: findLost}, decodeJSON(&created))
+	_, err = c.http.DecodeJSON(ctx, httpx.Request{Method: http.MethodPost, Route: routeUsers, Path: routeUsers, Body: body, FindLost: findLost}, &created)
 	if apiErr := (*APIError)(nil); errors.As(err, &apiErr) && apiErr.Status == http.StatusConflict {
 		existing, found, lookupErr := c.findUserByEmail(ctx, in.Email)
 		if lookupErr != nil {
@@ -97,7 +99,7 @@ func (c *Client) UpdateUser(ctx context.Context, id string, up UserUpdate) (User
 		return User{}, fmt.Errorf("pagertree: PUT %s: encoding the update: %w", routeUser, err)
 	}
 	var u User
-	err = c.do(ctx, request{method: http.MethodPut, route: routeUser, path: path, body: body}, decodeJSON(&u))
+	_, err = c.http.DecodeJSON(ctx, httpx.Request{Method: http.MethodPut, Route: routeUser, Path: path, Body: body}, &u)
 	return u, err
 }
 
@@ -109,5 +111,6 @@ func (c *Client) DeleteUser(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
-	return c.do(ctx, request{method: http.MethodDelete, route: routeUser, path: path, goneIsDone: true}, nil)
+	_, err = c.http.Do(ctx, httpx.Request{Method: http.MethodDelete, Route: routeUser, Path: path, GoneIsDone: true})
+	return err
 }
