@@ -79,6 +79,10 @@ type Options struct {
 	// Observer, when set, is told of every HTTP request an API source
 	// makes and of every retry.
 	Observer Observer
+	// ReadOwners asks for each group's owners (Group.Owners), which cost a
+	// request per group on the API sources: set when a team rule makes
+	// them team admins.
+	ReadOwners bool
 }
 
 // Observer receives one call per HTTP request attempt (code 0: no answer)

@@ -38,8 +38,8 @@ func Builtin() Registry {
 		"file":    {func() config.SourceSettings { return file.DefaultConfig() }, file.New},
 		"google":  {func() config.SourceSettings { return google.DefaultConfig() }, nil},
 		"ldap":    {func() config.SourceSettings { return ldap.DefaultConfig() }, ldap.New},
-		"msgraph": {func() config.SourceSettings { return msgraph.DefaultConfig() }, nil},
-		"okta":    {func() config.SourceSettings { return okta.DefaultConfig() }, nil},
+		"msgraph": {func() config.SourceSettings { return msgraph.DefaultConfig() }, msgraph.New},
+		"okta":    {func() config.SourceSettings { return okta.DefaultConfig() }, okta.New},
 		"scim":    {func() config.SourceSettings { return scim.DefaultConfig() }, nil},
 	}
 }
