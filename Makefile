@@ -43,7 +43,7 @@ lint:
 	$(GO) tool staticcheck ./...
 
 bench:
-	$(GO) test -run '^$$' -bench . -benchtime 1x ./pagertree/ ./sync/
+	$(GO) test -run '^$$' -bench . -benchtime 1x ./pagertree/ ./sync/ ./sources/msgraph/ ./sources/okta/
 
 clean:
 	rm -rf bin

@@ -198,7 +198,7 @@ teams:
   - {source: idp, match: "oncall-*"}
 `)
 	code, stdout, stderr := runCmd(t, "validate", "--config", cfgFile)
-	want := cfgFile + `: source "idp": type "scim" is not supported by this build (supported: [file ldap])` + "\n"
+	want := cfgFile + `: source "idp": type "scim" is not supported by this build (supported: [file ldap msgraph okta])` + "\n"
 	if code != exitError || stdout != "" || stderr != want {
 		t.Errorf("code %d, stdout %q, stderr %q; want exit 1 and stderr %q", code, stdout, stderr, want)
 	}

@@ -514,7 +514,7 @@ func TestRunStartupErrors(t *testing.T) {
 				return cfg
 			},
 			stderr: func(cfg string) string {
-				return "ptsync run: " + cfg + `: source "people": type "scim" is not supported by this build (supported: [file ldap])` + "\n"
+				return "ptsync run: " + cfg + `: source "people": type "scim" is not supported by this build (supported: [file ldap msgraph okta])` + "\n"
 			},
 		},
 		{

@@ -55,6 +55,22 @@ func (k *Checker) Add(key, format string, args ...any) {
 	*k.problems = append(*k.problems, k.c.problem(k.key(key), format, args...))
 }
 
+// Settings is what a source factory does first: it takes the settings it
+// was given as its own block type T, and completes and checks them
+// (CheckSettings), so a block built in code meets the loader's rules. Its
+// errors name the source.
+func Settings[T SourceSettings](source, typ string, settings any) (T, error) {
+	s, ok := settings.(T)
+	if !ok {
+		var zero T
+		return zero, fmt.Errorf("source %q: %s settings of type %T", source, typ, settings)
+	}
+	if err := CheckSettings(typ, s); err != nil {
+		return s, fmt.Errorf("source %q: %w", source, err)
+	}
+	return s, nil
+}
+
 // CheckSettings completes and checks a source block built in code rather
 // than loaded (tests, tools), so it meets the same rules as a loaded one.
 // typ prefixes the keys of its problems.

@@ -190,7 +190,7 @@ func (c *Client) Do(ctx context.Context, req Request) (*Response, error) {
 		c.log.Debug("retrying request",
 			zap.String("method", req.Method), zap.String("route", req.Route), zap.String("reason", reason),
 			zap.Int("attempt", attempt), zap.Duration("wait", wait), zap.Error(lastErr))
-		if err := sleep(ctx, wait); err != nil {
+		if err := Sleep(ctx, wait); err != nil {
 			return nil, c.errorf(req, "%w", err)
 		}
 	}
@@ -288,7 +288,7 @@ func (c *Client) waitTurn(ctx context.Context) error {
 		}
 		missing := 1 - c.limiter.TokensAt(now)
 		c.limiterMu.Unlock()
-		if err := sleep(ctx, time.Duration(missing/float64(c.limiter.Limit())*float64(time.Second))); err != nil {
+		if err := Sleep(ctx, time.Duration(missing/float64(c.limiter.Limit())*float64(time.Second))); err != nil {
 			return err
 		}
 	}
@@ -315,8 +315,8 @@ func backoff(attempt int, retryAfter time.Duration) time.Duration {
 	return max(time.Duration(rand.Int64N(int64(ceiling)+1)), retryAfter)
 }
 
-// sleep waits for d or until ctx is done.
-func sleep(ctx context.Context, d time.Duration) error {
+// Sleep waits for d or until ctx is done, and says which.
+func Sleep(ctx context.Context, d time.Duration) error {
 	timer := time.NewTimer(d)
 	defer timer.Stop()
 	select {

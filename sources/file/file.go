@@ -62,12 +62,9 @@ type Source struct {
 
 // New builds a file source from its *Config. It is a sources.Factory.
 func New(name string, settings any, opts sources.Options) (sources.Source, error) {
-	cfg, ok := settings.(*Config)
-	if !ok {
-		return nil, fmt.Errorf("source %q: file settings of type %T", name, settings)
-	}
-	if err := config.CheckSettings("file", cfg); err != nil {
-		return nil, fmt.Errorf("source %q: %w", name, err)
+	cfg, err := config.Settings[*Config](name, "file", settings)
+	if err != nil {
+		return nil, err
 	}
 	log := opts.Log
 	if log == nil {

@@ -5,7 +5,6 @@ package ldap
 
 import (
 	"context"
-	"fmt"
 	"net/url"
 	"time"
 
@@ -75,16 +74,14 @@ type groupSearch struct {
 
 // New builds an LDAP source from its *Config; it is a sources.Factory.
 func New(name string, settings any, opts sources.Options) (sources.Source, error) {
-	cfg, ok := settings.(*Config)
-	if !ok {
-		return nil, fmt.Errorf("source %q: ldap settings of type %T", name, settings)
-	}
-	return newSource(name, cfg, opts.Log)
+	return newSource(name, settings, opts.Log)
 }
 
-func newSource(name string, cfg *Config, log *zap.Logger) (*Source, error) {
-	if err := config.CheckSettings("ldap", cfg); err != nil {
-		return nil, fmt.Errorf("source %q: %w", name, err)
+// newSource builds the source; settings is its *Config.
+func newSource(name string, settings any, log *zap.Logger) (*Source, error) {
+	cfg, err := config.Settings[*Config](name, "ldap", settings)
+	if err != nil {
+		return nil, err
 	}
 	st := resolve(cfg)
 	if log == nil {

@@ -63,12 +63,9 @@ var (
 // New builds a Graph source from its *Config; it is a sources.Factory. It
 // reads the certificate and key files, when set, but connects nowhere.
 func New(name string, settings any, opts sources.Options) (sources.Source, error) {
-	cfg, ok := settings.(*Config)
-	if !ok {
-		return nil, fmt.Errorf("source %q: msgraph settings of type %T", name, settings)
-	}
-	if err := config.CheckSettings("msgraph", cfg); err != nil {
-		return nil, fmt.Errorf("source %q: %w", name, err)
+	cfg, err := config.Settings[*Config](name, "msgraph", settings)
+	if err != nil {
+		return nil, err
 	}
 	log := opts.Log
 	if log == nil {

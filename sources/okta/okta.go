@@ -53,12 +53,9 @@ var (
 // New builds an Okta source from its *Config; it is a sources.Factory. It
 // reads the private key file, when set, but connects nowhere.
 func New(name string, settings any, opts sources.Options) (sources.Source, error) {
-	cfg, ok := settings.(*Config)
-	if !ok {
-		return nil, fmt.Errorf("source %q: okta settings of type %T", name, settings)
-	}
-	if err := config.CheckSettings("okta", cfg); err != nil {
-		return nil, fmt.Errorf("source %q: %w", name, err)
+	cfg, err := config.Settings[*Config](name, "okta", settings)
+	if err != nil {
+		return nil, err
 	}
 	log := opts.Log
 	if log == nil {

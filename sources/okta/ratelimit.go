@@ -7,6 +7,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/ptsync/ptsync/internal/httpx"
 )
 
 // rateGate paces requests by Okta's rate-limit headers: every answer
@@ -45,18 +47,10 @@ func (g *rateGate) Wait(ctx context.Context, route string) error {
 	if !known || st.remaining >= g.margin {
 		return nil
 	}
-	wait := time.Until(st.openAt)
-	if wait <= 0 {
-		return nil
+	if wait := time.Until(st.openAt); wait > 0 {
+		return httpx.Sleep(ctx, wait)
 	}
-	timer := time.NewTimer(wait)
-	defer timer.Stop()
-	select {
-	case <-timer.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	return nil
 }
 
 // Observe records an answer's rate-limit headers. Answers of one window
