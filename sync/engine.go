@@ -114,24 +114,33 @@ func (e *Engine) prepare(ctx context.Context, opts RunOptions, log *zap.Logger) 
 	prep := &Prepared{RunID: opts.RunID, Policy: e.Policy}
 	prep.Policy.AllowDestructive = prep.Policy.AllowDestructive || opts.AllowDestructive
 
+	// The sources and PagerTree are read at once: the run takes as long as
+	// the slower of the two, not their sum. Prepare writes nothing, and the
+	// first failure cancels the other read.
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		start := time.Now()
+		snaps, err := e.fetch(gctx, log)
+		prep.Snapshots, prep.Timings.Fetch = snaps, time.Since(start)
+		return err
+	})
+	g.Go(func() error {
+		start := time.Now()
+		cur, err := readCurrent(gctx, e.PagerTree)
+		prep.Current, prep.Timings.Read = cur, time.Since(start)
+		if err == nil {
+			log.Info("read PagerTree", zap.Int("users", len(cur.Users)), zap.Int("teams", len(cur.Teams)),
+				zap.Duration("duration", prep.Timings.Read))
+		}
+		return err
+	})
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+
 	start := time.Now()
-	snaps, err := e.fetch(ctx, log)
-	if err != nil {
-		return nil, err
-	}
-	prep.Snapshots = snaps
-	prep.Timings.Fetch = time.Since(start)
-
-	start = time.Now()
-	if prep.Current, err = readCurrent(ctx, e.PagerTree); err != nil {
-		return nil, err
-	}
-	prep.Timings.Read = time.Since(start)
-	log.Info("read PagerTree", zap.Int("users", len(prep.Current.Users)), zap.Int("teams", len(prep.Current.Teams)),
-		zap.Duration("duration", prep.Timings.Read))
-
-	start = time.Now()
-	if prep.Desired, err = BuildDesired(snaps, prep.Policy); err != nil {
+	var err error
+	if prep.Desired, err = BuildDesired(prep.Snapshots, prep.Policy); err != nil {
 		return nil, fmt.Errorf("desired state: %w", err)
 	}
 	prep.Plan = MakePlan(prep.Current, prep.Desired, prep.Policy)
