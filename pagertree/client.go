@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strings"
 	"sync"
 	"time"
 
@@ -242,4 +243,34 @@ func idPath(collection, id string) (string, error) {
 		return "", fmt.Errorf("pagertree: invalid %s id %q", collection, id)
 	}
 	return "/" + collection + "/" + url.PathEscape(id), nil
+}
+
+// answered is what a create or update answer says of its object, and what
+// it should say: the id addressed (none on a create) and the owned field
+// sent (field "" when none is checked).
+type answered struct {
+	id, wantID       string
+	field, got, sent string
+}
+
+// checkAnswer refuses a 2xx answer to a write that does not describe the
+// object written: no id, another id, or another email or name than sent.
+// The write may have gone through, but counting it done would pass an
+// empty or wrong id on to the writes that follow (a team's members); the
+// next run reads PagerTree afresh and plans what is left.
+func checkAnswer(method, route string, status int, a answered) error {
+	var problem string
+	switch {
+	case a.id == "":
+		problem = "without an id"
+	case a.wantID != "" && a.id != a.wantID:
+		problem = fmt.Sprintf("for id %q, not %q", a.id, a.wantID)
+	case a.field == "email" && !strings.EqualFold(strings.TrimSpace(a.got), strings.TrimSpace(a.sent)):
+		problem = fmt.Sprintf("with the email %q, not %q", a.got, a.sent)
+	case a.field == "name" && a.got != a.sent:
+		problem = fmt.Sprintf("with the name %q, not %q", a.got, a.sent)
+	default:
+		return nil
+	}
+	return fmt.Errorf("pagertree: %s %s answered %d %s; the change is not counted as done (the next run reads PagerTree again)", method, route, status, problem)
 }

@@ -328,16 +328,86 @@ func TestListFollowsAGrowingCollection(t *testing.T) {
 	if want := ids(s.Users(), userID); !slices.Equal(ids(got, userID), want) {
 		t.Fatalf("listed %d users, want all %d in order", len(got), len(want))
 	}
-	if n := s.Stats().Requests["GET /user"]; n != 3 {
-		t.Fatalf("GET /user sent %d times, want 3 (2 planned, 1 more for the growth)", n)
+	// The first reading follows the growth (2 planned pages, 1 more) but
+	// reads 300 of the 150 its first page counted, so it is read again:
+	// 3 pages, 300 of 300.
+	if n := s.Stats().Requests["GET /user"]; n != 6 {
+		t.Fatalf("GET /user sent %d times, want 6 (2 planned, 1 more for the growth, 3 for the second reading)", n)
 	}
 }
 
-// shiftingPages serves a collection whose objects shift between pages
-// while it is listed, which the emulator, appending new objects at the
-// end, never does: page 2 repeats the last object of page 1 (one was
-// inserted before it) and the set grew to 202 meanwhile.
-func shiftingPages(t *testing.T) *httptest.Server {
+// growOnFirstPage has the emulator gain n users each time the first page
+// of the user list is on its way back.
+func growOnFirstPage(t *testing.T, s *pagertreetest.Server, n int) *recorder {
+	rec := newRecorder()
+	var mu sync.Mutex
+	added := 0
+	rec.after = func(r *http.Request, resp *http.Response, err error) (*http.Response, error) {
+		if r.URL.Path == "/user" && r.URL.Query().Get("offset") == "0" {
+			mu.Lock()
+			defer mu.Unlock()
+			for range n {
+				added++
+				if _, err := s.AddUser(pagertree.User{Name: "late", Email: fmt.Sprintf("late%04d@example.com", added)}); err != nil {
+					t.Errorf("AddUser: %v", err)
+				}
+			}
+		}
+		return resp, err
+	}
+	return rec
+}
+
+// TestListTakesASecondReadingThatGrew: an account that grows by 50 users
+// during every reading. The first reading (200 of 150) is read again; the
+// second (250 of 200) came out long within the slack, and is taken.
+func TestListTakesASecondReadingThatGrew(t *testing.T) {
+	s := newEmulator(t)
+	addUsers(t, s, 150)
+	rec := growOnFirstPage(t, s, 50)
+	c := newClient(t, s.URL(), func(cfg *pagertree.Config) { cfg.HTTPClient = rec.client() })
+
+	got, err := c.ListUsers(ctx(t))
+	if err != nil {
+		t.Fatalf("ListUsers: %v", err)
+	}
+	if want := ids(s.Users(), userID); !slices.Equal(ids(got, userID), want) || len(got) != 250 {
+		t.Fatalf("listed %d users, want all 250 in order", len(got))
+	}
+	if n := s.Stats().Requests["GET /user"]; n != 5 {
+		t.Fatalf("GET /user sent %d times, want 5 (2 pages, then 3)", n)
+	}
+}
+
+// TestLookupTakesAReadingThatGrew: a lookup (the Users iterator) runs
+// while the run's other creates go on, so a reading that came out long
+// within the slack is taken at once, not read again.
+func TestLookupTakesAReadingThatGrew(t *testing.T) {
+	s := newEmulator(t)
+	addUsers(t, s, 150)
+	rec := growOnFirstPage(t, s, 50)
+	c := newClient(t, s.URL(), func(cfg *pagertree.Config) { cfg.HTTPClient = rec.client() })
+
+	var got []pagertree.User
+	for u, err := range c.Users(ctx(t)) {
+		if err != nil {
+			t.Fatalf("Users: %v", err)
+		}
+		got = append(got, u)
+	}
+	if want := ids(s.Users(), userID); !slices.Equal(ids(got, userID), want) || len(got) != 200 {
+		t.Fatalf("yielded %d users, want all 200 in order", len(got))
+	}
+	if n := s.Stats().Requests["GET /user"]; n != 2 {
+		t.Fatalf("GET /user sent %d times, want 2 (one reading)", n)
+	}
+}
+
+// shiftingPages serves a collection of 202 objects that shift between
+// pages while it is listed, which the emulator, appending new objects at
+// the end, never does: page 2 repeats the last object of page 1 (one was
+// moved before it) and page 3 holds the last 3. It counts the requests.
+func shiftingPages(t *testing.T, requests *atomic.Int32) *httptest.Server {
 	user := func(i int) pagertree.User {
 		return pagertree.User{ID: "usr_" + string(rune('A'+i/26%26)) + string(rune('a'+i%26)) + strings.Repeat("0", i/676), Email: "x@example.com"}
 	}
@@ -349,7 +419,7 @@ func shiftingPages(t *testing.T) *httptest.Server {
 		}
 		return out
 	}
-	pages["0"] = pagertree.List[pagertree.User]{Data: span(0, 100), HasMore: true, TotalCount: 150}
+	pages["0"] = pagertree.List[pagertree.User]{Data: span(0, 100), HasMore: true, TotalCount: 202}
 	pages["100"] = pagertree.List[pagertree.User]{Data: span(99, 199), HasMore: true, TotalCount: 202}
 	pages["200"] = pagertree.List[pagertree.User]{Data: span(199, 202), HasMore: false, TotalCount: 202}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -358,6 +428,7 @@ func shiftingPages(t *testing.T) *httptest.Server {
 			_, _ = w.Write([]byte(`{"token":"t"}`))
 			return
 		}
+		requests.Add(1)
 		page, ok := pages[r.URL.Query().Get("offset")]
 		if !ok || r.URL.Query().Get("limit") != "100" {
 			w.WriteHeader(http.StatusBadRequest)
@@ -370,14 +441,17 @@ func shiftingPages(t *testing.T) *httptest.Server {
 }
 
 func TestListDropsDuplicatesAcrossPages(t *testing.T) {
-	srv := shiftingPages(t)
+	var requests atomic.Int32
+	srv := shiftingPages(t, &requests)
 	c := newClient(t, srv.URL, nil)
 	got, err := c.ListUsers(ctx(t))
 	if err != nil {
 		t.Fatalf("ListUsers: %v", err)
 	}
-	if len(got) != 202 {
-		t.Fatalf("listed %d users, want the 202 distinct ones", len(got))
+	// Counted once, the repeated object makes the 202 of total_count: one
+	// reading is whole.
+	if len(got) != 202 || requests.Load() != 3 {
+		t.Fatalf("listed %d users in %d requests, want the 202 distinct ones in 3", len(got), requests.Load())
 	}
 	seen := map[string]bool{}
 	for i, u := range got {

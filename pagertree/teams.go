@@ -16,16 +16,22 @@ const (
 	routeTeam  = "/team/:id"
 )
 
-// Teams yields every team of the account (see ListTeams for the cost).
-// On error it yields the error once and ends.
+// Teams yields every team of the account, for a lookup that may stop at
+// the one it wants. Unlike ListTeams, it takes a reading that came out
+// long (teams created meanwhile) at once; a short one is read again, and
+// the sequence ends with an error rather than miss a team. On error it
+// yields the error once and ends.
 func (c *Client) Teams(ctx context.Context) iter.Seq2[Team, error] {
 	return list(ctx, c, routeTeams, func(t Team) string { return t.ID })
 }
 
 // ListTeams returns every team of the account, listing max(1, ceil(N/100))
-// pages with up to Concurrency fetched at once.
+// pages with up to Concurrency fetched at once. A listing that does not
+// come to the first page's total_count is read once more; if that one is
+// not whole either, ListTeams fails rather than return part of the
+// account.
 func (c *Client) ListTeams(ctx context.Context) ([]Team, error) {
-	return collect(c.Teams(ctx))
+	return listAll(ctx, c, routeTeams, func(t Team) string { return t.ID })
 }
 
 // GetTeam returns one team.
@@ -60,8 +66,13 @@ func (c *Client) CreateTeam(ctx context.Context, in TeamInput) (Team, error) {
 		created, found, err = c.findCreatedTeam(ctx, in)
 		return found, err
 	}
-	_, err = c.http.DecodeJSON(ctx, httpx.Request{Method: http.MethodPost, Route: routeTeams, Path: routeTeams, Body: body, FindLost: findLost}, &created)
+	resp, err := c.http.DecodeJSON(ctx, httpx.Request{Method: http.MethodPost, Route: routeTeams, Path: routeTeams, Body: body, FindLost: findLost}, &created)
 	if err != nil {
+		return Team{}, err
+	}
+	// A lost create found by the lookup passes too: it has an id, and the
+	// name it was found by.
+	if err := checkAnswer(http.MethodPost, routeTeams, resp.Status, answered{id: created.ID, field: "name", got: created.Name, sent: in.Name}); err != nil {
 		return Team{}, err
 	}
 	return created, nil
@@ -87,7 +98,8 @@ func (c *Client) findCreatedTeam(ctx context.Context, in TeamInput) (Team, bool,
 
 // UpdateTeam changes the fields of up that are not nil (schedule_id and
 // anything else not in TeamUpdate is left as it is) and returns the team as
-// the server has it then.
+// the server has it then. An answer about another team (or none), or with
+// another name than a rename sent, is an error.
 func (c *Client) UpdateTeam(ctx context.Context, id string, up TeamUpdate) (Team, error) {
 	path, err := idPath("team", id)
 	if err != nil {
@@ -98,8 +110,18 @@ func (c *Client) UpdateTeam(ctx context.Context, id string, up TeamUpdate) (Team
 		return Team{}, fmt.Errorf("pagertree: PUT %s: encoding the update: %w", routeTeam, err)
 	}
 	var t Team
-	_, err = c.http.DecodeJSON(ctx, httpx.Request{Method: http.MethodPut, Route: routeTeam, Path: path, Body: body}, &t)
-	return t, err
+	resp, err := c.http.DecodeJSON(ctx, httpx.Request{Method: http.MethodPut, Route: routeTeam, Path: path, Body: body}, &t)
+	if err != nil {
+		return Team{}, err
+	}
+	a := answered{id: t.ID, wantID: id}
+	if up.Name != nil {
+		a.field, a.got, a.sent = "name", t.Name, *up.Name
+	}
+	if err := checkAnswer(http.MethodPut, routeTeam, resp.Status, a); err != nil {
+		return Team{}, err
+	}
+	return t, nil
 }
 
 // DeleteTeam deletes a team. A 404 after an attempt whose answer was lost

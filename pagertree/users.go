@@ -20,16 +20,22 @@ const (
 	routeUser  = "/user/:id"
 )
 
-// Users yields every user of the account (see ListUsers for the cost).
-// On error it yields the error once and ends.
+// Users yields every user of the account, for a lookup that may stop at
+// the one it wants. Unlike ListUsers, it takes a reading that came out
+// long (users created meanwhile) at once; a short one is read again, and
+// the sequence ends with an error rather than miss a user. On error it
+// yields the error once and ends.
 func (c *Client) Users(ctx context.Context) iter.Seq2[User, error] {
 	return list(ctx, c, routeUsers, func(u User) string { return u.ID })
 }
 
 // ListUsers returns every user of the account, listing max(1, ceil(N/100))
-// pages with up to Concurrency fetched at once.
+// pages with up to Concurrency fetched at once. A listing that does not
+// come to the first page's total_count is read once more; if that one is
+// not whole either, ListUsers fails rather than return part of the
+// account.
 func (c *Client) ListUsers(ctx context.Context) ([]User, error) {
-	return collect(c.Users(ctx))
+	return listAll(ctx, c, routeUsers, func(u User) string { return u.ID })
 }
 
 // GetUser returns one user.
@@ -57,7 +63,7 @@ func (c *Client) CreateUser(ctx context.Context, in UserInput) (User, error) {
 		created, found, err = c.findUserByEmail(ctx, in.Email)
 		return found, err
 	}
-	_, err = c.http.DecodeJSON(ctx, httpx.Request{Method: http.MethodPost, Route: routeUsers, Path: routeUsers, Body: body, FindLost: findLost}, &created)
+	resp, err := c.http.DecodeJSON(ctx, httpx.Request{Method: http.MethodPost, Route: routeUsers, Path: routeUsers, Body: body, FindLost: findLost}, &created)
 	if apiErr := (*APIError)(nil); errors.As(err, &apiErr) && apiErr.Status == http.StatusConflict {
 		existing, found, lookupErr := c.findUserByEmail(ctx, in.Email)
 		if lookupErr != nil {
@@ -69,6 +75,11 @@ func (c *Client) CreateUser(ctx context.Context, in UserInput) (User, error) {
 		}
 	}
 	if err != nil {
+		return User{}, err
+	}
+	// A lost create found by the lookup passes too: it has an id, and the
+	// email it was found by.
+	if err := checkAnswer(http.MethodPost, routeUsers, resp.Status, answered{id: created.ID, field: "email", got: created.Email, sent: in.Email}); err != nil {
 		return User{}, err
 	}
 	return created, nil
@@ -88,7 +99,8 @@ func (c *Client) findUserByEmail(ctx context.Context, email string) (User, bool,
 }
 
 // UpdateUser changes the fields of up that are not nil and returns the
-// user as the server has it then.
+// user as the server has it then. An answer about another user (or none)
+// is an error.
 func (c *Client) UpdateUser(ctx context.Context, id string, up UserUpdate) (User, error) {
 	path, err := idPath("user", id)
 	if err != nil {
@@ -99,8 +111,14 @@ func (c *Client) UpdateUser(ctx context.Context, id string, up UserUpdate) (User
 		return User{}, fmt.Errorf("pagertree: PUT %s: encoding the update: %w", routeUser, err)
 	}
 	var u User
-	_, err = c.http.DecodeJSON(ctx, httpx.Request{Method: http.MethodPut, Route: routeUser, Path: path, Body: body}, &u)
-	return u, err
+	resp, err := c.http.DecodeJSON(ctx, httpx.Request{Method: http.MethodPut, Route: routeUser, Path: path, Body: body}, &u)
+	if err != nil {
+		return User{}, err
+	}
+	if err := checkAnswer(http.MethodPut, routeUser, resp.Status, answered{id: u.ID, wantID: id}); err != nil {
+		return User{}, err
+	}
+	return u, nil
 }
 
 // DeleteUser deletes a user. A 404 after an attempt whose answer was lost

@@ -2,6 +2,7 @@ package sources
 
 import (
 	"fmt"
+	"net/mail"
 	"sort"
 	"strings"
 
@@ -25,7 +26,10 @@ const NoUser UserRef = -1
 // Builder assembles a Snapshot the one way every source shares, so sources
 // cannot disagree on what a directory means:
 //
-//   - a user without an email is left out and counted as no_email;
+//   - a user without an email is left out and counted as no_email, one
+//     whose email is not a plain address (validEmail) as invalid_email:
+//     PagerTree would refuse to create it, and that one failure would fail
+//     every run; memberships naming either are dropped;
 //   - users are one person per email, compared trimmed and without regard
 //     to case: a second user with an email already seen is merged into the
 //     first and counted as duplicate_email; memberships of either count, and
@@ -65,13 +69,19 @@ func (b *Builder) Skip(reason string, n int) {
 }
 
 // AddUser adds u and returns its handle: a new one, the handle of the user
-// with the same email it was merged into, or NoUser when u has no email. An
-// id already taken by another user is an error: ids must be stable and
-// unique, or memberships and teams would attach to the wrong person.
+// with the same email it was merged into, or NoUser when u has no email or
+// one that is not a valid address. An id already taken by another user is
+// an error: ids must be stable and unique, or memberships and teams would
+// attach to the wrong person.
 func (b *Builder) AddUser(u User) (UserRef, error) {
 	u.Email = strings.TrimSpace(u.Email)
 	if u.Email == "" {
 		b.snap.Skip(SkipNoEmail)
+		return NoUser, nil
+	}
+	if !validEmail(u.Email) {
+		b.log.Warn("user left out: its email is not a valid address", zap.String("user_id", u.ID), zap.String("email", u.Email))
+		b.snap.Skip(SkipInvalidEmail)
 		return NoUser, nil
 	}
 	if _, dup := b.snap.Users[u.ID]; dup || u.ID == "" {
@@ -193,6 +203,17 @@ func (b *Builder) Snapshot(nested bool, maxDepth int) *Snapshot {
 		return gi.ID < gj.ID
 	})
 	return b.snap
+}
+
+// validEmail reports whether email (already trimmed) is one plain address
+// as RFC 5322 writes it (net/mail): local@domain and nothing else, so no
+// display name, angle brackets, comment or second @.
+func validEmail(email string) bool {
+	if strings.Count(email, "@") != 1 {
+		return false
+	}
+	addr, err := mail.ParseAddress(email)
+	return err == nil && addr.Name == "" && addr.Address == email
 }
 
 func pick(cond bool, yes, no string) string {

@@ -3,6 +3,7 @@ package sources_test
 import (
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
 
 	"go.uber.org/zap"
@@ -107,5 +108,51 @@ func TestBuilderRefusesAnIDTwice(t *testing.T) {
 	}
 	if _, err := b.AddUser(sources.User{Email: "c@example.com"}); err == nil {
 		t.Error("a user without an id was accepted")
+	}
+}
+
+// TestBuilderSkipsInvalidEmails: an email that is not one plain address is
+// left out and counted like a missing one, with its memberships; PagerTree
+// would refuse it, and that one refusal would fail every run.
+func TestBuilderSkipsInvalidEmails(t *testing.T) {
+	invalid := []string{
+		"not-an-email", "ada@@example.com", "@example.com", "ada@", "a..b@example.com", "ada @example.com",
+		"Ada <ada@example.com>", "<ada@example.com>", "ada@example.com (Ada)", `"a b"@example.com`, `"a@b"@example.com`,
+		"ada@example.com, bob@example.com", "ada@example..com",
+	}
+	valid := []string{"ada@example.com", " Bob@Example.COM ", "first.last+tag@sub.example.com", "o'brien@example.com", "root@localhost"}
+
+	core, logs := observer.New(zapcore.WarnLevel)
+	b := sources.NewBuilder("corp", zap.New(core))
+	g := b.AddGroup(sources.Group{ID: "g", Name: "oncall"})
+	for i, email := range invalid {
+		ref := mustAdd(t, b, sources.User{ID: "bad" + string(rune('a'+i)), Email: email})
+		if ref != sources.NoUser {
+			t.Errorf("AddUser(email %q) = %d, want NoUser", email, ref)
+		}
+		b.AddMember(g, ref)
+	}
+	wantUsers := map[string]sources.User{}
+	var wantMembers []string
+	for i, email := range valid {
+		id := "ok" + string(rune('a'+i))
+		b.AddMember(g, mustAdd(t, b, sources.User{ID: id, Email: email}))
+		wantUsers[id] = sources.User{ID: id, Email: strings.TrimSpace(email)}
+		wantMembers = append(wantMembers, id)
+	}
+	snap := b.Snapshot(true, 10)
+
+	if !reflect.DeepEqual(snap.Users, wantUsers) {
+		t.Errorf("Users = %+v, want %+v", snap.Users, wantUsers)
+	}
+	if got := snap.Groups[0].Members; !slices.Equal(got, wantMembers) {
+		t.Errorf("members = %v, want %v", got, wantMembers)
+	}
+	if want := map[string]int{sources.SkipInvalidEmail: len(invalid)}; !reflect.DeepEqual(snap.Skipped, want) {
+		t.Errorf("Skipped = %v, want %v", snap.Skipped, want)
+	}
+	// Each is named once in the log, by id, so an admin can find and fix it.
+	if n := logs.FilterMessage("user left out: its email is not a valid address").Len(); n != len(invalid) {
+		t.Errorf("%d warnings, want %d", n, len(invalid))
 	}
 }

@@ -48,6 +48,7 @@ type Snapshot struct {
 // take a user or group left out for one removed and delete it downstream.
 const (
 	SkipNoEmail        = "no_email"
+	SkipInvalidEmail   = "invalid_email" // not a plain address (net/mail), which PagerTree refuses
 	SkipDuplicateEmail = "duplicate_email"
 	SkipOutsideScope   = "outside_scope" // a member outside the user search
 )

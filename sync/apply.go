@@ -20,12 +20,16 @@ type Outcome string
 
 // Outcomes. A team write that went through without some of its members
 // (their user create failed) is OutcomeFailed with an error saying so:
-// the run exits 1 and the next run adds them.
+// the run exits 1 and the next run adds them. A change the run's context
+// ended before it was tried, or while its request was in flight, is
+// OutcomeCancelled: PagerTree did not refuse it, so it is no failure of
+// the change, but the run did not finish and exits 1.
 const (
-	OutcomeApplied  Outcome = "applied"
-	OutcomeFailed   Outcome = "failed"
-	OutcomeDryRun   Outcome = "skipped-dry-run"
-	OutcomeWithheld Outcome = "withheld"
+	OutcomeApplied   Outcome = "applied"
+	OutcomeFailed    Outcome = "failed"
+	OutcomeDryRun    Outcome = "skipped-dry-run"
+	OutcomeWithheld  Outcome = "withheld"
+	OutcomeCancelled Outcome = "cancelled"
 )
 
 // ChangeResult is one change and its outcome.
@@ -37,10 +41,11 @@ type ChangeResult struct {
 
 // Counts tallies a Result by outcome.
 type Counts struct {
-	Applied  int `json:"applied"`
-	Failed   int `json:"failed"`
-	DryRun   int `json:"skipped_dry_run"`
-	Withheld int `json:"withheld"`
+	Applied   int `json:"applied"`
+	Failed    int `json:"failed"`
+	DryRun    int `json:"skipped_dry_run"`
+	Withheld  int `json:"withheld"`
+	Cancelled int `json:"cancelled"`
 }
 
 // Result is what Apply did: every change of the plan, in plan order, then
@@ -69,7 +74,8 @@ type ApplyOptions struct {
 // ids through cur's users and the users created earlier in this run.
 // With opt.DryRun, it logs "would ..." for each change and writes nothing:
 // dry run is decided here and nowhere else. Withheld changes are recorded,
-// never applied.
+// never applied. Once ctx ends, no change is tried any more: each left is
+// OutcomeCancelled, and one line says how many.
 //
 // The plan's safety rules weigh user deletes against the team writes of
 // the run, so a user delete is not attempted when a team the user is in
@@ -128,7 +134,15 @@ func Apply(ctx context.Context, w Writer, cur Current, p Plan, opt ApplyOptions)
 			res.Counts.DryRun++
 		case OutcomeWithheld:
 			res.Counts.Withheld++
+		case OutcomeCancelled:
+			res.Counts.Cancelled++
 		}
+	}
+	if a.notTried > 0 {
+		// One line, not one per change: a cancelled run of thousands of
+		// changes must not read as thousands of failures.
+		a.log.Warn(fmt.Sprintf("run cancelled: %d changes not tried", a.notTried),
+			zap.Int("not_tried", a.notTried), zap.NamedError("cause", context.Cause(ctx)))
 	}
 	return res
 }
@@ -147,6 +161,7 @@ type applier struct {
 
 	teamsOf   map[string][]AccountTeam // user id -> current teams holding them
 	unwritten map[string]bool          // ids of teams whose update or delete was not written
+	notTried  int                      // changes not tried because ctx had ended
 }
 
 // teamsByMember indexes the current teams by member id.
@@ -207,8 +222,16 @@ func (a *applier) wouldApply(r *ChangeResult) {
 }
 
 func (a *applier) apply(ctx context.Context, r *ChangeResult) {
-	err := ctx.Err()
-	if err == nil && r.Kind == KindUser && r.Op == OpDelete {
+	if ctx.Err() != nil {
+		a.mu.Lock()
+		a.notTried++
+		a.mu.Unlock()
+		r.Outcome, r.Error = OutcomeCancelled, "not tried: the run was cancelled"
+		a.metrics.observeChange(r.Change, r.Outcome)
+		return
+	}
+	var err error
+	if r.Kind == KindUser && r.Op == OpDelete {
 		err = a.notWritten(r.ID)
 	}
 	if err == nil {
@@ -224,6 +247,11 @@ func (a *applier) apply(ctx context.Context, r *ChangeResult) {
 	case err == nil:
 		r.Outcome = OutcomeApplied
 		a.log.Info(pastTense(r.Op)+" "+string(r.Kind), changeFields(r.Change)...)
+	case ctx.Err() != nil && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)):
+		// Cut off by the run's end, not refused by PagerTree; it may have
+		// been applied, and the next run plans whatever it did not do.
+		r.Outcome, r.Error = OutcomeCancelled, "interrupted: the run was cancelled while it was in flight (it may have been applied)"
+		a.log.Warn(string(r.Op)+" "+string(r.Kind)+" interrupted: the run was cancelled", changeFields(r.Change)...)
 	case errors.As(err, &partial):
 		r.Outcome, r.Error = OutcomeFailed, err.Error()
 		a.log.Error(pastTense(r.Op)+" "+string(r.Kind)+" without some members", changeFields(r.Change, zap.Error(err))...)
@@ -384,9 +412,12 @@ func ResultLine(r Result) string {
 	if r.DryRun {
 		return fmt.Sprintf("Dry run: nothing applied (%d changes would be, %d withheld).", r.Counts.DryRun, r.Counts.Withheld)
 	}
-	line := fmt.Sprintf("Applied %d of %d changes", r.Counts.Applied, r.Counts.Applied+r.Counts.Failed)
+	line := fmt.Sprintf("Applied %d of %d changes", r.Counts.Applied, r.Counts.Applied+r.Counts.Failed+r.Counts.Cancelled)
 	if r.Counts.Failed > 0 {
 		line += fmt.Sprintf("; %d failed", r.Counts.Failed)
+	}
+	if r.Counts.Cancelled > 0 {
+		line += fmt.Sprintf("; %d cancelled with the run (the next run plans them again)", r.Counts.Cancelled)
 	}
 	if r.Counts.Withheld > 0 {
 		line += fmt.Sprintf("; %d withheld by the safety limits", r.Counts.Withheld)

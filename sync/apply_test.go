@@ -294,12 +294,13 @@ func TestApplyCancelledContextWritesNothing(t *testing.T) {
 	if len(w.calls) != 0 {
 		t.Errorf("calls after cancel: %v", w.calls)
 	}
-	if res.Counts != (Counts{Failed: 6}) {
-		t.Errorf("counts = %+v, want 6 failed", res.Counts)
+	// Not tried is not failed (issue 8): the changes are cancelled.
+	if res.Counts != (Counts{Cancelled: 6}) {
+		t.Errorf("counts = %+v, want 6 cancelled", res.Counts)
 	}
 	for _, r := range res.Changes {
-		if r.Outcome != OutcomeFailed || r.Error != context.Canceled.Error() {
-			t.Errorf("%s %s: error %q, want %q", r.Op, r.Name, r.Error, context.Canceled)
+		if r.Outcome != OutcomeCancelled || r.Error != "not tried: the run was cancelled" {
+			t.Errorf("%s %s: %s, error %q; want cancelled, not tried", r.Op, r.Name, r.Outcome, r.Error)
 		}
 	}
 }

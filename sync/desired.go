@@ -141,6 +141,13 @@ func (r rule) teamName(source string, g sources.Group) (string, error) {
 	if name == "" || !utf8.ValidString(name) {
 		return "", fmt.Errorf("teams[%d].name for group %q of source %q renders an empty or invalid team name", r.index, g.Name, source)
 	}
+	// A team name is printed in plans and logs and shown in PagerTree: a
+	// newline or a bidi override in it could forge plan lines or disguise
+	// the team, so it is refused rather than written.
+	if HasControl(name) {
+		return "", fmt.Errorf("teams[%d].name for group %q (id %q) of source %q renders team name %q, which holds control characters; rename the group in the directory, or make the rule's match skip it or its name template drop them",
+			r.index, g.Name, g.ID, source, name)
+	}
 	return name, nil
 }
 

@@ -107,7 +107,10 @@ func (e *Engine) Prepare(ctx context.Context, opts RunOptions) (*Prepared, error
 	if opts.RunID == "" {
 		opts.RunID = NewRunID()
 	}
-	return e.prepare(ctx, opts, e.logger().With(zap.String("run_id", opts.RunID)))
+	start := time.Now()
+	prep, err := e.prepare(ctx, opts, e.logger().With(zap.String("run_id", opts.RunID)))
+	e.Metrics.observePlanRun(prep, err, start)
+	return prep, err
 }
 
 func (e *Engine) prepare(ctx context.Context, opts RunOptions, log *zap.Logger) (*Prepared, error) {
@@ -144,6 +147,7 @@ func (e *Engine) prepare(ctx context.Context, opts RunOptions, log *zap.Logger) 
 		return nil, fmt.Errorf("desired state: %w", err)
 	}
 	prep.Plan = MakePlan(prep.Current, prep.Desired, prep.Policy)
+	prep.Plan.Skipped = SkippedBySource(prep.Snapshots)
 	prep.Timings.Plan = time.Since(start)
 	e.Metrics.observePending(prep.Plan.Changes, prep.Plan.Withheld)
 	logPlan(log, prep.Plan, prep.Timings.Plan)
@@ -181,29 +185,49 @@ func (e *Engine) RunOnce(ctx context.Context, opts RunOptions) (Report, error) {
 	return e.finish(log, rep, nil)
 }
 
-// ApplyPlan applies a saved plan, after checking that PagerTree is still
-// the state the plan was made from (else ErrStalePlan). Its withheld
-// changes stay withheld.
+// ApplyPlan applies a saved plan without trusting it. It plans afresh from
+// the sources and PagerTree, under the saved plan's --allow-destructive,
+// and refuses the whole plan, writing nothing, when PagerTree changed since
+// the plan was made (ErrStalePlan: its fingerprint no longer matches) or
+// when any saved change is not one the fresh plan makes (ErrPlanRefused,
+// see VerifySaved). So whatever the file says, Apply only ever gets part of
+// what a sync would do now. Withheld changes are the fresh plan's, and stay
+// withheld. Where the plan was made is the caller's to check (CheckOrigin).
 func (e *Engine) ApplyPlan(ctx context.Context, p Plan, opts RunOptions) (Report, error) {
 	if opts.RunID == "" {
 		opts.RunID = NewRunID()
 	}
 	log := e.logger().With(zap.String("run_id", opts.RunID))
 	rep := Report{RunID: opts.RunID, DryRun: opts.DryRun, Started: time.Now(), Plan: p}
-	log.Info("applying a saved plan", zap.Bool("dry_run", opts.DryRun), zap.String("fingerprint", p.Fingerprint))
+	log.Info("applying a saved plan", zap.Bool("dry_run", opts.DryRun), zap.String("fingerprint", p.Fingerprint),
+		zap.Bool("allow_destructive", p.Origin.AllowDestructive))
 
-	start := time.Now()
-	cur, err := readCurrent(ctx, e.PagerTree)
+	opts.AllowDestructive = p.Origin.AllowDestructive
+	prep, err := e.prepare(ctx, opts, log)
 	if err != nil {
 		return e.finish(log, rep, err)
 	}
-	rep.Timings.Read = time.Since(start)
-	if now := Fingerprint(cur); now != p.Fingerprint {
+	rep.Timings = prep.Timings
+	rep.Sources = sourceReports(prep.Snapshots)
+	if now := prep.Plan.Fingerprint; now != p.Fingerprint {
 		return e.finish(log, rep, fmt.Errorf("%w (plan %s, PagerTree now %s): make a new plan with ptsync plan --out",
 			ErrStalePlan, shortHash(p.Fingerprint), shortHash(now)))
 	}
-	start = time.Now()
-	rep.Result = Apply(ctx, e.PagerTree, cur, p, e.applyOptions(opts.DryRun, log))
+	verified, err := VerifySaved(p, prep.Plan, prep.Current)
+	if err != nil {
+		var refused *RefusedError
+		if errors.As(err, &refused) {
+			for _, r := range refused.Refusals {
+				log.Error("saved change refused", changeFields(r.Change, zap.String("reason", r.Why))...)
+			}
+		}
+		return e.finish(log, rep, err)
+	}
+	rep.Plan = verified
+	cur := prep.Current
+	prep = nil // as in RunOnce: Apply needs only the account and the plan
+	start := time.Now()
+	rep.Result = Apply(ctx, e.PagerTree, cur, verified, e.applyOptions(opts.DryRun, log))
 	rep.Timings.Apply = time.Since(start)
 	return e.finish(log, rep, nil)
 }
@@ -217,7 +241,7 @@ func (e *Engine) finish(log *zap.Logger, rep Report, err error) (Report, error) 
 	rep.Timings.Total = time.Since(rep.Started)
 	result := RunSuccess
 	switch {
-	case err != nil || rep.Result.Counts.Failed > 0:
+	case err != nil || rep.Result.Counts.Failed > 0 || rep.Result.Counts.Cancelled > 0:
 		result = RunFailure
 	case rep.Result.Counts.Withheld > 0:
 		result = RunWithheld
@@ -225,7 +249,8 @@ func (e *Engine) finish(log *zap.Logger, rep Report, err error) (Report, error) 
 	e.Metrics.observeRun(result, rep.Timings.Total, rep.Started.Add(rep.Timings.Total), rep.DryRun)
 	fields := []zap.Field{zap.String("result", result), zap.Bool("dry_run", rep.DryRun),
 		zap.Int("applied", rep.Result.Counts.Applied), zap.Int("failed", rep.Result.Counts.Failed),
-		zap.Int("withheld", rep.Result.Counts.Withheld), zap.Duration("duration", rep.Timings.Total)}
+		zap.Int("withheld", rep.Result.Counts.Withheld), zap.Int("cancelled", rep.Result.Counts.Cancelled),
+		zap.Duration("duration", rep.Timings.Total)}
 	if err != nil {
 		log.Error("sync run failed; nothing was written", append(fields, zap.Error(err))...)
 		return rep, err
@@ -300,15 +325,20 @@ func logPlan(log *zap.Logger, p Plan, d time.Duration) {
 		zap.Int("conflicts", len(p.Conflicts)), zap.Int("destructive", p.Destructive), zap.Int("base", p.Base),
 		zap.Duration("duration", d))
 	for _, c := range p.Conflicts {
+		if c.User != "" {
+			log.Warn("users left alone", zap.String("email", c.User), zap.String("reason", c.Reason))
+			continue
+		}
 		log.Warn("team left alone", zap.String("team", c.Team), zap.String("reason", c.Reason))
 	}
 }
 
-// ExitCode maps a run to the process exit code: 1 when it failed or any
-// change failed, 3 when destructive changes were withheld, else 0.
+// ExitCode maps a run to the process exit code: 1 when it failed, any
+// change failed or it was cancelled before its end, 3 when destructive
+// changes were withheld, else 0.
 func ExitCode(rep Report, err error) int {
 	switch {
-	case err != nil || rep.Result.Counts.Failed > 0:
+	case err != nil || rep.Result.Counts.Failed > 0 || rep.Result.Counts.Cancelled > 0:
 		return ExitError
 	case rep.Result.Counts.Withheld > 0:
 		return ExitWithheld
@@ -330,4 +360,13 @@ func shortHash(fp string) string {
 		return fp[:keep]
 	}
 	return fp
+}
+
+// sourceReports is what each snapshot holds, for a run's report.
+func sourceReports(snaps []*sources.Snapshot) []SourceReport {
+	out := make([]SourceReport, 0, len(snaps))
+	for _, s := range snaps {
+		out = append(out, SourceReport{Name: s.Source, Users: len(s.Users), Groups: len(s.Groups), Skipped: s.Skipped})
+	}
+	return out
 }

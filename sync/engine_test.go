@@ -567,7 +567,9 @@ func TestSavedPlan(t *testing.T) {
 	})
 }
 
-func TestSourceProblemsAbortBeforeAnyRequest(t *testing.T) {
+// TestSourceProblemsAbortBeforeAnyWrite: PagerTree is read alongside the
+// sources, but a source problem ends the run before any write.
+func TestSourceProblemsAbortBeforeAnyWrite(t *testing.T) {
 	tests := []struct {
 		name    string
 		setup   func(r *rig)
@@ -605,8 +607,8 @@ func TestSourceProblemsAbortBeforeAnyRequest(t *testing.T) {
 			if err == nil || !strings.HasPrefix(err.Error(), tt.wantErr) {
 				t.Fatalf("error = %v, want it to start with %q", err, tt.wantErr)
 			}
-			if n := len(r.rec.requests); n != 0 {
-				t.Errorf("%d PagerTree requests made, want none: %v", n, r.rec.requests)
+			if w := r.rec.writes(); len(w) != 0 {
+				t.Errorf("PagerTree writes made, want none: %v", w)
 			}
 			if sync.ExitCode(rep, err) != sync.ExitError {
 				t.Errorf("exit code %d, want 1", sync.ExitCode(rep, err))

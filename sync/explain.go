@@ -194,12 +194,15 @@ func (e *Explanation) collect(p Plan, names func(Change) bool, conflicts func(Co
 	}
 }
 
-// Render writes the explanation as text.
+// Render writes the explanation as text. Names in the findings are quoted
+// already; a finding that still holds a control character (an id from the
+// directory or PagerTree) is quoted whole (SafeText), so no value can print
+// a line of its own.
 func (e Explanation) Render(w io.Writer) error {
 	b := bufio.NewWriter(w)
-	fmt.Fprintf(b, "%s %s\n", e.Kind, e.Query)
+	fmt.Fprintf(b, "%s %s\n", e.Kind, SafeText(e.Query))
 	for _, l := range e.Lines {
-		fmt.Fprintf(b, "  %s\n", l)
+		fmt.Fprintf(b, "  %s\n", SafeText(l))
 	}
 	if len(e.Changes)+len(e.Withheld)+len(e.Conflicts) == 0 {
 		fmt.Fprintf(b, "plan: nothing to do\n")
@@ -213,7 +216,7 @@ func (e Explanation) Render(w io.Writer) error {
 		writeChange(b, "  withheld: ", c, c.WithheldReason)
 	}
 	for _, c := range e.Conflicts {
-		fmt.Fprintf(b, "  conflict: team %s: %s\n", c.Team, c.Reason)
+		fmt.Fprintf(b, "  conflict: %s: %s\n", SafeText(c.Subject()), SafeText(c.Reason))
 	}
 	if err := b.Flush(); err != nil {
 		return fmt.Errorf("write explanation: %w", err)

@@ -128,6 +128,10 @@ func briefs(cs []Change) []string {
 func conflictLines(cs []Conflict) []string {
 	out := make([]string, 0, len(cs))
 	for _, c := range cs {
+		if c.User != "" {
+			out = append(out, "user "+c.User+": "+c.Reason)
+			continue
+		}
 		out = append(out, c.Team+": "+c.Reason)
 	}
 	return out

@@ -54,7 +54,7 @@ func NewMetrics(reg prometheus.Registerer, version string) *Metrics {
 		}, nil),
 		changes: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "ptsync_changes_total",
-			Help: "PagerTree changes, by kind, op and result: applied, failed or withheld.",
+			Help: "PagerTree changes, by kind, op and result: applied, failed, withheld or cancelled (not tried, or cut off, because the run was cancelled).",
 		}, []string{"kind", "op", "result"}),
 		pending: f.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "ptsync_pending_changes",
@@ -66,7 +66,7 @@ func NewMetrics(reg prometheus.Registerer, version string) *Metrics {
 		}, []string{"source", "kind"}),
 		sourceSkipped: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "ptsync_source_skipped_total",
-			Help: "Directory entries a source left out, by reason (no_email, duplicate_email, outside_scope).",
+			Help: "Directory entries a source left out, by reason (no_email, invalid_email, duplicate_email, outside_scope, ...).",
 		}, []string{"source", "reason"}),
 		requests: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "ptsync_pagertree_requests_total",
@@ -99,7 +99,7 @@ func NewMetrics(reg prometheus.Registerer, version string) *Metrics {
 	for _, k := range []Kind{KindUser, KindTeam} {
 		for _, op := range []Op{OpCreate, OpUpdate, OpDelete} {
 			m.pending.WithLabelValues(string(k), string(op))
-			for _, res := range []Outcome{OutcomeApplied, OutcomeFailed, OutcomeWithheld} {
+			for _, res := range []Outcome{OutcomeApplied, OutcomeFailed, OutcomeWithheld, OutcomeCancelled} {
 				m.changes.WithLabelValues(string(k), string(op), string(res))
 			}
 		}
@@ -191,6 +191,21 @@ func (m *Metrics) observeChange(c Change, o Outcome) {
 		return
 	}
 	m.changes.WithLabelValues(string(c.Kind), string(c.Op), string(o)).Inc()
+}
+
+// observePlanRun records a run that stopped at its plan (Prepare, as
+// `ptsync plan` runs it) as the dry run it is: a plan that failed is a
+// failed run, and its --metrics-file must say so.
+func (m *Metrics) observePlanRun(prep *Prepared, err error, start time.Time) {
+	result := RunSuccess
+	switch {
+	case err != nil:
+		result = RunFailure
+	case len(prep.Plan.Withheld) > 0:
+		result = RunWithheld
+	}
+	end := time.Now()
+	m.observeRun(result, end.Sub(start), end, true)
 }
 
 // observeRun records a finished run. Only a successful real run moves the

@@ -15,8 +15,8 @@ func NormalizePhone(raw, region string) string {
 	if raw == "" {
 		return ""
 	}
-	if isNANPE164(raw) {
-		return raw
+	if e164, ok := nanpE164(raw); ok {
+		return e164
 	}
 	n, err := phonenumbers.Parse(raw, strings.ToUpper(region))
 	if err != nil {
@@ -25,24 +25,43 @@ func NormalizePhone(raw, region string) string {
 	return phonenumbers.Format(n, phonenumbers.E164)
 }
 
-// isNANPE164 reports whether s is a North American number already in
-// E.164: "+1", a digit 2-9, then nine more ASCII digits. The library gives
-// such a number back unchanged in every region: "+1" always selects the US
-// metadata, whose national prefix "1" cannot match a number starting 2-9;
-// digits alone hold no extension; and ten digits is a possible length with
-// no leading zero. Skipping the library for them saves its regexps, most of
-// the cost of building the desired state. TestNormalizePhoneFastPath holds
-// this against the library.
-func isNANPE164(s string) bool {
-	if len(s) != 12 || s[0] != '+' || s[1] != '1' || s[2] < '2' || s[2] > '9' {
-		return false
+// nanpE164 returns a North American number written "+1", then ten
+// digits of which the first is 2-9, with at most the separators people type
+// between them (space, hyphen, dot, parentheses: "+1 (415) 555-0100"), in
+// E.164. The library gives such a number back as "+1" and the ten digits in
+// every region: "+1" always selects the US metadata, whose national prefix
+// "1" cannot match a number starting 2-9; those separators are punctuation
+// it strips, and digits and separators hold no extension; ten digits is a
+// possible length with no leading zero. Skipping the library for them saves
+// its regexps, most of the cost of building the desired state.
+// TestNormalizePhoneFastPath holds this against the library.
+func nanpE164(s string) (string, bool) {
+	if len(s) < 12 || len(s) > 32 || s[0] != '+' || s[1] != '1' {
+		return "", false
 	}
-	for i := 3; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return false
+	var b [12]byte
+	b[0], b[1] = '+', '1'
+	n := 2
+	for i := 2; i < len(s); i++ {
+		switch c := s[i]; {
+		case c >= '0' && c <= '9':
+			if n == len(b) || (n == 2 && c < '2') {
+				return "", false
+			}
+			b[n] = c
+			n++
+		case c == ' ' || c == '-' || c == '.' || c == '(' || c == ')':
+		default:
+			return "", false
 		}
 	}
-	return true
+	if n != len(b) {
+		return "", false
+	}
+	if len(s) == len(b) {
+		return s, true // already E.164: no copy
+	}
+	return string(b[:]), true
 }
 
 // samePhone reports whether two numbers are the same once both are in E.164.

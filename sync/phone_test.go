@@ -76,7 +76,9 @@ func TestNormalizePhoneFastPath(t *testing.T) {
 		"+00014155550100", "0014155550100", "01114155550100", "+1-800-555-0199", "+19999999999",
 	}
 	for npa := 200; npa <= 999; npa++ {
-		inputs = append(inputs, fmt.Sprintf("+1%d5550100", npa), fmt.Sprintf("+1%d0000000", npa), fmt.Sprintf("+1%d9999999", npa))
+		inputs = append(inputs, fmt.Sprintf("+1%d5550100", npa), fmt.Sprintf("+1%d0000000", npa), fmt.Sprintf("+1%d9999999", npa),
+			fmt.Sprintf("+1 %d 555 0100", npa), fmt.Sprintf("+1 (%d) 555-0100", npa), fmt.Sprintf("+1-%d-055-0100", npa),
+			fmt.Sprintf("+1.%d.555.0100", npa), fmt.Sprintf("+1 %d 1555 010", npa), fmt.Sprintf("+1(%d)5550100", npa))
 	}
 	rng := rand.New(rand.NewPCG(4, 1))
 	digits := func(n int) string {
@@ -89,6 +91,18 @@ func TestNormalizePhoneFastPath(t *testing.T) {
 	const phoneChars = "+0123456789 ()-.x#;,/extTEL:"
 	for range 5000 {
 		inputs = append(inputs, "+1"+digits(10), "+"+digits(1+rng.IntN(16)), "+1"+digits(rng.IntN(14)))
+		// "+1" and ten digits with separators sprinkled anywhere after it.
+		spaced := []byte("+1")
+		for _, d := range digits(9 + rng.IntN(3)) {
+			if rng.IntN(3) == 0 {
+				spaced = append(spaced, " -.()"[rng.IntN(5)])
+			}
+			spaced = append(spaced, byte(d))
+		}
+		if rng.IntN(4) == 0 {
+			spaced = append(spaced, " -.()"[rng.IntN(5)])
+		}
+		inputs = append(inputs, string(spaced))
 		b := make([]byte, rng.IntN(18))
 		for i := range b {
 			b[i] = phoneChars[rng.IntN(len(phoneChars))]

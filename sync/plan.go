@@ -34,6 +34,12 @@ type Plan struct {
 	// Destructive is what the plan would destroy before withholding: user
 	// deletes, team deletes and member removals, one each.
 	Destructive int
+	// Origin is where the plan was made (see PlanOrigin); a saved plan is
+	// applied only there.
+	Origin PlanOrigin
+	// Skipped counts, per source, the entries it left out, by reason
+	// (SkippedBySource).
+	Skipped map[string]map[string]int
 }
 
 // Summary counts a plan's changes by op.
@@ -153,7 +159,14 @@ type planner struct {
 	pol     Policy
 	byEmail map[string]AccountUser // first user (by id) per email key
 	byID    map[string]AccountUser
-	plan    Plan
+	// twins maps an email key more than one user has to their ids, sorted.
+	// Which of them the directory means is for a person to say: the plan
+	// leaves them, and every team they are in or wanted in, alone.
+	twins map[string][]string
+	// twinTeams are the ids of current teams left alone for a twin; their
+	// members are not deleted either, as that would change the team.
+	twinTeams map[string]bool
+	plan      Plan
 	// managedTeams are teams whose members count in the safety base.
 	managedTeams map[string]AccountTeam
 }
@@ -166,6 +179,8 @@ func MakePlan(cur Current, want Desired, pol Policy) Plan {
 		cur: cur, want: want, pol: pol,
 		byEmail:      make(map[string]AccountUser, len(cur.Users)),
 		byID:         make(map[string]AccountUser, len(cur.Users)),
+		twins:        map[string][]string{},
+		twinTeams:    map[string]bool{},
 		managedTeams: map[string]AccountTeam{},
 	}
 	users := slices.Clone(cur.Users)
@@ -173,10 +188,21 @@ func MakePlan(cur Current, want Desired, pol Policy) Plan {
 	for _, u := range users {
 		pl.byID[u.ID] = u
 		if k := EmailKey(u.Email); k != "" {
-			if _, dup := pl.byEmail[k]; !dup {
+			first, dup := pl.byEmail[k]
+			switch {
+			case !dup:
 				pl.byEmail[k] = u
+			case len(pl.twins[k]) == 0:
+				pl.twins[k] = []string{first.ID, u.ID}
+			default:
+				pl.twins[k] = append(pl.twins[k], u.ID)
 			}
 		}
+	}
+	for email, ids := range pl.twins {
+		pl.plan.Conflicts = append(pl.plan.Conflicts, Conflict{User: email, Reason: fmt.Sprintf(
+			"PagerTree users %s have this email (up to case and spaces); ptsync cannot tell which one is meant, so none is updated or deleted: delete or correct all but one",
+			strings.Join(ids, ", "))})
 	}
 	pl.planUsers()
 	pl.planTeams()
@@ -186,7 +212,7 @@ func MakePlan(cur Current, want Desired, pol Policy) Plan {
 	pl.plan.Base = pl.base(users)
 	sortChanges(pl.plan.Changes)
 	slices.SortFunc(pl.plan.Conflicts, func(a, b Conflict) int {
-		return cmp.Or(cmp.Compare(a.Team, b.Team), cmp.Compare(a.Reason, b.Reason))
+		return cmp.Or(cmp.Compare(a.User, b.User), cmp.Compare(a.Team, b.Team), cmp.Compare(a.Reason, b.Reason))
 	})
 	pl.applySafety()
 	pl.plan.Summary = summarize(pl.plan.Changes)
@@ -234,7 +260,7 @@ func (pl *planner) planUsers() {
 				Reason: "wanted from " + originList(w.Sources)})
 			continue
 		}
-		if !pl.manageable(u) {
+		if pl.twins[email] != nil || !pl.manageable(u) {
 			continue
 		}
 		c := Change{Op: OpUpdate, Kind: KindUser, Name: email, ID: u.ID}
@@ -254,14 +280,23 @@ func (pl *planner) planUsers() {
 }
 
 // planUserDeletes deletes manageable users absent from every source, when
-// users.delete allows it.
+// users.delete allows it, except a user who shares their email (see twins)
+// or is in a team left alone for such a user.
 func (pl *planner) planUserDeletes(users []AccountUser) {
 	if !pl.pol.DeleteUsers {
 		return
 	}
+	inTwinTeam := map[string]bool{}
+	for _, t := range pl.cur.Teams {
+		if pl.twinTeams[t.ID] {
+			for _, id := range t.MemberIDs {
+				inTwinTeam[id] = true
+			}
+		}
+	}
 	for _, u := range users {
 		email := EmailKey(u.Email)
-		if email == "" || pl.want.Present[email] || !pl.manageable(u) {
+		if email == "" || pl.want.Present[email] || !pl.manageable(u) || pl.twins[email] != nil || inTwinTeam[u.ID] {
 			continue
 		}
 		pl.add(Change{Op: OpDelete, Kind: KindUser, Name: email, ID: u.ID, Destructive: 1, Reason: "absent from every source"})
@@ -333,6 +368,9 @@ func (pl *planner) planTeams() {
 		}
 		switch {
 		case len(others) == 0:
+			if pl.leftForTwins(w.Name, w.Members, AccountTeam{}) {
+				continue
+			}
 			pl.add(Change{Op: OpCreate, Kind: KindTeam, Name: w.Name, Description: w.Marker().String(),
 				Members: w.Members, MembersSet: true, MembersAdded: w.Members,
 				Reason: fmt.Sprintf("group %q of source %q; new team from teams[%d]", w.GroupName, w.Source, w.Rule)})
@@ -347,8 +385,9 @@ func (pl *planner) planTeams() {
 			pl.conflict(w.Name, "team %q exists and is not managed by ptsync; set adopt: true on teams[%d] to take it over", w.Name, w.Rule)
 		case !others[0].marked:
 			handled[others[0].ID] = true
-			pl.managedTeams[others[0].ID] = others[0].AccountTeam
-			pl.updateTeam(others[0], w, fmt.Sprintf("adopted by teams[%d] (adopt: true)", w.Rule), byName)
+			if pl.updateTeam(others[0], w, fmt.Sprintf("adopted by teams[%d] (adopt: true)", w.Rule), byName) {
+				pl.managedTeams[others[0].ID] = others[0].AccountTeam
+			}
 		case !pl.want.Sources[others[0].marker.Source]:
 			pl.conflict(w.Name, "team %q is managed by ptsync for source %q, which this configuration does not sync; remove its marker to let this rule adopt it",
 				w.Name, others[0].marker.Source)
@@ -370,8 +409,12 @@ func (pl *planner) planTeams() {
 
 // updateTeam plans the one write that brings a matched team in line: its
 // name (renamed in place, keeping id and schedule), its marker when it is
-// taken over (takeover says why), and its members.
-func (pl *planner) updateTeam(t teamRef, w WantedTeam, takeover string, byName map[string][]teamRef) {
+// taken over (takeover says why), and its members. It reports false when
+// it leaves the team alone for a twin (see leftForTwins).
+func (pl *planner) updateTeam(t teamRef, w WantedTeam, takeover string, byName map[string][]teamRef) bool {
+	if pl.leftForTwins(w.Name, w.Members, t.AccountTeam) {
+		return false
+	}
 	c := Change{Op: OpUpdate, Kind: KindTeam, Name: w.Name, ID: t.ID, Members: w.Members}
 	why := []string{fmt.Sprintf("group %q of source %q", w.GroupName, w.Source)}
 	if t.Name != w.Name {
@@ -395,13 +438,14 @@ func (pl *planner) updateTeam(t teamRef, w WantedTeam, takeover string, byName m
 		c.Destructive = len(c.MembersRemoved)
 	}
 	if len(c.Fields) == 0 && !c.MembersSet {
-		return
+		return true
 	}
 	if !c.MembersSet {
 		c.Members = nil
 	}
 	c.Reason = strings.Join(why, "; ")
 	pl.add(c)
+	return true
 }
 
 // nameBlocked finds a team ptsync will never touch that already holds name.
@@ -417,6 +461,9 @@ func (pl *planner) nameBlocked(self teamRef, name string, byName map[string][]te
 // planMissing applies on_missing to a managed team whose group its source
 // no longer returns (or no rule matches any more).
 func (pl *planner) planMissing(t teamRef) {
+	if pl.leftForTwins(t.Name, nil, t.AccountTeam) {
+		return
+	}
 	action := missingAction(pl.pol.Rules, t.marker.Source)
 	why := fmt.Sprintf("group (id %q) is gone from source %q; on_missing: %s", t.marker.GroupID, t.marker.Source, action)
 	switch action {
@@ -449,6 +496,42 @@ func missingAction(rules []config.TeamRule, source string) string {
 		}
 	}
 	return action
+}
+
+// leftForTwins reports whether a team, wanted with the member emails wanted
+// and currently cur (zero when it is to be created), involves an email
+// more than one PagerTree user has. Then it records the conflict under the
+// team's name: a write could put the wrong one of them in the team, or
+// take the right one out, and which is meant is for a person to say.
+func (pl *planner) leftForTwins(name string, wanted []string, cur AccountTeam) bool {
+	if len(pl.twins) == 0 {
+		return false
+	}
+	var emails []string
+	for _, e := range wanted {
+		if pl.twins[e] != nil {
+			emails = append(emails, e)
+		}
+	}
+	for _, id := range cur.MemberIDs {
+		if u, ok := pl.byID[id]; ok && pl.twins[EmailKey(u.Email)] != nil {
+			emails = append(emails, EmailKey(u.Email))
+		}
+	}
+	if len(emails) == 0 {
+		return false
+	}
+	slices.Sort(emails)
+	shared := make([]string, 0, len(emails))
+	for _, e := range slices.Compact(emails) {
+		shared = append(shared, fmt.Sprintf("users %s have the email %s", strings.Join(pl.twins[e], ", "), e))
+	}
+	if cur.ID != "" {
+		pl.twinTeams[cur.ID] = true
+	}
+	pl.conflict(name, "PagerTree %s (up to case and spaces); ptsync cannot tell which one is meant, so this team and its members are left alone: delete or correct all but one",
+		strings.Join(shared, " and "))
+	return true
 }
 
 // memberEmails is the team's members as sorted, unique email keys. Ids it

@@ -391,6 +391,56 @@ func TestMakePlan(t *testing.T) {
 			cur:     convergedAccount(),
 			changes: []string{`~ team P-g1 #t1 name:"Payments">"P-g1"`},
 		},
+		{
+			name:  "two users with one email up to case: the teams involving it and both users are left alone",
+			snaps: []*sources.Snapshot{editDirectory(hireFrank)},
+			cur: withUsers(Current{
+				Users: []AccountUser{
+					account("p1", "alice@example.com", "Alice Example", "+14155550100"),
+					account("p2", "bob@example.com", "Bob Builder", "+14155550101"),
+					account("p3", "carol@example.com", "Carol", ""),
+				},
+				Teams: convergedAccount().Teams,
+			}, account("p9", "Carol@Example.com", "Impostor", "")),
+			changes: []string{
+				"+ user frank@example.com (Frank Fresh, )",
+				"~ team Payments #t1 members=[alice@example.com,bob@example.com,frank@example.com] +frank@example.com",
+			},
+			conflicts: []string{twinConflict("Db", "users p3, p9 have the email carol@example.com"), twinUsers("carol@example.com", "p3, p9")},
+		},
+		{
+			name: "a team to create with a member whose email two users have is not created",
+			cur: withUsers(withTeams(convergedAccount(), convergedAccount().Teams[0]),
+				account("p9", " carol@example.com", "Impostor", "")),
+			conflicts: []string{twinConflict("Db", "users p3, p9 have the email carol@example.com"), twinUsers("carol@example.com", "p3, p9")},
+		},
+		{
+			name: "every email shared in a team is named",
+			cur: withUsers(convergedAccount(),
+				account("p8", "ALICE@example.com", "Impostor", ""), account("p9", "Bob@example.com", "Impostor", "")),
+			conflicts: []string{
+				twinConflict("Db", "users p2, p9 have the email bob@example.com"),
+				twinConflict("Payments", "users p1, p8 have the email alice@example.com and users p2, p9 have the email bob@example.com"),
+				twinUsers("alice@example.com", "p1, p8"),
+				twinUsers("bob@example.com", "p2, p9"),
+			},
+		},
+		{
+			name: "leavers who share an email are not deleted, nor the members of a team they are in",
+			pol:  Policy{DeleteUsers: true},
+			cur: withUsers(withTeams(convergedAccount(), append(convergedAccount().Teams, ptTeam("t9", "Legacy", mark("corp", "g9"), "p1", "p7", "p8"))...),
+				account("p6", "xan@example.com", "Xan", ""), account("p7", "yan@example.com", "Yan", ""),
+				account("p8", "zed@example.com", "Zed", ""), account("p9", "Zed@Example.COM ", "Zed", "")),
+			changes:   []string{"- user xan@example.com #p6 destroys=1"},
+			conflicts: []string{twinConflict("Legacy", "users p8, p9 have the email zed@example.com"), twinUsers("zed@example.com", "p8, p9")},
+		},
+		{
+			name: "a gone group's team holding a shared email is neither deleted nor emptied",
+			pol:  Policy{Rules: rules(onMissingRule(config.OnMissingDelete))},
+			cur: withUsers(withTeams(convergedAccount(), append(convergedAccount().Teams, ptTeam("t9", "Legacy", mark("corp", "g9"), "p8"))...),
+				account("p8", "zed@example.com", "Zed", ""), account("p9", "zed@EXAMPLE.com", "Zed", "")),
+			conflicts: []string{twinConflict("Legacy", "users p8, p9 have the email zed@example.com"), twinUsers("zed@example.com", "p8, p9")},
+		},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -418,6 +468,37 @@ func TestMakePlan(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// twinConflict is the conflict of a team left alone because PagerTree has
+// more than one user with an email it involves.
+func twinConflict(team, shared string) string {
+	return team + ": PagerTree " + shared + " (up to case and spaces); ptsync cannot tell which one is meant, so this team and its members are left alone: delete or correct all but one"
+}
+
+// twinUsers is the conflict of the PagerTree users who share email.
+func twinUsers(email, ids string) string {
+	return "user " + email + ": PagerTree users " + ids + " have this email (up to case and spaces); ptsync cannot tell which one is meant, so none is updated or deleted: delete or correct all but one"
+}
+
+// TestAdoptionLeftForATwinIsNotInTheBase: a team adopt: true would take
+// over, left alone because two users share an email in it, is not
+// managed: its members do not count in the safety base.
+func TestAdoptionLeftForATwinIsNotInTheBase(t *testing.T) {
+	pol := Policy{Rules: rules(adoptRule())}
+	cur := withUsers(withTeams(convergedAccount(), ptTeam("t1", "Payments", "Our payments team", "p1", "p2"), convergedAccount().Teams[1]),
+		account("p9", "BOB@example.com", "Impostor", ""))
+	p := MakePlan(cur, mustDesired(t, pol, corpDirectory()), pol)
+	equalLines(t, "changes", briefs(p.Changes), nil)
+	equalLines(t, "conflicts", conflictLines(p.Conflicts), []string{
+		twinConflict("Db", "users p2, p9 have the email bob@example.com"),
+		twinConflict("Payments", "users p2, p9 have the email bob@example.com"),
+		twinUsers("bob@example.com", "p2, p9"),
+	})
+	// 4 manageable users and Db's 2 members; not Payments' 2.
+	if p.Base != 6 {
+		t.Errorf("base %d, want 6", p.Base)
 	}
 }
 

@@ -1,6 +1,8 @@
 package sync
 
 import (
+	"bytes"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -273,4 +275,207 @@ func hasMember(t AccountTeam, users []AccountUser) bool {
 
 func teamsEqual(a, b AccountTeam) bool {
 	return a.ID == b.ID && a.Name == b.Name && a.Description == b.Description && slices.Equal(a.MemberIDs, b.MemberIDs)
+}
+
+// outsider is an email no random directory holds.
+const outsider = "mallory@evil.test"
+
+// mutatePlan edits a copy of a saved plan at random: half the time it keeps
+// only a random subset of the changes (what a reviewer may do), then it
+// makes up to three edits of the kinds an attacker makes to a plan file,
+// and fixes the summary up so the file still reads. It reports whether it
+// changed anything.
+func mutatePlan(t *rapid.T, p Plan, cur Current) (Plan, bool) {
+	p.Changes = slices.Clone(p.Changes)
+	dropped := false
+	if rapid.Bool().Draw(t, "subset") {
+		kept := subset(t, p.Changes, "keep")
+		dropped = len(kept) < len(p.Changes)
+		p.Changes = kept
+	}
+	edits := rapid.IntRange(0, 3).Draw(t, "edits")
+	teamChange := func(label string) int {
+		var teams []int
+		for i, c := range p.Changes {
+			if c.Kind == KindTeam {
+				teams = append(teams, i)
+			}
+		}
+		if len(teams) == 0 {
+			return -1
+		}
+		return rapid.SampledFrom(teams).Draw(t, label)
+	}
+	anyUser := func(label string) AccountUser {
+		if len(cur.Users) == 0 {
+			return AccountUser{ID: "pt-u0", Email: "ann@x.test"}
+		}
+		return rapid.SampledFrom(cur.Users).Draw(t, label)
+	}
+	anyTeam := func(label string) AccountTeam {
+		if len(cur.Teams) == 0 {
+			return AccountTeam{ID: "pt-t0", Name: "Hand Made"}
+		}
+		return rapid.SampledFrom(cur.Teams).Draw(t, label)
+	}
+	for e := range edits {
+		label := fmt.Sprintf("edit[%d]", e)
+		switch rapid.IntRange(0, 13).Draw(t, label) {
+		case 0: // drop a change: a reviewer's subset
+			if len(p.Changes) > 0 {
+				i := rapid.IntRange(0, len(p.Changes)-1).Draw(t, label+".drop")
+				p.Changes = slices.Delete(p.Changes, i, i+1)
+			}
+		case 1: // list a change twice
+			if len(p.Changes) > 0 {
+				p.Changes = append(p.Changes, rapid.SampledFrom(p.Changes).Draw(t, label+".dup"))
+			}
+		case 2: // apply what the limits withheld
+			if len(p.Withheld) > 0 {
+				c := rapid.SampledFrom(p.Withheld).Draw(t, label+".withheld")
+				c.WithheldReason = ""
+				p.Changes = append(p.Changes, c)
+			}
+		case 3: // delete any user: an admin, a protected one
+			u := anyUser(label + ".user")
+			p.Changes = append(p.Changes, Change{Op: OpDelete, Kind: KindUser, Name: EmailKey(u.Email), ID: u.ID, Destructive: 1})
+		case 4: // delete any team: a hand-made one
+			tm := anyTeam(label + ".team")
+			p.Changes = append(p.Changes, Change{Op: OpDelete, Kind: KindTeam, Name: tm.Name, ID: tm.ID, Destructive: 1})
+		case 5: // set any team's members
+			tm := anyTeam(label + ".team")
+			members := subset(t, append(slices.Clone(propEmails), outsider), label+".members")
+			p.Changes = append(p.Changes, Change{Op: OpUpdate, Kind: KindTeam, Name: tm.Name, ID: tm.ID,
+				Members: members, MembersSet: true, MembersAdded: members})
+		case 6: // create a user the directory does not want
+			p.Changes = append(p.Changes, Change{Op: OpCreate, Kind: KindUser, Name: outsider, UserName: "Mallory"})
+		case 7: // add an outside email to a team write
+			if i := teamChange(label + ".change"); i >= 0 {
+				c := &p.Changes[i]
+				c.Members = append(slices.Clone(c.Members), outsider)
+				c.MembersAdded = append(slices.Clone(c.MembersAdded), outsider)
+				c.MembersSet = true
+			}
+		case 8: // replace a team's members with an outside email
+			if i := teamChange(label + ".change"); i >= 0 {
+				c := &p.Changes[i]
+				c.MembersRemoved = append(slices.Clone(c.MembersRemoved), c.Members...)
+				c.Members, c.MembersAdded, c.MembersSet = []string{outsider}, []string{outsider}, true
+			}
+		case 9: // point a change at another object
+			if len(p.Changes) > 0 {
+				i := rapid.IntRange(0, len(p.Changes)-1).Draw(t, label+".change")
+				if p.Changes[i].Kind == KindUser {
+					p.Changes[i].ID = anyUser(label + ".user").ID
+				} else {
+					p.Changes[i].ID = anyTeam(label + ".team").ID
+				}
+			}
+		case 10: // claim --allow-destructive
+			p.Origin.AllowDestructive = !p.Origin.AllowDestructive
+		case 11: // take a team over by writing a marker into it
+			if i := teamChange(label + ".change"); i >= 0 && p.Changes[i].Op == OpUpdate {
+				p.Changes[i].Description = mark("corp", rapid.SampledFrom(propGroupIDs).Draw(t, label+".group"))
+			}
+		case 12: // turn an update into a delete
+			if len(p.Changes) > 0 {
+				i := rapid.IntRange(0, len(p.Changes)-1).Draw(t, label+".change")
+				if p.Changes[i].Op == OpUpdate {
+					p.Changes[i].Op = OpDelete
+				}
+			}
+		case 13: // keep ids the team does not hold
+			if i := teamChange(label + ".change"); i >= 0 {
+				p.Changes[i].KeepIDs = append(slices.Clone(p.Changes[i].KeepIDs), anyUser(label+".user").ID)
+			}
+		}
+	}
+	p.Summary = summarize(p.Changes)
+	return p, dropped || edits > 0
+}
+
+// TestMutatedPlanIsRefusedOrHarmless: a saved plan, edited at random (a
+// reviewer's subset, or an attacker's additions with the summary fixed
+// up), is either refused by ApplyPlan's check against a fresh plan, or,
+// applied, leaves every invariant true: no admin or protected user
+// written, no team ptsync does not manage written, no team that had
+// members left with none (unless the plan says --allow-destructive), and
+// only emails the directory wants added as members. An unedited plan is
+// never refused.
+func TestMutatedPlanIsRefusedOrHarmless(t *testing.T) {
+	rapid.Check(t, func(rt *rapid.T) {
+		snaps, cur, pol := drawDirectory(rt), drawAccount(rt), drawPolicy(rt)
+		want, err := BuildDesired(snaps, pol)
+		if err != nil {
+			rt.Fatalf("BuildDesired: %v", err)
+		}
+		made := MakePlan(cur, want, pol)
+		made.Origin.AllowDestructive = pol.AllowDestructive
+		edited, mutated := mutatePlan(rt, made, cur)
+
+		var file bytes.Buffer
+		if err := RenderJSON(&file, edited); err != nil {
+			rt.Fatal(err)
+		}
+		saved, err := ReadPlan(&file)
+		if err != nil {
+			if !mutated {
+				rt.Fatalf("an unedited plan does not read back: %v", err)
+			}
+			return
+		}
+		freshPol := pol
+		freshPol.AllowDestructive = saved.Origin.AllowDestructive
+		fresh := MakePlan(cur, want, freshPol)
+		toApply, err := VerifySaved(saved, fresh, cur)
+		if err != nil {
+			if !mutated {
+				rt.Fatalf("an unedited plan was refused: %v", err)
+			}
+			var refused *RefusedError
+			if !errors.As(err, &refused) || len(refused.Refusals) == 0 {
+				rt.Fatalf("refused without saying which change: %v", err)
+			}
+			return
+		}
+
+		account := newFakeAccount(cur)
+		Apply(t.Context(), account, cur, toApply, ApplyOptions{Concurrency: 3})
+		after := account.current()
+		for _, u := range cur.Users {
+			if (u.Admin || protected(EmailKey(u.Email), pol.Protect)) && account.written[u.ID] > 0 {
+				rt.Fatalf("admin or protected user %s written by %v", u.Email, briefs(toApply.Changes))
+			}
+		}
+		for _, team := range cur.Teams {
+			if unmanaged(team, want, fresh) && account.written[team.ID] > 0 {
+				rt.Fatalf("unmanaged team %s %q written by %v", team.ID, team.Name, briefs(toApply.Changes))
+			}
+		}
+		noTeamEmptied(rt, cur, after, freshPol, toApply)
+		onlyWantedMembersAdded(rt, cur, after, want)
+	})
+}
+
+// onlyWantedMembersAdded fails when a team of after holds a member it did
+// not hold in before whose email the directory does not want.
+func onlyWantedMembersAdded(t *rapid.T, before, after Current, want Desired) {
+	emails := map[string]string{}
+	for _, u := range after.Users {
+		emails[u.ID] = EmailKey(u.Email)
+	}
+	had := map[string][]string{}
+	for _, team := range before.Teams {
+		had[team.ID] = team.MemberIDs
+	}
+	for _, team := range after.Teams {
+		for _, id := range team.MemberIDs {
+			if slices.Contains(had[team.ID], id) {
+				continue
+			}
+			if _, ok := want.Users[emails[id]]; !ok {
+				t.Fatalf("team %s %q gained member %s (%q), whom the directory does not want", team.ID, team.Name, id, emails[id])
+			}
+		}
+	}
 }

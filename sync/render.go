@@ -18,14 +18,22 @@ type planDocument struct {
 	Fingerprint string     `json:"fingerprint"`
 	Base        int        `json:"base"`
 	Destructive int        `json:"destructive"`
+	Origin      PlanOrigin `json:"origin"`
+	// Skipped is per source, then per reason.
+	Skipped map[string]map[string]int `json:"skipped"`
 }
 
 // RenderJSON writes the plan as one indented JSON object. Empty lists are
-// written as [], never null, so scripts can index them unguarded.
+// written as [], never null, and "skipped" as {}, so scripts can index them
+// unguarded.
 func RenderJSON(w io.Writer, p Plan) error {
 	doc := planDocument{
 		Changes: orEmpty(p.Changes), Summary: p.Summary, Withheld: orEmpty(p.Withheld),
 		Conflicts: orEmpty(p.Conflicts), Fingerprint: p.Fingerprint, Base: p.Base, Destructive: p.Destructive,
+		Origin: p.Origin, Skipped: p.Skipped,
+	}
+	if doc.Skipped == nil {
+		doc.Skipped = map[string]map[string]int{}
 	}
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
@@ -56,7 +64,10 @@ func ReadPlan(r io.Reader) (Plan, error) {
 	p := Plan{
 		Changes: nilIfEmpty(doc.Changes), Withheld: nilIfEmpty(doc.Withheld),
 		Conflicts: nilIfEmpty(doc.Conflicts), Fingerprint: doc.Fingerprint, Summary: doc.Summary,
-		Base: doc.Base, Destructive: doc.Destructive,
+		Base: doc.Base, Destructive: doc.Destructive, Origin: doc.Origin,
+	}
+	if len(doc.Skipped) > 0 {
+		p.Skipped = doc.Skipped
 	}
 	normalizeChanges(p.Changes)
 	normalizeChanges(p.Withheld)
@@ -111,22 +122,22 @@ func symbol(op Op) string {
 func details(c Change) string {
 	var parts []string
 	if c.Kind == KindUser && c.Op == OpCreate {
-		parts = append(parts, strings.Join(nonEmpty(c.UserName, c.UserPhone), ", "))
+		parts = append(parts, strings.Join(nonEmpty(SafeText(c.UserName), SafeText(c.UserPhone)), ", "))
 	}
 	for _, f := range c.Fields {
 		if f.Field == "description" {
 			parts = append(parts, "take over (ptsync marker added to the description)")
 			continue
 		}
-		parts = append(parts, fmt.Sprintf("%s %q -> %q", f.Field, f.Old, f.New))
+		parts = append(parts, fmt.Sprintf("%s %q -> %q", SafeText(f.Field), f.Old, f.New))
 	}
 	if len(c.MembersAdded)+len(c.MembersRemoved) > 0 {
 		var ms []string
 		for _, m := range c.MembersAdded {
-			ms = append(ms, "+"+m)
+			ms = append(ms, "+"+SafeText(m))
 		}
 		for _, m := range c.MembersRemoved {
-			ms = append(ms, "-"+m)
+			ms = append(ms, "-"+SafeText(m))
 		}
 		parts = append(parts, "members "+strings.Join(ms, " "))
 	}
@@ -159,9 +170,10 @@ func SummaryLine(p Plan) string {
 }
 
 // writeChange writes one change as a text line: sign, kind, name, details
-// and note as a # comment.
+// and note as a # comment. Every value from the directory or PagerTree goes
+// through SafeText, so none can start a line of its own.
 func writeChange(w io.Writer, indent string, c Change, note string) {
-	fmt.Fprintf(w, "%s%s %s %s", indent, symbol(c.Op), c.Kind, c.Name)
+	fmt.Fprintf(w, "%s%s %s %s", indent, symbol(c.Op), SafeText(string(c.Kind)), SafeText(c.Name))
 	switch d := details(c); {
 	case d == "":
 	case c.Kind == KindUser && c.Op == OpCreate:
@@ -170,14 +182,15 @@ func writeChange(w io.Writer, indent string, c Change, note string) {
 		fmt.Fprintf(w, ": %s", d)
 	}
 	if note != "" {
-		fmt.Fprintf(w, "  # %s", note)
+		fmt.Fprintf(w, "  # %s", SafeText(note))
 	}
 	fmt.Fprintln(w)
 }
 
 // RenderText writes the plan the way terraform plan reads: one +, ~ or -
 // line per change with its reason as a # comment, then what the safety
-// limits withheld, conflicts and the summary line.
+// limits withheld, conflicts, a line per source that skipped entries and
+// the summary line.
 func RenderText(w io.Writer, p Plan) error {
 	b := bufio.NewWriter(w)
 	for _, c := range p.Changes {
@@ -192,10 +205,19 @@ func RenderText(w io.Writer, p Plan) error {
 	if len(p.Conflicts) > 0 {
 		fmt.Fprintf(b, "\nConflicts (left alone):\n")
 		for _, c := range p.Conflicts {
-			fmt.Fprintf(b, "! team %s: %s\n", c.Team, c.Reason)
+			fmt.Fprintf(b, "! %s: %s\n", SafeText(c.Subject()), SafeText(c.Reason))
 		}
 	}
-	if len(p.Changes)+len(p.Withheld)+len(p.Conflicts) > 0 {
+	skipped := SkippedLines(p.Skipped)
+	if len(skipped) > 0 {
+		if len(p.Changes)+len(p.Withheld)+len(p.Conflicts) > 0 {
+			b.WriteByte('\n')
+		}
+		for _, line := range skipped {
+			fmt.Fprintln(b, line)
+		}
+	}
+	if len(p.Changes)+len(p.Withheld)+len(p.Conflicts)+len(skipped) > 0 {
 		b.WriteByte('\n')
 	}
 	fmt.Fprintln(b, SummaryLine(p))
@@ -206,10 +228,16 @@ func RenderText(w io.Writer, p Plan) error {
 }
 
 // RenderMarkdown writes the plan for a pull-request comment or a report:
-// the summary, then a table per section.
+// the summary and what each source skipped, then a table per section.
 func RenderMarkdown(w io.Writer, p Plan) error {
 	b := bufio.NewWriter(w)
 	fmt.Fprintf(b, "### ptsync plan\n\n**%s**\n", SummaryLine(p))
+	if skipped := SkippedLines(p.Skipped); len(skipped) > 0 {
+		fmt.Fprintf(b, "\n")
+		for _, line := range skipped {
+			fmt.Fprintf(b, "- %s\n", mdCell(line))
+		}
+	}
 	table := func(title string, cs []Change, why func(Change) string) {
 		if len(cs) == 0 {
 			return
@@ -224,7 +252,11 @@ func RenderMarkdown(w io.Writer, p Plan) error {
 	if len(p.Conflicts) > 0 {
 		fmt.Fprintf(b, "\n#### Conflicts (left alone)\n\n")
 		for _, c := range p.Conflicts {
-			fmt.Fprintf(b, "- **%s**: %s\n", mdCell(c.Team), mdCell(c.Reason))
+			subject := c.Team
+			if c.User != "" {
+				subject = c.Subject()
+			}
+			fmt.Fprintf(b, "- **%s**: %s\n", mdCell(subject), mdCell(c.Reason))
 		}
 	}
 	if err := b.Flush(); err != nil {
@@ -233,9 +265,10 @@ func RenderMarkdown(w io.Writer, p Plan) error {
 	return nil
 }
 
-// mdCell makes text safe inside a markdown table cell.
+// mdCell makes text safe inside a markdown table cell: control characters
+// escaped (SafeText), backslashes and pipes escaped.
 func mdCell(s string) string {
+	s = SafeText(s)
 	s = strings.ReplaceAll(s, "\\", "\\\\")
-	s = strings.ReplaceAll(s, "|", "\\|")
-	return strings.ReplaceAll(s, "\n", " ")
+	return strings.ReplaceAll(s, "|", "\\|")
 }

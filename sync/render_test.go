@@ -17,7 +17,8 @@ var update = flag.Bool("update", false, "rewrite testdata/*.golden with the curr
 
 // richScenario exercises every kind of line a plan can print: creates,
 // updates, a rename, an adoption, a team delete, user deletes, withheld
-// removals, a member id that names no listed user (kept) and a conflict.
+// removals, a member id that names no listed user (kept), a conflict and
+// entries the sources skipped.
 func richScenario() ([]*sources.Snapshot, Current, Policy) {
 	corp := editDirectory(func(s *sources.Snapshot) {
 		leaverBob(s)
@@ -25,8 +26,12 @@ func richScenario() ([]*sources.Snapshot, Current, Policy) {
 		s.Groups[1].Name = "oncall-database"
 		s.Groups = append(s.Groups, group("g4", "oncall-web", "u1"))
 	})
+	corp.Skip(sources.SkipNoEmail)
+	corp.Skip(sources.SkipNoEmail)
+	corp.Skip(sources.SkipOutsideScope)
 	partners := contractors()
 	partners.Groups = append(partners.Groups, group("gp", "oncall-partners", "c2"))
+	partners.Skip(sources.SkipDuplicateEmail)
 	adoptContractors := contractorRule()
 	adoptContractors.Adopt = true
 	pol := Policy{
@@ -51,7 +56,10 @@ func richScenario() ([]*sources.Snapshot, Current, Policy) {
 func richPlan(t *testing.T) Plan {
 	t.Helper()
 	snaps, cur, pol := richScenario()
-	return MakePlan(cur, mustDesired(t, pol, snaps...), pol)
+	p := MakePlan(cur, mustDesired(t, pol, snaps...), pol)
+	p.Skipped = SkippedBySource(snaps)
+	p.Origin = PlanOrigin{PagerTreeURL: "https://pagertree.example.com", ConfigHash: "sha256:" + strings.Repeat("c0", 32)}
+	return p
 }
 
 // golden compares got with testdata/name, rewriting it under -update.
@@ -105,6 +113,16 @@ func TestRenderInSync(t *testing.T) {
 	if got := text.String(); got != "No changes. PagerTree is in sync.\n" {
 		t.Errorf("text: got %q", got)
 	}
+	// What the sources skipped shows even when nothing changes.
+	p.Skipped = map[string]map[string]int{"corp": {"no_email": 1}}
+	text.Reset()
+	if err := RenderText(&text, p); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := text.String(), "Source corp skipped 1 entry: no_email 1.\n\nNo changes. PagerTree is in sync.\n"; got != want {
+		t.Errorf("text with skips: got %q, want %q", got, want)
+	}
+	p.Skipped = nil
 	if err := RenderJSON(&js, p); err != nil {
 		t.Fatal(err)
 	}

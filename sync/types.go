@@ -141,6 +141,34 @@ type Change struct {
 
 // Conflict is a wanted team the plan leaves alone.
 type Conflict struct {
-	Team   string `json:"team"`
+	Team string `json:"team,omitempty"`
+	// User is the email of PagerTree users ptsync cannot tell apart; set
+	// instead of Team.
+	User   string `json:"user,omitempty"`
 	Reason string `json:"reason"`
+}
+
+// Subject names what the conflict leaves alone: "team NAME" or "user EMAIL".
+func (c Conflict) Subject() string {
+	if c.User != "" {
+		return "user " + c.User
+	}
+	return "team " + c.Team
+}
+
+// PlanOrigin is where and how a plan was made. A saved plan is applied only
+// against the PagerTree and with the configuration it was made for, and
+// under the same safety limits.
+type PlanOrigin struct {
+	// PagerTreeURL is pagertree.url.
+	PagerTreeURL string `json:"pagertree_url"`
+	// AccountID is the PagerTree account the objects belong to, where the
+	// API says (v4's account_id); empty on v3.
+	AccountID string `json:"account_id,omitempty"`
+	// ConfigHash is a SHA-256 of the effective configuration with every
+	// secret left out ("sha256:<hex>").
+	ConfigHash string `json:"config_hash"`
+	// AllowDestructive records --allow-destructive: the plan was made
+	// without the safety limits.
+	AllowDestructive bool `json:"allow_destructive"`
 }

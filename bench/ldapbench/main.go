@@ -11,7 +11,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -31,6 +30,11 @@ import (
 	"github.com/ptsync/ptsync/sources"
 	ldapsource "github.com/ptsync/ptsync/sources/ldap"
 )
+
+// targetRatio is docs/benchmarks.md's target: ptsync's fetch, which runs
+// the user and the group search at once, takes no longer than ldapsearch
+// running them one after the other.
+const targetRatio = 1.0
 
 func main() { os.Exit(run()) }
 
@@ -248,9 +252,9 @@ func benchMain(args []string) error {
 		median(inProcess).Round(time.Millisecond), f.Round(time.Millisecond), median(fetchCPU).Round(time.Millisecond), float64(fetchRSS)/1024)
 	fmt.Printf("| ldapsearch -E pr=%d/noprompt (%d processes) | %s | %s | %.1f MiB |\n",
 		*pageSize, len(searches), s.Round(time.Millisecond), median(searchCPU).Round(time.Millisecond), float64(searchRSS)/1024)
-	fmt.Printf("\nratio ptsync / ldapsearch = %.2f (target <= 1.5)\n", f.Seconds()/s.Seconds())
-	if f.Seconds() > 1.5*s.Seconds() {
-		return errors.New("ptsync is slower than 1.5x ldapsearch")
+	fmt.Printf("\nratio ptsync / ldapsearch = %.2f (target <= %.1f)\n", f.Seconds()/s.Seconds(), targetRatio)
+	if f.Seconds() > targetRatio*s.Seconds() {
+		return fmt.Errorf("ptsync is slower than %.1fx ldapsearch", targetRatio)
 	}
 	return nil
 }

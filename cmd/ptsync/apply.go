@@ -8,8 +8,10 @@ import (
 	"github.com/ptsync/ptsync/sync"
 )
 
-// runApply applies a plan saved by plan --out, refusing it when PagerTree
-// changed since it was made.
+// runApply applies a plan saved by plan --out without trusting the file: it
+// refuses a plan made for another PagerTree or with another configuration,
+// and the engine refuses it when PagerTree changed since it was made or
+// when it holds a change a fresh plan does not make.
 func runApply(ctx context.Context, e env) int {
 	fs := newFlags("apply", e)
 	path := fs.String("config", "ptsync.yaml", "configuration file")
@@ -27,16 +29,26 @@ func runApply(ctx context.Context, e env) int {
 	if err != nil {
 		return fail(e, "apply", fmt.Errorf("%s: %w", planFile, err))
 	}
-	run, code, ok := loadOneShot(e, "apply", *path, false)
+	// The sources too: the engine plans afresh to check every saved change.
+	run, code, ok := loadOneShot(e, "apply", *path, true)
 	if !ok {
 		return code
 	}
+	here, err := planOrigin(run.cfg)
+	if err != nil {
+		return fail(e, "apply", err)
+	}
+	if err := sync.CheckOrigin(p.Origin, here); err != nil {
+		return fail(e, "apply", fmt.Errorf("%s: %w", planFile, err))
+	}
+	ctx, cancel := withCycleTimeout(ctx, run.cfg)
+	defer cancel()
 	rep, err := run.engine.ApplyPlan(ctx, p, sync.RunOptions{RunID: run.runID})
 	if !writeMetricsFile(e, "apply", run, *metricsFile) {
 		return exitError
 	}
 	if err != nil {
-		return fail(e, "apply", fmt.Errorf("%s: %w", planFile, err))
+		return fail(e, "apply", fmt.Errorf("%s: %w", planFile, runError(ctx, err)))
 	}
 	return printRun(e, "apply", rep)
 }

@@ -31,5 +31,5 @@ func newLogger(cfg config.Log, w io.Writer) (*zap.Logger, error) {
 	}
 	// Sources, the PagerTree client and apply workers log from several
 	// goroutines at once; Lock keeps their lines whole and w race-free.
-	return zap.New(zapcore.NewCore(enc, zapcore.Lock(zapcore.AddSync(w)), level)), nil
+	return zap.New(escapingCore{zapcore.NewCore(enc, zapcore.Lock(zapcore.AddSync(w)), level)}), nil
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 
 	"github.com/ptsync/ptsync/sync"
 )
@@ -41,13 +42,19 @@ func runPlan(ctx context.Context, e env) int {
 	if !ok {
 		return code
 	}
+	ctx, cancel := withCycleTimeout(ctx, run.cfg)
+	defer cancel()
 	prep, err := run.engine.Prepare(ctx, sync.RunOptions{AllowDestructive: *allowDestructive, RunID: run.runID})
 	if !writeMetricsFile(e, "plan", run, *metricsFile) {
 		return exitError
 	}
 	if err != nil {
+		return fail(e, "plan", runError(ctx, err))
+	}
+	if prep.Plan.Origin, err = planOrigin(run.cfg); err != nil {
 		return fail(e, "plan", err)
 	}
+	prep.Plan.Origin.AllowDestructive = prep.Policy.AllowDestructive
 	if *out != "" {
 		if err := savePlan(*out, prep.Plan); err != nil {
 			return fail(e, "plan", err)
@@ -62,14 +69,50 @@ func runPlan(ctx context.Context, e env) int {
 	return exitOK
 }
 
-// savePlan writes the plan as JSON to path, whole or not at all.
+// savePlan writes the plan as JSON to path, whole or not at all: to a
+// temporary file beside it, synced, then renamed over path, so a crash or a
+// full disk leaves the old file (or none), never half a plan. The file is
+// 0600 whatever path's mode was: a plan lists every managed person.
 func savePlan(path string, p sync.Plan) error {
 	var buf bytes.Buffer
 	if err := sync.RenderJSON(&buf, p); err != nil {
 		return err
 	}
-	if err := os.WriteFile(path, buf.Bytes(), 0o600); err != nil {
+	if err := writeFileAtomic(path, buf.Bytes()); err != nil {
 		return fmt.Errorf("--out: %w", err)
+	}
+	return nil
+}
+
+// writeFileAtomic replaces path with data by a rename in path's directory.
+func writeFileAtomic(path string, data []byte) (err error) {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*.tmp") // mode 0600
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			tmp.Close()
+			os.Remove(tmp.Name())
+		}
+	}()
+	if _, err := tmp.Write(data); err != nil {
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return err
+	}
+	// The rename is durable once the directory is; a directory that cannot
+	// be synced (some file systems) has still been renamed into.
+	if dir, err := os.Open(filepath.Dir(path)); err == nil {
+		_ = dir.Sync()
+		dir.Close()
 	}
 	return nil
 }

@@ -124,12 +124,8 @@ func loadDaemonConfig(path string, logTo io.Writer) (daemonConfig, error) {
 		return daemonConfig{}, err
 	}
 	schedule, err := config.ParseSchedule(cfg.Schedule)
-	if err != nil { // Load validated it: this is a bug
+	if err != nil { // Load validated it, a schedule that never fires included: this is a bug
 		return daemonConfig{}, fmt.Errorf("%s: schedule: %w", path, err)
-	}
-	// A cron spec such as "0 0 30 2 *" parses but never fires.
-	if schedule.Next(time.Now()).IsZero() {
-		return daemonConfig{}, fmt.Errorf("%s: schedule %q never fires", path, cfg.Schedule)
 	}
 	log, err := newLogger(cfg.Log, logTo)
 	if err != nil {
@@ -152,6 +148,9 @@ type daemon struct {
 	loaded  daemonConfig
 	metrics *sync.Metrics // one set for the process: counters span cycles
 	server  *server.Server
+	// lastSuccess is when the last cycle that did not fail ended; zero
+	// before the first.
+	lastSuccess time.Time
 }
 
 func (d *daemon) log() *zap.Logger { return d.loaded.log }
@@ -168,7 +167,13 @@ func (d *daemon) loop(ctx context.Context, reload <-chan os.Signal, served <-cha
 	start := func() {
 		running = true
 		loaded := d.loaded
-		go func() { finished <- d.cycle(cycleCtx, loaded) }()
+		runID := sync.NewRunID()
+		// The cycle is cancelled at its deadline; should it still not end
+		// (a peer that ignores the cancel), /readyz says so.
+		timeout := loaded.cfg.CycleTimeout
+		d.server.SetDeadline(time.Now().Add(timeout),
+			fmt.Sprintf("sync run %s has run past cycle_timeout (%s)", runID, shortDuration(timeout)))
+		go func() { finished <- d.cycle(cycleCtx, loaded, runID) }()
 	}
 
 	start()
@@ -185,14 +190,18 @@ func (d *daemon) loop(ctx context.Context, reload <-chan os.Signal, served <-cha
 			timer.Reset(d.untilNext())
 		case reason := <-finished:
 			running = false
+			d.server.ClearDeadline()
 			if reason == "" {
+				d.lastSuccess = time.Now()
 				d.server.SetReady()
+				d.expectNextSuccess()
 			} else {
 				d.server.SetNotReady(reason)
 			}
 		case <-reload:
 			if d.reload() {
 				timer.Reset(d.untilNext())
+				d.expectNextSuccess()
 			}
 		case err := <-served:
 			if running {
@@ -201,6 +210,7 @@ func (d *daemon) loop(ctx context.Context, reload <-chan os.Signal, served <-cha
 			}
 			return err
 		case <-ctx.Done():
+			d.server.ClearDeadline()
 			d.server.SetNotReady(notReadyStopping)
 			if running {
 				d.drain(finished, cancelCycle, drainTimeout)
@@ -227,6 +237,30 @@ func (d *daemon) drain(finished <-chan string, cancel context.CancelFunc, timeou
 	<-finished
 }
 
+// staleAfter is how many schedule intervals may pass without a cycle
+// that succeeds before the daemon stops calling itself ready: one missed
+// or failed cycle is noise, three in a row are not.
+const staleAfter = 3
+
+// expectNextSuccess makes readiness lapse when no cycle succeeds within
+// staleAfter schedule intervals of the last one that did: cycles that
+// hang, or never start, fail no run and would otherwise go unnoticed.
+func (d *daemon) expectNextSuccess() {
+	if d.lastSuccess.IsZero() {
+		return // not ready yet anyway
+	}
+	interval := scheduleInterval(d.loaded.schedule, time.Now())
+	d.server.SetExpiry(d.lastSuccess.Add(staleAfter*interval),
+		fmt.Sprintf("no successful sync since %s (%d × schedule)", d.lastSuccess.UTC().Format(time.RFC3339), staleAfter))
+}
+
+// scheduleInterval is the gap between the schedule's next two firings
+// after now: @every's period, or for a cron spec the one coming up.
+func scheduleInterval(s cron.Schedule, now time.Time) time.Duration {
+	next := s.Next(now)
+	return s.Next(next).Sub(next)
+}
+
 // untilNext is the wait for the next scheduled cycle. loadDaemonConfig
 // made sure the schedule has one.
 func (d *daemon) untilNext() time.Duration {
@@ -234,11 +268,13 @@ func (d *daemon) untilNext() time.Duration {
 }
 
 // cycle runs one sync with an engine of its own, so every line the run
-// logs carries its run_id, while the metrics carry on across cycles. It
-// returns why the run leaves the daemon not ready, or "" when it did not
-// fail (a run whose destructive changes were withheld did not fail).
-func (d *daemon) cycle(ctx context.Context, loaded daemonConfig) string {
-	runID := sync.NewRunID()
+// logs carries its run_id, while the metrics carry on across cycles; it is
+// cancelled at cycle_timeout. It returns why the run leaves the daemon not
+// ready, or "" when it did not fail (a run whose destructive changes were
+// withheld did not fail).
+func (d *daemon) cycle(ctx context.Context, loaded daemonConfig, runID string) string {
+	ctx, cancel := withCycleTimeout(ctx, loaded.cfg)
+	defer cancel()
 	engine, err := newEngine(loaded.cfg, loaded.log, loaded.log.With(zap.String("run_id", runID)), d.metrics, true)
 	if err != nil {
 		loaded.log.Error("sync run could not start", zap.String("run_id", runID), zap.Error(err))
@@ -249,9 +285,14 @@ func (d *daemon) cycle(ctx context.Context, loaded daemonConfig) string {
 		return ""
 	}
 	if err != nil {
-		return oneLine(fmt.Sprintf("last sync run %s failed: %v", runID, err))
+		return oneLine(fmt.Sprintf("last sync run %s failed: %v", runID, runError(ctx, err)))
 	}
-	return fmt.Sprintf("last sync run %s failed: %d of %d changes failed", runID, rep.Result.Counts.Failed, len(rep.Result.Changes))
+	c := rep.Result.Counts
+	if c.Cancelled > 0 {
+		return oneLine(fmt.Sprintf("last sync run %s failed: run cancelled (%v): %d changes cancelled, %d failed",
+			runID, context.Cause(ctx), c.Cancelled, c.Failed))
+	}
+	return fmt.Sprintf("last sync run %s failed: %d of %d changes failed", runID, c.Failed, len(rep.Result.Changes))
 }
 
 // reload loads the config file again. A bad file is logged and the

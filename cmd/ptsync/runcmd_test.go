@@ -503,7 +503,9 @@ func TestRunStartupErrors(t *testing.T) {
 		{
 			name:   "a schedule that never fires",
 			config: func(t *testing.T) string { return writeConfig(t, unreachable, "schedule: \"0 0 30 2 *\"\n") },
-			stderr: func(cfg string) string { return "ptsync run: " + cfg + `: schedule "0 0 30 2 *" never fires` + "\n" },
+			stderr: func(cfg string) string {
+				return cfg + ":12: schedule: never fires (no such date in the next five years); check the day of month and month fields\n"
+			},
 		},
 		{
 			name: "a source type this build lacks",

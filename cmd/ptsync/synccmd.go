@@ -25,14 +25,20 @@ func runSync(ctx context.Context, e env) int {
 	if !ok {
 		return code
 	}
+	ctx, cancel := withCycleTimeout(ctx, run.cfg)
+	defer cancel()
 	rep, err := run.engine.RunOnce(ctx, sync.RunOptions{DryRun: *dryRun, AllowDestructive: *allowDestructive, RunID: run.runID})
 	if !writeMetricsFile(e, "sync", run, *metricsFile) {
 		return exitError
 	}
 	if err != nil {
-		return fail(e, "sync", err)
+		return fail(e, "sync", runError(ctx, err))
 	}
-	return printRun(e, "sync", rep)
+	code = printRun(e, "sync", rep)
+	if n := rep.Result.Counts.Cancelled; n > 0 {
+		fail(e, "sync", fmt.Errorf("run cancelled (%v): %d changes not applied; the next run plans them again", context.Cause(ctx), n))
+	}
+	return code
 }
 
 // printRun prints a run's plan and result and returns its exit code.

@@ -1,9 +1,12 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
+	"strings"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
@@ -85,6 +88,44 @@ func newPolicy(cfg *config.Config) sync.Policy {
 		MaxDestructive:        cfg.Safety.MaxDestructive,
 		MaxDestructivePercent: cfg.Safety.MaxDestructivePercent,
 	}
+}
+
+// cycleTimeoutError is the cause of a run's context ending at
+// cycle_timeout, so the run's error can say so rather than only "context
+// deadline exceeded".
+type cycleTimeoutError struct{ timeout time.Duration }
+
+func (e cycleTimeoutError) Error() string {
+	return fmt.Sprintf("cycle_timeout (%s) reached", shortDuration(e.timeout))
+}
+
+// withCycleTimeout bounds one run (a daemon cycle, or a one-shot plan or
+// sync) by cfg's cycle_timeout.
+func withCycleTimeout(ctx context.Context, cfg *config.Config) (context.Context, context.CancelFunc) {
+	return context.WithTimeoutCause(ctx, cfg.CycleTimeout, cycleTimeoutError{cfg.CycleTimeout})
+}
+
+// runError is err, the error of a run under ctx, saying first that
+// cycle_timeout cancelled the run when it did.
+func runError(ctx context.Context, err error) error {
+	var timeout cycleTimeoutError
+	if err != nil && errors.As(context.Cause(ctx), &timeout) {
+		return fmt.Errorf("%w: %w", timeout, err)
+	}
+	return err
+}
+
+// shortDuration writes d as a config would: 30m, 1h, 1h30m, 200ms, not
+// 30m0s.
+func shortDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
 }
 
 // metricsFileFlag adds --metrics-file to a one-shot command.

@@ -59,14 +59,15 @@ func TestLoadAppliesDefaults(t *testing.T) {
 			Concurrency:       4,
 			Timeout:           30 * time.Second,
 		},
-		Sources: []config.Source{{Name: "corp", Type: "file", Settings: &file.Config{Path: "testdata/contractors.yaml"}}},
-		Teams:   []config.TeamRule{{Source: "corp", Match: "oncall-*", Name: "{{ .Name }}", Adopt: false, OnMissing: "keep"}},
-		Users:   config.Users{Scope: "team_members", Delete: false, DeleteGrace: 0},
-		Safety:  config.Safety{MaxDestructive: 25, MaxDestructivePercent: 20, MinSourceUsers: 1, MaxSourceDropPercent: 30},
-		State:   config.State{Dir: "", KeepReports: 50},
-		Metrics: config.Metrics{Listen: "127.0.0.1:9464"},
-		Log:     config.Log{Level: "info", Format: "json"},
-		Path:    "testdata/valid-minimal.yaml",
+		CycleTimeout: 30 * time.Minute,
+		Sources:      []config.Source{{Name: "corp", Type: "file", Settings: &file.Config{Path: "testdata/contractors.yaml"}}},
+		Teams:        []config.TeamRule{{Source: "corp", Match: "oncall-*", Name: "{{ .Name }}", Adopt: false, OnMissing: "keep"}},
+		Users:        config.Users{Scope: "team_members", Delete: false, DeleteGrace: 0},
+		Safety:       config.Safety{MaxDestructive: 25, MaxDestructivePercent: 20, MinSourceUsers: 1, MaxSourceDropPercent: 30},
+		State:        config.State{Dir: "", KeepReports: 50},
+		Metrics:      config.Metrics{Listen: "127.0.0.1:9464"},
+		Log:          config.Log{Level: "info", Format: "json"},
+		Path:         "testdata/valid-minimal.yaml",
 	}
 	config.StripInternal(cfg)
 	if !reflect.DeepEqual(*cfg, want) {
@@ -89,9 +90,10 @@ func TestLDAPDefaults(t *testing.T) {
       users: {base_dn: "ou=people,dc=example,dc=com"}
       groups: {base_dn: "ou=groups,dc=example,dc=com"}`
 	openLDAP := ldap.Config{
-		URL:      "ldap://127.0.0.1:389",
-		PageSize: 500,
-		Timeout:  30 * time.Second,
+		URL:       "ldap://127.0.0.1:389",
+		PageSize:  500,
+		Referrals: "fail",
+		Timeout:   30 * time.Second,
 		Users: ldap.Users{
 			BaseDN: "ou=people,dc=example,dc=com", Filter: "(objectClass=inetOrgPerson)", Scope: "sub",
 			IDAttribute: "entryUUID", EmailAttribute: "mail", NameAttribute: "displayName",
@@ -179,8 +181,10 @@ teams: [{source: corp, match: "*"}]
 func TestExplicitValuesWin(t *testing.T) {
 	cfg := mustParse(t, `
 schedule: "*/5 * * * *"
+cycle_timeout: 90s
 pagertree:
-  url: http://127.0.0.1:8080
+  url: http://pagertree.internal:8080
+  insecure_http: true
   username: u
   password: p
   requests_per_second: 2.5
@@ -210,16 +214,17 @@ log:
 `, nil)
 	config.StripInternal(cfg)
 	want := config.Config{
-		Schedule:  "*/5 * * * *",
-		PagerTree: config.PagerTree{URL: "http://127.0.0.1:8080", Username: "u", Password: "p", RequestsPerSecond: 2.5, Concurrency: 1, Timeout: 5 * time.Second},
-		Sources:   []config.Source{{Name: "corp", Type: "file", Settings: &file.Config{Path: "/tmp/c.yaml"}}},
-		Teams:     []config.TeamRule{{Source: "corp", Match: "re:^oncall-", Name: "{{ upper .Name }}", Adopt: true, OnMissing: "delete"}},
-		Users:     config.Users{Scope: "all", Delete: true, Protect: []string{"owner@example.com"}, PhoneRegion: "GB"},
-		Safety:    config.Safety{},
-		State:     config.State{KeepReports: 1},
-		Metrics:   config.Metrics{Listen: ":0"},
-		Log:       config.Log{Level: "debug", Format: "console"},
-		Path:      "ptsync.yaml",
+		Schedule:     "*/5 * * * *",
+		PagerTree:    config.PagerTree{URL: "http://pagertree.internal:8080", InsecureHTTP: true, Username: "u", Password: "p", RequestsPerSecond: 2.5, Concurrency: 1, Timeout: 5 * time.Second},
+		CycleTimeout: 90 * time.Second,
+		Sources:      []config.Source{{Name: "corp", Type: "file", Settings: &file.Config{Path: "/tmp/c.yaml"}}},
+		Teams:        []config.TeamRule{{Source: "corp", Match: "re:^oncall-", Name: "{{ upper .Name }}", Adopt: true, OnMissing: "delete"}},
+		Users:        config.Users{Scope: "all", Delete: true, Protect: []string{"owner@example.com"}, PhoneRegion: "GB"},
+		Safety:       config.Safety{},
+		State:        config.State{KeepReports: 1},
+		Metrics:      config.Metrics{Listen: ":0"},
+		Log:          config.Log{Level: "debug", Format: "console"},
+		Path:         "ptsync.yaml",
 	}
 	if !reflect.DeepEqual(*cfg, want) {
 		t.Errorf("config:\n%+v\nwant:\n%+v", *cfg, want)
@@ -595,6 +600,7 @@ func TestValidateBuiltInCode(t *testing.T) {
 	cfg.Safety.MaxSourceDropPercent = -1
 	want := `sources[1].ldap.url: is required
 sources[1].ldap.page_size: must be between 1 and 10000
+sources[1].ldap.referrals: is required (one of fail, follow, ignore)
 sources[1].ldap.timeout: must be greater than 0
 sources[1].ldap.users.base_dn: is required
 sources[1].ldap.users.filter: is required
@@ -633,6 +639,8 @@ func TestParseSchedule(t *testing.T) {
 	}{
 		{"@every 15m", true}, {"@hourly", true}, {"@daily", true}, {"*/15 * * * *", true}, {"0 3 * * mon-fri", true},
 		{"0 */15 * * * *", false}, {"@every", false}, {"every 15m", false}, {"", false},
+		// Valid fields, but no such date: February 30th, April 31st.
+		{"0 0 30 2 *", false}, {"0 0 31 4 *", false}, {"0 0 29 2 *", true},
 	} {
 		if _, err := config.ParseSchedule(tc.spec); (err == nil) != tc.ok {
 			t.Errorf("ParseSchedule(%q) error = %v, want ok=%v", tc.spec, err, tc.ok)

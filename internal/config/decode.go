@@ -1,12 +1,14 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"reflect"
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -172,7 +174,7 @@ func (d *decoder) duration(n *yaml.Node, v reflect.Value, key string) {
 	}
 	dur, err := time.ParseDuration(strings.TrimSpace(s))
 	if err != nil {
-		d.problem(n, key, "must be a duration such as 30s or 15m, got %q", s)
+		d.problem(n, key, "must be a duration such as 30s or 15m, got %s", durationShape(s))
 		return
 	}
 	v.SetInt(int64(dur))
@@ -190,7 +192,7 @@ func (d *decoder) bool(n *yaml.Node, v reflect.Value, key string) {
 	case "false", "no", "off":
 		v.SetBool(false)
 	default:
-		d.problem(n, key, "must be true or false, got %q", s)
+		d.problem(n, key, "must be true or false, got %s", shape(s))
 	}
 }
 
@@ -201,7 +203,7 @@ func (d *decoder) int(n *yaml.Node, v reflect.Value, key string) {
 	}
 	i, err := strconv.ParseInt(strings.TrimSpace(s), 10, v.Type().Bits())
 	if err != nil {
-		d.problem(n, key, "must be an integer, got %q", s)
+		d.problem(n, key, "must be an integer, got %s", integerShape(s, err))
 		return
 	}
 	v.SetInt(i)
@@ -213,11 +215,56 @@ func (d *decoder) float(n *yaml.Node, v reflect.Value, key string) {
 		return
 	}
 	f, err := strconv.ParseFloat(strings.TrimSpace(s), v.Type().Bits())
-	if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
-		d.problem(n, key, "must be a number, got %q", s)
+	switch {
+	case err != nil:
+		d.problem(n, key, "must be a number, got %s", shape(s))
+		return
+	case math.IsNaN(f) || math.IsInf(f, 0):
+		d.problem(n, key, "must be a finite number")
 		return
 	}
 	v.SetFloat(f)
+}
+
+// A value that does not fit a number, true/false or duration field is
+// described, never repeated: a password pasted one line off would
+// otherwise land in the error, and from there in logs and CI output. Only
+// string fields with a fixed set of values echo what they got.
+
+// shape says what kind of value s is without repeating it.
+func shape(s string) string {
+	if strings.TrimSpace(s) == "" {
+		return "an empty value"
+	}
+	if n := utf8.RuneCountInString(s); n != 1 {
+		return fmt.Sprintf("a string of %d characters", n)
+	}
+	return "a string of 1 character"
+}
+
+// integerShape is shape for an integer field, err being ParseInt's.
+func integerShape(s string, err error) string {
+	if errors.Is(err, strconv.ErrRange) {
+		return "a number out of range"
+	}
+	if isFiniteNumber(s) {
+		return "a decimal number"
+	}
+	return shape(s)
+}
+
+// durationShape is shape for a duration field: a bare number is the usual
+// slip, and saying so is safe.
+func durationShape(s string) string {
+	if isFiniteNumber(s) {
+		return "a number without a unit"
+	}
+	return shape(s)
+}
+
+func isFiniteNumber(s string) bool {
+	f, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
+	return err == nil && !math.IsNaN(f) && !math.IsInf(f, 0)
 }
 
 // slice decodes a sequence, replacing (never appending to) a default list.

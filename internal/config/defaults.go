@@ -25,9 +25,10 @@ func Default() Config {
 			MinSourceUsers:        1,
 			MaxSourceDropPercent:  30,
 		},
-		State:   State{KeepReports: 50},
-		Metrics: Metrics{Listen: "127.0.0.1:9464"},
-		Log:     Log{Level: "info", Format: "json"},
+		State:        State{KeepReports: 50},
+		CycleTimeout: 30 * time.Minute,
+		Metrics:      Metrics{Listen: "127.0.0.1:9464"},
+		Log:          Log{Level: "info", Format: "json"},
 	}
 }
 

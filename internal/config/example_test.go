@@ -66,6 +66,8 @@ func TestExampleConfig(t *testing.T) {
 		{"pagertree.requests_per_second", cfg.PagerTree.RequestsPerSecond, def.PagerTree.RequestsPerSecond},
 		{"pagertree.concurrency", cfg.PagerTree.Concurrency, def.PagerTree.Concurrency},
 		{"pagertree.timeout", cfg.PagerTree.Timeout, def.PagerTree.Timeout},
+		{"pagertree.insecure_http", cfg.PagerTree.InsecureHTTP, def.PagerTree.InsecureHTTP},
+		{"cycle_timeout", cfg.CycleTimeout, def.CycleTimeout},
 		{"users", cfg.Users.Scope, def.Users.Scope},
 		{"safety", cfg.Safety, def.Safety},
 		{"state", cfg.State, def.State},

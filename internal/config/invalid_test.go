@@ -22,9 +22,9 @@ testdata/invalid-empty.yaml: teams: at least one rule is required`,
 	"invalid-unknown-key.yaml":     `testdata/invalid-unknown-key.yaml:10: sources[0].ldap.bind_pasword: unknown key (did you mean bind_password?)`,
 	"invalid-unknown-top-key.yaml": "testdata/invalid-unknown-top-key.yaml:1: schedul: unknown key (did you mean schedule?)\ntestdata/invalid-unknown-top-key.yaml:2: verbose: unknown key",
 	"invalid-duplicate-key.yaml":   `testdata/invalid-duplicate-key.yaml:4: pagertree.username: duplicate key (first set on line 2)`,
-	"invalid-wrong-type.yaml": `testdata/invalid-wrong-type.yaml:4: pagertree.concurrency: must be an integer, got "four"
+	"invalid-wrong-type.yaml": `testdata/invalid-wrong-type.yaml:4: pagertree.concurrency: must be an integer, got a string of 4 characters
 testdata/invalid-wrong-type.yaml:5: pagertree.requests_per_second: must be a number, got a list
-testdata/invalid-wrong-type.yaml:15: users.delete: must be true or false, got "maybe"`,
+testdata/invalid-wrong-type.yaml:15: users.delete: must be true or false, got a string of 5 characters`,
 	"invalid-wrong-type-list.yaml":    `testdata/invalid-wrong-type-list.yaml:13: users.protect: must be a list, got "owner@example.com"`,
 	"invalid-wrong-type-mapping.yaml": `testdata/invalid-wrong-type-mapping.yaml:1: pagertree: must be a mapping, got "https://api.pagertree.com"`,
 	"invalid-missing-required.yaml": `testdata/invalid-missing-required.yaml: pagertree.username: is required
@@ -32,9 +32,14 @@ testdata/invalid-missing-required.yaml: pagertree.password: is required (or pass
 	"invalid-missing-base-dn.yaml": `testdata/invalid-missing-base-dn.yaml:7: sources[0].ldap.users.base_dn: is required`,
 	"invalid-bad-enum.yaml": `testdata/invalid-bad-enum.yaml:12: teams[0].on_missing: must be one of keep, empty, delete, got "remove"
 testdata/invalid-bad-enum.yaml:14: log.level: must be one of debug, info, warn, error, got "verbose"`,
-	"invalid-bad-duration.yaml": `testdata/invalid-bad-duration.yaml:4: pagertree.timeout: must be a duration such as 30s or 15m, got "30"`,
+	"invalid-bad-duration.yaml": `testdata/invalid-bad-duration.yaml:4: pagertree.timeout: must be a duration such as 30s or 15m, got a number without a unit`,
 	"invalid-bad-schedule.yaml": `testdata/invalid-bad-schedule.yaml:1: schedule: not a valid cron schedule: expected exactly 5 fields, found 3: [every 15 minutes]`,
-	"invalid-unset-env.yaml":    `testdata/invalid-unset-env.yaml:3: pagertree.password: environment variable PTSYNC_TEST_UNSET is not set`,
+	// A schedule that parses but never fires, a cycle that could never
+	// run, and a password that would cross the network in clear.
+	"invalid-never-fires.yaml": `testdata/invalid-never-fires.yaml:1: schedule: never fires (no such date in the next five years); check the day of month and month fields
+testdata/invalid-never-fires.yaml:2: cycle_timeout: must be greater than 0 (a duration such as 30m)
+testdata/invalid-never-fires.yaml:4: pagertree.url: is plain http:// to pagertree.example.com, so the password and token would travel in clear: use https://, or set pagertree.insecure_http: true to allow it`,
+	"invalid-unset-env.yaml": `testdata/invalid-unset-env.yaml:3: pagertree.password: environment variable PTSYNC_TEST_UNSET is not set`,
 	"invalid-env-syntax.yaml": `testdata/invalid-env-syntax.yaml:2: pagertree.username: invalid variable name "PAGERTREE USERNAME" in ${PAGERTREE USERNAME} (write $${ for a literal ${)
 testdata/invalid-env-syntax.yaml:3: pagertree.password: unterminated ${ (write $${ for a literal ${)`,
 	"invalid-secret-and-file.yaml":   `testdata/invalid-secret-and-file.yaml:4: pagertree.password_file: cannot be used together with password; set one of them`,

@@ -14,8 +14,11 @@ type Config struct {
 	Users     Users      `yaml:"users"`
 	Safety    Safety     `yaml:"safety"`
 	State     State      `yaml:"state"`
-	Metrics   Metrics    `yaml:"metrics"`
-	Log       Log        `yaml:"log"`
+	// CycleTimeout bounds one sync run (run's cycles and the one-shot
+	// commands): past it the run is cancelled and /readyz turns 503.
+	CycleTimeout time.Duration `yaml:"cycle_timeout"`
+	Metrics      Metrics       `yaml:"metrics"`
+	Log          Log           `yaml:"log"`
 
 	// Path is the file the configuration was loaded from.
 	Path string `yaml:"-"`
@@ -29,7 +32,10 @@ type Config struct {
 
 // PagerTree is the account ptsync writes to.
 type PagerTree struct {
-	URL               string        `yaml:"url"`
+	URL string `yaml:"url"`
+	// InsecureHTTP allows an http:// URL to a host that is not loopback,
+	// where the password and token travel in clear.
+	InsecureHTTP      bool          `yaml:"insecure_http"`
 	Username          string        `yaml:"username"`
 	Password          string        `yaml:"password"`
 	PasswordFile      string        `yaml:"password_file" config:"secret"`

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"net/url"
@@ -8,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/nyaruka/phonenumbers"
 	"github.com/robfig/cron/v3"
@@ -27,9 +29,19 @@ func (c *Config) Validate() error {
 var scheduleParser = cron.NewParser(cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor)
 
 // ParseSchedule parses a schedule as Validate does: a standard 5-field
-// cron spec or a descriptor (@every 15m, @hourly, @daily, ...).
+// cron spec or a descriptor (@every 15m, @hourly, @daily, ...) that fires.
+// A spec such as "0 0 30 2 *" (February 30th) parses but never fires, and
+// a daemon on it would never sync: it is an error here, so `validate` and
+// `run` refuse it alike.
 func ParseSchedule(spec string) (cron.Schedule, error) {
-	return scheduleParser.Parse(spec)
+	s, err := scheduleParser.Parse(spec)
+	if err != nil {
+		return nil, fmt.Errorf("not a valid cron schedule: %w", err)
+	}
+	if s.Next(time.Now()).IsZero() {
+		return nil, errors.New("never fires (no such date in the next five years); check the day of month and month fields")
+	}
+	return s, nil
 }
 
 var sourceName = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]*$`)
@@ -94,6 +106,7 @@ func (c *Config) validate() Problems {
 	k.users()
 	k.safety()
 	k.state()
+	k.cycleTimeout()
 	k.metrics()
 	k.log()
 	return problems
@@ -105,13 +118,21 @@ func (k *Checker) schedule() {
 		return
 	}
 	if _, err := ParseSchedule(k.c.Schedule); err != nil {
-		k.Add("schedule", "not a valid cron schedule: %v", err)
+		k.Add("schedule", "%v", err)
+	}
+}
+
+func (k *Checker) cycleTimeout() {
+	if k.c.CycleTimeout <= 0 {
+		k.Add("cycle_timeout", "must be greater than 0 (a duration such as 30m)")
 	}
 }
 
 func (k *Checker) pagerTree() {
 	pt := k.c.PagerTree
-	k.HTTPURL("pagertree.url", pt.URL)
+	if k.HTTPURL("pagertree.url", pt.URL) && !pt.InsecureHTTP {
+		k.notInClear("pagertree.url", pt.URL)
+	}
 	k.Required("pagertree.username", pt.Username)
 	if pt.Password == "" && pt.PasswordFile == "" {
 		k.Add("pagertree.password", "is required (or password_file)")
@@ -312,6 +333,27 @@ func (k *Checker) HTTPURL(key, value string) bool {
 		return false
 	}
 	return true
+}
+
+// notInClear reports an http:// URL to a host that is not loopback: the
+// credentials sent to it would cross the network in clear. value is a
+// valid http(s) URL.
+func (k *Checker) notInClear(key, value string) {
+	u, _ := url.Parse(value)
+	if u.Scheme != "http" || isLoopback(u.Hostname()) {
+		return
+	}
+	k.Add(key, "is plain http:// to %s, so the password and token would travel in clear: use https://, or set pagertree.insecure_http: true to allow it", u.Hostname())
+}
+
+// isLoopback reports whether host (a name or an IP, without port or
+// brackets) is this machine: localhost, 127.0.0.0/8 or ::1.
+func isLoopback(host string) bool {
+	if strings.EqualFold(strings.TrimSuffix(host, "."), "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // PairedWith reports one of two keys that only work together set alone.

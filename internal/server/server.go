@@ -30,13 +30,30 @@ const (
 
 // Server serves /metrics, /healthz and /readyz. It starts not ready; its
 // methods are safe for concurrent use.
+//
+// Readiness is the state the daemon last set (SetReady, SetNotReady) and
+// two times it may arm, checked when /readyz is asked, so that a daemon
+// stuck where it cannot say so itself is still reported: a deadline
+// (SetDeadline), which once passed overrides the state, and an expiry
+// (SetExpiry), which once passed ends a ready state.
 type Server struct {
 	handler http.Handler
 	log     *zap.Logger
+	now     func() time.Time
 
 	mu       sync.Mutex
 	notReady string // why /readyz answers 503; "" when ready
+	deadline alarm
+	expiry   alarm
 }
+
+// alarm is a reason /readyz gives from a time on; a zero at is disarmed.
+type alarm struct {
+	at     time.Time
+	reason string
+}
+
+func (a alarm) rang(now time.Time) bool { return !a.at.IsZero() && !now.Before(a.at) }
 
 // New returns a Server whose /metrics serves what gatherer gathers. log
 // receives the HTTP server's own errors (zap.NewNop when nil).
@@ -44,7 +61,7 @@ func New(gatherer prometheus.Gatherer, log *zap.Logger) *Server {
 	if log == nil {
 		log = zap.NewNop()
 	}
-	s := &Server{log: log, notReady: initialReason}
+	s := &Server{log: log, now: time.Now, notReady: initialReason}
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{
 		ErrorLog: zap.NewStdLog(log.With(zap.String("handler", "/metrics"))),
@@ -78,11 +95,41 @@ func (s *Server) setReason(reason string) {
 	s.mu.Unlock()
 }
 
+// SetDeadline makes /readyz answer 503 with reason from at on, whatever
+// the state set by SetReady or SetNotReady, until ClearDeadline or another
+// SetDeadline: something under way (a sync run) should have ended by at.
+func (s *Server) SetDeadline(at time.Time, reason string) {
+	s.mu.Lock()
+	s.deadline = alarm{at, reason}
+	s.mu.Unlock()
+}
+
+// ClearDeadline disarms SetDeadline.
+func (s *Server) ClearDeadline() { s.SetDeadline(time.Time{}, "") }
+
+// SetExpiry makes a ready state lapse at at: from then on /readyz answers
+// 503 with reason until SetExpiry moves it (a sync run succeeded again).
+// A reason set by SetNotReady or a passed deadline is said first.
+func (s *Server) SetExpiry(at time.Time, reason string) {
+	s.mu.Lock()
+	s.expiry = alarm{at, reason}
+	s.mu.Unlock()
+}
+
 // Ready reports whether /readyz answers 200 and, when it does not, why.
 func (s *Server) Ready() (ready bool, reason string) {
+	now := s.now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.notReady == "", s.notReady
+	switch {
+	case s.deadline.rang(now):
+		return false, s.deadline.reason
+	case s.notReady != "":
+		return false, s.notReady
+	case s.expiry.rang(now):
+		return false, s.expiry.reason
+	}
+	return true, ""
 }
 
 func (s *Server) readyz(w http.ResponseWriter, _ *http.Request) {

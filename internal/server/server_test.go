@@ -137,3 +137,45 @@ func TestServeReportsAListenerThatFails(t *testing.T) {
 		t.Errorf("Serve on a closed listener = %v, want a wrapped net.ErrClosed naming the address", err)
 	}
 }
+
+// TestReadinessDeadlineAndExpiry moves a fake clock through a run that
+// overruns its deadline and a success that goes stale: each is reported
+// once its time has come, in order of what matters now.
+func TestReadinessDeadlineAndExpiry(t *testing.T) {
+	s := New(prometheus.NewRegistry(), nil)
+	start := time.Date(2025, 6, 1, 10, 0, 0, 0, time.UTC)
+	now := start
+	s.now = func() time.Time { return now }
+	const (
+		overrun = "sync run 0a1b has run past cycle_timeout (30m)"
+		stale   = "no successful sync since 2025-06-01T10:00:00Z (3 × schedule)"
+	)
+	steps := []struct {
+		name   string
+		set    func()
+		at     time.Duration // the clock, after start
+		status int
+		body   string
+	}{
+		{"a success arms the expiry", func() { s.SetReady(); s.SetExpiry(start.Add(45*time.Minute), stale) }, 0, http.StatusOK, "ok\n"},
+		{"a run starts with its deadline", func() { s.SetDeadline(start.Add(15*time.Minute+30*time.Minute), overrun) }, 15 * time.Minute, http.StatusOK, "ok\n"},
+		{"a second before the deadline", func() {}, 45*time.Minute - time.Second, http.StatusOK, "ok\n"},
+		{"at the deadline the overrun is reported, the expiry waits behind it", func() {}, 45 * time.Minute, http.StatusServiceUnavailable, overrun + "\n"},
+		{"the deadline beats a failed run", func() { s.SetNotReady("last sync run 0a1a failed: source down") }, 46 * time.Minute, http.StatusServiceUnavailable, overrun + "\n"},
+		{"the run ends: its failure shows, not the expiry", s.ClearDeadline, 47 * time.Minute, http.StatusServiceUnavailable, "last sync run 0a1a failed: source down\n"},
+		{"ready again, but past the expiry", s.SetReady, 48 * time.Minute, http.StatusServiceUnavailable, stale + "\n"},
+		{"a new success moves the expiry", func() { s.SetExpiry(start.Add(93*time.Minute), "later") }, 92 * time.Minute, http.StatusOK, "ok\n"},
+		{"and it lapses in its turn", func() {}, 93 * time.Minute, http.StatusServiceUnavailable, "later\n"},
+	}
+	for _, step := range steps {
+		now = start.Add(step.at)
+		step.set()
+		status, body, _ := get(t, s.Handler(), http.MethodGet, "/readyz")
+		if status != step.status || body != step.body {
+			t.Errorf("%s: /readyz = %d %q, want %d %q", step.name, status, body, step.status, step.body)
+		}
+		if ready, reason := s.Ready(); ready != (step.status == http.StatusOK) || (!ready && reason+"\n" != step.body) {
+			t.Errorf("%s: Ready() = %v, %q", step.name, ready, reason)
+		}
+	}
+}

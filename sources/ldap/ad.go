@@ -101,10 +101,25 @@ func memberValues(e *goldap.Entry, memberAttr string) (values []string, next int
 
 // fetchRange reads the rest of a ranged attribute of one entry, asking
 // for "member;range=N-*" until the server marks the last range with "*".
-func (s *Source) fetchRange(ctx context.Context, conn goldap.Client, dn, memberAttr string, next int) ([]string, error) {
+// It asks over conn, or, for an entry a followed reference found (at),
+// over a connection of its own to that server.
+func (s *Source) fetchRange(ctx context.Context, conn goldap.Client, at *endpoint, dn, memberAttr string, next int, ignored *int) ([]string, error) {
+	if at != nil {
+		referred, err := s.dialTo(ctx, *at)
+		if err != nil {
+			return nil, err
+		}
+		defer referred.Close()
+		conn = referred
+	}
+	shown := s.cfg.shownURL
+	if at != nil {
+		shown = at.shown
+	}
 	var values []string
 	for next >= 0 {
 		q := query{
+			at:     at,
 			what:   "read " + memberAttr + " values of " + dn,
 			base:   dn,
 			scope:  goldap.ScopeBaseObject,
@@ -112,10 +127,10 @@ func (s *Source) fetchRange(ctx context.Context, conn goldap.Client, dn, memberA
 			attrs:  []string{fmt.Sprintf("%s;range=%d-*", memberAttr, next)},
 		}
 		from, got := next, false
-		err := s.search(ctx, conn, q, func(e *goldap.Entry) error {
+		err := s.searchAll(ctx, conn, q, ignored, func(e *goldap.Entry, _ *endpoint) error {
 			vals, n, err := memberValues(e, memberAttr)
 			if err != nil {
-				return fmt.Errorf("ldap %s: %s: %w", s.cfg.shownURL, q.what, err)
+				return fmt.Errorf("ldap %s: %s: %w", shown, q.what, err)
 			}
 			values = append(values, vals...)
 			next, got = n, true
@@ -125,10 +140,10 @@ func (s *Source) fetchRange(ctx context.Context, conn goldap.Client, dn, memberA
 			return nil, err
 		}
 		if !got {
-			return nil, fmt.Errorf("ldap %s: %s: the entry was not returned; check that it still exists", s.cfg.shownURL, q.what)
+			return nil, fmt.Errorf("ldap %s: %s: the entry was not returned; check that it still exists", shown, q.what)
 		}
 		if next >= 0 && next <= from {
-			return nil, fmt.Errorf("ldap %s: %s: the server's range did not advance past %d", s.cfg.shownURL, q.what, from)
+			return nil, fmt.Errorf("ldap %s: %s: the server's range did not advance past %d", shown, q.what, from)
 		}
 	}
 	return values, nil

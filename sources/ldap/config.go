@@ -16,18 +16,21 @@ import (
 
 // Config is the ldap: block of a source.
 type Config struct {
-	URL                string        `yaml:"url"`
-	StartTLS           bool          `yaml:"start_tls"`
-	CAFile             string        `yaml:"ca_file" config:"path"`
-	InsecureSkipVerify bool          `yaml:"insecure_skip_verify"`
-	BindDN             string        `yaml:"bind_dn"`
-	BindPassword       string        `yaml:"bind_password"`
-	BindPasswordFile   string        `yaml:"bind_password_file" config:"secret"`
-	ActiveDirectory    bool          `yaml:"active_directory"`
-	PageSize           int           `yaml:"page_size"`
-	Timeout            time.Duration `yaml:"timeout"`
-	Users              Users         `yaml:"users"`
-	Groups             Groups        `yaml:"groups"`
+	URL                string `yaml:"url"`
+	StartTLS           bool   `yaml:"start_tls"`
+	CAFile             string `yaml:"ca_file" config:"path"`
+	InsecureSkipVerify bool   `yaml:"insecure_skip_verify"`
+	BindDN             string `yaml:"bind_dn"`
+	BindPassword       string `yaml:"bind_password"`
+	BindPasswordFile   string `yaml:"bind_password_file" config:"secret"`
+	ActiveDirectory    bool   `yaml:"active_directory"`
+	PageSize           int    `yaml:"page_size"`
+	// Referrals says what a search continuation reference does: fail the
+	// fetch, follow it, or ignore it (counted, and warned about).
+	Referrals string        `yaml:"referrals"`
+	Timeout   time.Duration `yaml:"timeout"`
+	Users     Users         `yaml:"users"`
+	Groups    Groups        `yaml:"groups"`
 }
 
 // Users is the user search.
@@ -61,8 +64,9 @@ type Groups struct {
 // Active Directory; Complete adds the ones that differ.
 func DefaultConfig() *Config {
 	return &Config{
-		PageSize: 500,
-		Timeout:  30 * time.Second,
+		PageSize:  500,
+		Referrals: referralsFail,
+		Timeout:   30 * time.Second,
 		Users: Users{
 			Scope:          "sub",
 			EmailAttribute: "mail",
@@ -107,6 +111,19 @@ var (
 		"uniqueMember": "(objectClass=groupOfUniqueNames)",
 		"memberUid":    "(objectClass=posixGroup)",
 	}
+)
+
+// What a search continuation reference does (ldap.referrals).
+const (
+	// referralsFail fails the fetch: the entries it points to would look
+	// deleted.
+	referralsFail = "fail"
+	// referralsFollow searches the referred server too, with the same
+	// credentials and TLS settings.
+	referralsFollow = "follow"
+	// referralsIgnore leaves the referred entries out, with a warning and
+	// a count (sources.Snapshot.Skipped["referral"]).
+	referralsIgnore = "ignore"
 )
 
 // memberAttributes are the accepted member_attribute values, in their
@@ -172,6 +189,7 @@ func (c *Config) Check(k *config.Checker) {
 		checkDN(k, "bind_dn", c.BindDN)
 	}
 	k.Between("page_size", c.PageSize, 1, 10000)
+	k.OneOf("referrals", c.Referrals, referralsFail, referralsFollow, referralsIgnore)
 	if c.Timeout <= 0 {
 		k.Add("timeout", "must be greater than 0")
 	}

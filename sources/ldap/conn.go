@@ -8,32 +8,57 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/url"
 	"os"
 	"syscall"
 
 	goldap "github.com/go-ldap/ldap/v3"
 )
 
-// connect dials the server, sets up TLS as configured and binds. The
-// connection stays tied to ctx until it is closed: when ctx ends, the
-// socket is closed at once, which breaks off whatever the connection is
-// waiting for (a handshake, the bind, a search page) instead of letting
-// it run to the operation timeout.
-func (s *Source) connect(ctx context.Context) (goldap.Client, error) {
-	u := s.cfg.server
-	port := u.Port()
+// endpoint is a server the source talks to: the configured one, or one a
+// search continuation reference named.
+type endpoint struct {
+	url      *url.URL // scheme and host; never a userinfo
+	shown    string   // scheme://host[:port], as errors and logs name it
+	startTLS bool
+}
+
+// hostPort is the address to dial, with the scheme's default port.
+func (ep endpoint) hostPort() string {
+	port := ep.url.Port()
 	if port == "" {
 		port = goldap.DefaultLdapPort
-		if u.Scheme == "ldaps" {
+		if ep.url.Scheme == "ldaps" {
 			port = goldap.DefaultLdapsPort
 		}
 	}
-	addr := net.JoinHostPort(u.Hostname(), port)
+	return net.JoinHostPort(ep.url.Hostname(), port)
+}
+
+// home is the configured server.
+func (s *Source) home() endpoint {
+	return endpoint{url: s.cfg.server, shown: s.cfg.shownURL, startTLS: s.cfg.startTLS}
+}
+
+// connect dials the configured server, sets up TLS as configured and
+// binds (see connectTo).
+func (s *Source) connect(ctx context.Context) (goldap.Client, error) {
+	return s.connectTo(ctx, s.home())
+}
+
+// connectTo dials ep, sets up TLS and binds with the configured
+// credentials. The connection stays tied to ctx until it is closed: when
+// ctx ends, the socket is closed at once, which breaks off whatever the
+// connection is waiting for (a handshake, the bind, a search page) instead
+// of letting it run to the operation timeout.
+func (s *Source) connectTo(ctx context.Context, ep endpoint) (goldap.Client, error) {
+	u := ep.url
+	addr := ep.hostPort()
 
 	var tlsConf *tls.Config
-	if u.Scheme == "ldaps" || s.cfg.startTLS {
+	if u.Scheme == "ldaps" || ep.startTLS {
 		var err error
-		if tlsConf, err = s.tlsConfig(); err != nil {
+		if tlsConf, err = s.tlsConfig(ep); err != nil {
 			return nil, err
 		}
 	}
@@ -41,18 +66,18 @@ func (s *Source) connect(ctx context.Context) (goldap.Client, error) {
 	d := net.Dialer{Timeout: s.cfg.timeout}
 	raw, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
-		return nil, s.opError("connect", "", err)
+		return nil, opError(ep.shown, "connect", "", err)
 	}
 	// No operation of the connection takes a context: closing the socket
 	// is what interrupts one.
 	untie := context.AfterFunc(ctx, func() { raw.Close() })
-	conn, err := s.setUp(raw, tlsConf)
+	conn, err := s.setUp(ep, raw, tlsConf)
 	if ctxErr := ctx.Err(); ctxErr != nil {
 		untie()
 		if err == nil {
 			conn.Close()
 		}
-		return nil, s.opError("connect", "", ctxErr)
+		return nil, opError(ep.shown, "connect", "", ctxErr)
 	}
 	if err != nil {
 		untie()
@@ -64,37 +89,37 @@ func (s *Source) connect(ctx context.Context) (goldap.Client, error) {
 
 // setUp makes raw an encrypted (as configured) and bound LDAP connection,
 // or closes it.
-func (s *Source) setUp(raw net.Conn, tlsConf *tls.Config) (*wireConn, error) {
-	if s.cfg.server.Scheme == "ldaps" {
+func (s *Source) setUp(ep endpoint, raw net.Conn, tlsConf *tls.Config) (*wireConn, error) {
+	if ep.url.Scheme == "ldaps" {
 		tc := tls.Client(raw, tlsConf)
 		hsCtx, cancel := context.WithTimeout(context.Background(), s.cfg.timeout)
 		err := tc.HandshakeContext(hsCtx)
 		cancel()
 		if err != nil {
 			raw.Close()
-			return nil, s.opError("TLS handshake", "", err)
+			return nil, opError(ep.shown, "TLS handshake", "", err)
 		}
 		raw = tc
 	}
 	conn := newWireConn(raw, s.cfg.timeout)
-	if s.cfg.startTLS {
+	if ep.startTLS {
 		if err := conn.StartTLS(tlsConf); err != nil {
 			conn.Close()
-			return nil, s.opError("StartTLS", "", err)
+			return nil, opError(ep.shown, "StartTLS", "", err)
 		}
 	}
 	if s.cfg.bindDN != "" {
 		if err := conn.Bind(s.cfg.bindDN, s.cfg.bindPassword); err != nil {
 			conn.Close()
-			return nil, s.opError("bind as "+s.cfg.bindDN, "", err)
+			return nil, opError(ep.shown, "bind as "+s.cfg.bindDN, "", err)
 		}
 	}
 	return conn, nil
 }
 
-func (s *Source) tlsConfig() (*tls.Config, error) {
+func (s *Source) tlsConfig(ep endpoint) (*tls.Config, error) {
 	conf := &tls.Config{
-		ServerName:         s.cfg.server.Hostname(),
+		ServerName:         ep.url.Hostname(),
 		MinVersion:         tls.VersionTLS12,
 		InsecureSkipVerify: s.cfg.insecure, // #nosec G402 -- only when configured, warned at startup
 	}
@@ -113,10 +138,10 @@ func (s *Source) tlsConfig() (*tls.Config, error) {
 	return conf, nil
 }
 
-// opError names the server, the operation and the base DN, and says what
-// to check for the common failures.
-func (s *Source) opError(op, base string, err error) error {
-	where := s.cfg.shownURL
+// opError names the server shown, the operation and the base DN, and says
+// what to check for the common failures.
+func opError(shown, op, base string, err error) error {
+	where := shown
 	if base != "" {
 		where += fmt.Sprintf(" (base %q)", base)
 	}
@@ -159,7 +184,11 @@ func hintFor(err error) string {
 		// a bare EOF comes from a TLS handshake the server walked out of.
 		return "the server does not speak TLS on this port; check the url (ldaps:// port) or use ldap:// with start_tls"
 	case errors.Is(err, errServerClosed):
+		// Nothing was answered yet: the likeliest cause is a TLS port
+		// spoken to in clear, or the reverse.
 		return "check that the url's scheme fits the port (ldaps:// for a TLS port, ldap:// otherwise) and the server's log"
+	case errors.Is(err, errConnectionLost):
+		return "it may have restarted; retry, and check the server's log if it happens again"
 	case errors.Is(err, syscall.ECONNREFUSED):
 		return "check the url's host and port and that the server is running"
 	case errors.As(err, &netErr) && netErr.Timeout():

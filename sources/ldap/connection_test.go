@@ -189,3 +189,69 @@ func TestURLUserinfoNotInConfigErrors(t *testing.T) {
 		})
 	}
 }
+
+// splitClient sends the user search down one connection and every other
+// search, once wait is closed, down another.
+type splitClient struct {
+	goldap.Client // the other searches' connection
+	users         goldap.Client
+	wait          <-chan struct{}
+}
+
+func (c *splitClient) Search(req *goldap.SearchRequest) (*goldap.SearchResult, error) {
+	if req.BaseDN == slapd.PeopleDN {
+		return c.users.Search(req)
+	}
+	select {
+	case <-c.wait:
+	case <-time.After(time.Minute):
+		return nil, errors.New("test: the user search's answer was not held back within a minute")
+	}
+	return c.Client.Search(req)
+}
+
+func (c *splitClient) Close() error {
+	c.users.Close()
+	return c.Client.Close()
+}
+
+// TestSlapdGroupFailureStopsTheUserSearch sends the user search through a
+// proxy that holds back every answer from then on, and the group search,
+// once the proxy holds the user search's answer, straight to slapd, where
+// it fails (no such base). Only searches running at once get that far,
+// and the first failure must end the other: the fetch returns the group
+// search's error without waiting out the ten-minute timeout of the silent
+// one.
+func TestSlapdGroupFailureStopsTheUserSearch(t *testing.T) {
+	srv := slapd.Start(t, slapd.Options{LDIF: membershipLDIF})
+	proxy := startStallingProxy(t, strings.TrimPrefix(srv.URL, "ldap://"))
+	edit := func(l *Config) { l.Groups.BaseDN, l.Timeout = "ou=teams,dc=example,dc=com", 10*time.Minute }
+	src := slapdSource(t, srv, nil, edit)
+	proxied := slapdSource(t, srv, nil, func(l *Config) { edit(l); l.URL = "ldap://" + proxy.addr })
+	src.dial = func(ctx context.Context) (goldap.Client, error) {
+		users, err := proxied.connect(ctx)
+		if err != nil {
+			return nil, err
+		}
+		others, err := src.connect(ctx)
+		if err != nil {
+			users.Close()
+			return nil, err
+		}
+		return &splitClient{Client: others, users: &stallOnSearch{Client: users, proxy: proxy, n: 1}, wait: proxy.held}, nil
+	}
+
+	done := make(chan error, 1)
+	go func() {
+		_, err := src.Fetch(context.Background())
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if !goldap.IsErrorWithCode(err, goldap.LDAPResultNoSuchObject) || !strings.Contains(err.Error(), "search groups") {
+			t.Fatalf("Fetch error = %v, want the group search's no such object", err)
+		}
+	case <-time.After(2 * time.Minute):
+		t.Fatal("Fetch still waits on the silent user search")
+	}
+}

@@ -24,6 +24,15 @@ type directory struct {
 	counted map[string]struct{}
 }
 
+func newDirectory() *directory {
+	return &directory{
+		byDN:    map[string]sources.UserRef{},
+		byUID:   map[string]sources.UserRef{},
+		dnByID:  map[string]string{},
+		counted: map[string]struct{}{},
+	}
+}
+
 // unreadable is the error for an entry the source cannot read: the
 // server, the entry and what is wrong with it. Such an entry fails the
 // fetch rather than being left out: the sync would take a user or group
@@ -47,31 +56,44 @@ func missingValue(attr, key, kind string) error {
 type groupEntry struct {
 	dn, norm       string
 	id, name, desc string
-	values         []string // raw member values: DNs or login names
-	rangeNext      int      // first value still to fetch with ranged retrieval, or -1
-	ref            sources.GroupRef
+	// members are the member values as resolveMembers compares them:
+	// normalised DNs, or uidKeys of login names (memberUid).
+	members   []string
+	rangeNext int       // first value still to fetch with ranged retrieval, or -1
+	at        *endpoint // the server the group came from: nil for the configured one
+	ref       sources.GroupRef
 }
 
-// fetchWith runs the whole fetch over conn, which is already bound.
-func (s *Source) fetchWith(ctx context.Context, conn goldap.Client) (*sources.Snapshot, error) {
+// fetchWith runs the whole fetch: the user search on usersConn and the
+// group search on groupsConn at once, both already bound. The first
+// failure calls stop, which must end both connections (see connect). The
+// builder is only ever used by one goroutine: the user search's while
+// both run, then this one, which adds the groups in the order the server
+// returned them, so the snapshot does not depend on which search ends
+// first.
+func (s *Source) fetchWith(ctx context.Context, stop context.CancelFunc, usersConn, groupsConn goldap.Client) (*sources.Snapshot, error) {
 	b := sources.NewBuilder(s.name, s.log)
-	dir, err := s.readUsers(ctx, conn, b)
+	var (
+		dir              *directory
+		groups           []*groupEntry
+		groupRefsIgnored int
+	)
+	err := all(stop,
+		func() (err error) { dir, err = s.readUsers(ctx, usersConn, b); return err },
+		func() (err error) { groups, err = s.readGroups(ctx, groupsConn, &groupRefsIgnored); return err })
 	if err != nil {
 		return nil, err
 	}
-	groups, err := s.readGroups(ctx, conn)
-	if err != nil {
-		return nil, err
-	}
+	b.Skip(skipReferral, groupRefsIgnored)
 	for _, g := range groups {
 		g.ref = b.AddGroup(sources.Group{ID: g.id, Name: g.name, Description: g.desc})
 	}
 	if s.cfg.groups.inChain {
-		if err := s.resolveInChain(ctx, conn, dir, groups, b); err != nil {
+		if err := s.resolveInChain(ctx, usersConn, dir, groups, b); err != nil {
 			return nil, err
 		}
-	} else if err := s.resolveMembers(dir, groups, b); err != nil {
-		return nil, err
+	} else {
+		s.resolveMembers(dir, groups, b)
 	}
 	// In-chain members arrive flattened by the server already.
 	snap := b.Snapshot(s.cfg.groups.nested && !s.cfg.groups.inChain, s.cfg.groups.maxDepth)
@@ -93,19 +115,16 @@ func (s *Source) readUsers(ctx context.Context, conn goldap.Client, b *sources.B
 	if s.cfg.ad {
 		attrs = append(attrs, attrUAC)
 	}
-	dir := &directory{
-		byDN:    map[string]sources.UserRef{},
-		byUID:   map[string]sources.UserRef{},
-		dnByID:  map[string]string{},
-		counted: map[string]struct{}{},
-	}
+	dir := newDirectory()
 	q := query{what: "search users", base: us.base, scope: us.scope, filter: us.filter, attrs: dedupe(attrs)}
-	err := s.search(ctx, conn, q, func(e *goldap.Entry) error {
+	ignored := 0
+	err := s.searchAll(ctx, conn, q, &ignored, func(e *goldap.Entry, _ *endpoint) error {
 		return s.addUser(dir, e, b)
 	})
 	if err != nil {
 		return nil, err
 	}
+	b.Skip(skipReferral, ignored)
 	return dir, nil
 }
 
@@ -184,7 +203,9 @@ func entryID(e *goldap.Entry, attr string) (string, error) {
 	return strings.TrimSpace(e.GetEqualFoldAttributeValue(attr)), nil
 }
 
-func (s *Source) readGroups(ctx context.Context, conn goldap.Client) ([]*groupEntry, error) {
+// readGroups runs the group search and reads the rest of ranged member
+// lists; it adds the continuation references it ignores to *ignored.
+func (s *Source) readGroups(ctx context.Context, conn goldap.Client, ignored *int) ([]*groupEntry, error) {
 	gs := s.cfg.groups
 	attrs := []string{gs.idAttr, gs.nameAttr, "description"}
 	if !gs.inChain {
@@ -193,11 +214,12 @@ func (s *Source) readGroups(ctx context.Context, conn goldap.Client) ([]*groupEn
 	var groups []*groupEntry
 	dnByID := map[string]string{}
 	q := query{what: "search groups", base: gs.base, scope: gs.scope, filter: gs.filter, attrs: dedupe(attrs)}
-	err := s.search(ctx, conn, q, func(e *goldap.Entry) error {
+	err := s.searchAll(ctx, conn, q, ignored, func(e *goldap.Entry, at *endpoint) error {
 		g, err := s.readGroup(e, dnByID)
 		if err != nil {
 			return err
 		}
+		g.at = at
 		groups = append(groups, g)
 		return nil
 	})
@@ -210,11 +232,14 @@ func (s *Source) readGroups(ctx context.Context, conn goldap.Client) ([]*groupEn
 		if g.rangeNext < 0 {
 			continue
 		}
-		rest, err := s.fetchRange(ctx, conn, g.dn, gs.memberAttr, g.rangeNext)
+		rest, err := s.fetchRange(ctx, conn, g.at, g.dn, gs.memberAttr, g.rangeNext, ignored)
 		if err != nil {
 			return nil, err
 		}
-		g.values = append(g.values, rest...)
+		if rest, err = s.memberKeys(rest); err != nil {
+			return nil, s.unreadable("group", g.dn, err)
+		}
+		g.members = append(g.members, rest...)
 	}
 	return groups, nil
 }
@@ -252,31 +277,57 @@ func (s *Source) readGroup(e *goldap.Entry, dnByID map[string]string) (*groupEnt
 		rangeNext: -1,
 	}
 	if !gs.inChain {
-		if g.values, g.rangeNext, err = memberValues(e, gs.memberAttr); err != nil {
+		values, next, err := memberValues(e, gs.memberAttr)
+		if err == nil {
+			values, err = s.memberKeys(values)
+		}
+		if err != nil {
 			return nil, s.unreadable("group", e.DN, err)
 		}
+		g.members, g.rangeNext = values, next
 	}
 	dnByID[g.id] = g.dn
 	return g, nil
 }
 
-// resolveMembers maps member values to users and member groups from what
-// the two searches returned, without asking the server again, then
-// flattens nested groups. A member value that is not a DN fails it: the
+// memberKeys turns member values into the keys resolveMembers looks up,
+// in place: while the user search still runs, so that this work is not
+// left for after it. A member value that is not a DN is an error: the
 // member could be a user of the search, and leaving it out would take
 // them off the team.
-func (s *Source) resolveMembers(dir *directory, groups []*groupEntry, b *sources.Builder) error {
+func (s *Source) memberKeys(values []string) ([]string, error) {
+	attr := s.cfg.groups.memberAttr
+	uidMembers, stripUID := s.usesMemberUID(), strings.EqualFold(attr, "uniqueMember")
+	for i, v := range values {
+		if uidMembers {
+			values[i] = uidKey(v)
+			continue
+		}
+		if stripUID {
+			v = stripNameUID(v)
+		}
+		dn, err := normDN(v)
+		if err != nil {
+			return nil, fmt.Errorf("a %s value: %w", attr, err)
+		}
+		values[i] = dn
+	}
+	return values, nil
+}
+
+// resolveMembers maps member keys (see memberKeys) to users and member
+// groups from what the two searches returned, without asking the server
+// again.
+func (s *Source) resolveMembers(dir *directory, groups []*groupEntry, b *sources.Builder) {
 	byDN := make(map[string]int, len(groups))
 	for i, g := range groups {
 		byDN[g.norm] = i
 	}
 	uidMembers := s.usesMemberUID()
-	stripUID := strings.EqualFold(s.cfg.groups.memberAttr, "uniqueMember")
 	outside := map[string]struct{}{}
 	for _, g := range groups {
-		for _, v := range g.values {
+		for _, key := range g.members {
 			if uidMembers {
-				key := uidKey(v)
 				if ref, ok := dir.byUID[key]; ok {
 					b.AddMember(g.ref, ref)
 				} else if _, ok := dir.counted[key]; !ok {
@@ -284,25 +335,17 @@ func (s *Source) resolveMembers(dir *directory, groups []*groupEntry, b *sources
 				}
 				continue
 			}
-			if stripUID {
-				v = stripNameUID(v)
-			}
-			dn, err := normDN(v)
-			if err != nil {
-				return s.unreadable("group", g.dn, fmt.Errorf("a %s value: %w", s.cfg.groups.memberAttr, err))
-			}
-			if ref, ok := dir.byDN[dn]; ok {
+			if ref, ok := dir.byDN[key]; ok {
 				b.AddMember(g.ref, ref)
-			} else if i, ok := byDN[dn]; ok {
+			} else if i, ok := byDN[key]; ok {
 				b.AddSubgroup(g.ref, groups[i].ref)
-			} else if _, ok := dir.counted[dn]; !ok {
-				outside[dn] = struct{}{}
+			} else if _, ok := dir.counted[key]; !ok {
+				outside[key] = struct{}{}
 			}
 		}
-		g.values = nil
+		g.members = nil
 	}
 	s.countOutside(b, outside)
-	return nil
 }
 
 // countOutside counts the members that are neither users of the user
@@ -329,6 +372,7 @@ func (s *Source) resolveInChain(ctx context.Context, conn goldap.Client, dir *di
 		groupDNs[g.norm] = struct{}{}
 	}
 	outside := map[string]struct{}{}
+	ignored := 0
 	for _, g := range groups {
 		q := query{
 			what:   "search members of group " + g.dn,
@@ -337,7 +381,7 @@ func (s *Source) resolveInChain(ctx context.Context, conn goldap.Client, dir *di
 			filter: inChainFilter(g.dn),
 			attrs:  []string{"1.1"}, // RFC 4511: no attributes, the DN is enough
 		}
-		err := s.search(ctx, conn, q, func(e *goldap.Entry) error {
+		err := s.searchAll(ctx, conn, q, &ignored, func(e *goldap.Entry, _ *endpoint) error {
 			dn, err := normDN(e.DN)
 			if err != nil {
 				return fmt.Errorf("ldap %s: %s: %w", s.cfg.shownURL, q.what, err)
@@ -358,6 +402,7 @@ func (s *Source) resolveInChain(ctx context.Context, conn goldap.Client, dir *di
 		}
 	}
 	s.countOutside(b, outside)
+	b.Skip(skipReferral, ignored)
 	return nil
 }
 

@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -360,12 +361,19 @@ func TestSlapdPagingPastSizeLimit(t *testing.T) {
 	}
 }
 
-// cancellingClient cancels the fetch's context as soon as the first page
-// has arrived and records the page size of every search sent.
+// userPageSpy records the page size of every request of the user search
+// on any of a fetch's connections, and cancels the fetch's context as soon
+// as its first page has arrived.
+type userPageSpy struct {
+	cancel    context.CancelFunc
+	mu        sync.Mutex
+	pageSizes []uint32
+}
+
+// cancellingClient is one connection watched by a userPageSpy.
 type cancellingClient struct {
 	goldap.Client
-	cancel    context.CancelFunc
-	pageSizes []uint32
+	spy *userPageSpy
 }
 
 func (c *cancellingClient) Search(req *goldap.SearchRequest) (*goldap.SearchResult, error) {
@@ -373,9 +381,14 @@ func (c *cancellingClient) Search(req *goldap.SearchRequest) (*goldap.SearchResu
 	if paging == nil {
 		return nil, errors.New("a search was sent without the paging control")
 	}
-	c.pageSizes = append(c.pageSizes, paging.PagingSize)
+	if req.BaseDN != slapd.PeopleDN {
+		return c.Client.Search(req)
+	}
+	c.spy.mu.Lock()
+	c.spy.pageSizes = append(c.spy.pageSizes, paging.PagingSize)
+	c.spy.mu.Unlock()
 	res, err := c.Client.Search(req)
-	c.cancel()
+	c.spy.cancel()
 	return res, err
 }
 
@@ -389,12 +402,14 @@ func TestSlapdCancelMidPaging(t *testing.T) {
 	src := slapdSource(t, srv, nil, func(l *Config) { l.PageSize = 100 })
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	spy := &cancellingClient{cancel: cancel}
+	spy := &userPageSpy{cancel: cancel}
 	connect := src.dial
 	src.dial = func(ctx context.Context) (goldap.Client, error) {
 		conn, err := connect(ctx)
-		spy.Client = conn
-		return spy, err
+		if err != nil {
+			return nil, err
+		}
+		return &cancellingClient{Client: conn, spy: spy}, nil
 	}
 
 	snap, err := src.Fetch(ctx)
@@ -408,7 +423,8 @@ func TestSlapdCancelMidPaging(t *testing.T) {
 		t.Errorf("error %q does not name the operation and base DN", err)
 	}
 	// One page and no other request: the cancelled fetch closes the
-	// connection, which frees the server's cursor.
+	// connection, which frees the server's cursor. Fetch has returned, so
+	// no connection is left to touch spy.
 	if want := []uint32{100}; !slices.Equal(spy.pageSizes, want) {
 		t.Errorf("page sizes sent = %v, want %v", spy.pageSizes, want)
 	}
@@ -538,15 +554,21 @@ func TestSlapdTLS(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			core, logs := observer.New(zapcore.WarnLevel)
 			src := slapdSource(t, srv, zap.New(core), tc.edit)
-			conn, err := src.dial(context.Background())
-			if err != nil {
-				t.Fatalf("dial: %v", err)
+			ctx, stop := context.WithCancel(context.Background())
+			defer stop()
+			var conns [2]goldap.Client
+			for i := range conns {
+				conn, err := src.dial(ctx)
+				if err != nil {
+					t.Fatalf("dial: %v", err)
+				}
+				defer conn.Close()
+				if _, ok := conn.TLSConnectionState(); !ok {
+					t.Fatal("the connection is not encrypted")
+				}
+				conns[i] = conn
 			}
-			defer conn.Close()
-			if _, ok := conn.TLSConnectionState(); !ok {
-				t.Fatal("the connection is not encrypted")
-			}
-			snap, err := src.fetchWith(context.Background(), conn)
+			snap, err := src.fetchWith(ctx, stop, conns[0], conns[1])
 			if err != nil {
 				t.Fatalf("fetch: %v", err)
 			}
@@ -575,9 +597,16 @@ func TestSlapdDebugLogsLDAPSearch(t *testing.T) {
 	}
 	// The user search returns every entry, skipped ones included: alice,
 	// alice2, bob, carol, dave and the star user. The groups: oncall-db,
-	// parent and child.
-	wantEntries := []int{6, len(snap.Groups)}
-	for i, entry := range lines {
+	// parent and child. The two searches run at once, so either may be
+	// logged first.
+	wantEntries := map[string]int{"search users": 6, "search groups": len(snap.Groups)}
+	for _, entry := range lines {
+		what := entry.ContextMap()["what"].(string)
+		want, ok := wantEntries[what]
+		if !ok {
+			t.Fatalf("logged a search %q, want only %v, once each", what, wantEntries)
+		}
+		delete(wantEntries, what)
 		cmdline := entry.ContextMap()["ldapsearch"].(string)
 		if strings.Contains(cmdline, slapd.ReaderPassword) || !strings.Contains(cmdline, "-w '***'") {
 			t.Fatalf("command line does not elide the password: %s", cmdline)
@@ -590,8 +619,8 @@ func TestSlapdDebugLogsLDAPSearch(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v\n%s", cmdline, err, out)
 		}
-		if got := countEntries(out); got != wantEntries[i] {
-			t.Errorf("%s returned %d entries, want %d:\n%s", cmdline, got, wantEntries[i], out)
+		if got := countEntries(out); got != want {
+			t.Errorf("%s returned %d entries, want %d:\n%s", cmdline, got, want, out)
 		}
 	}
 }

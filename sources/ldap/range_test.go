@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 
 	ber "github.com/go-asn1-ber/asn1-ber"
@@ -34,6 +35,9 @@ import (
 type fakeAD struct {
 	goldap.Client
 
+	// mu guards searches and closed: a fetch searches on two connections
+	// at once, and both are this fake.
+	mu          sync.Mutex
 	maxValRange int
 	maxPageSize int
 	entries     []*fakeEntry
@@ -71,12 +75,16 @@ func (f *fakeAD) add(dn string, attrs map[string][]string, guid []byte) {
 }
 
 func (f *fakeAD) Close() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	f.closed = true
 	return nil
 }
 
 func (f *fakeAD) Search(req *goldap.SearchRequest) (*goldap.SearchResult, error) {
+	f.mu.Lock()
 	f.searches = append(f.searches, fakeSearch{base: req.BaseDN, attrs: slices.Clone(req.Attributes)})
+	f.mu.Unlock()
 	filter, err := goldap.CompileFilter(req.Filter)
 	if err != nil {
 		return nil, goldap.NewError(goldap.LDAPResultFilterError, err)

@@ -16,51 +16,60 @@ type query struct {
 	scope  int
 	filter string
 	attrs  []string
+	// at is the server the search runs on when a continuation reference
+	// named it; nil is the configured server.
+	at *endpoint
 }
 
-// search runs q as a paged search (RFC 2696), one page per request, and
-// hands each entry to each. When ctx ends, search returns ctx's error: it
-// asks for no further page, and a page still awaited is broken off by the
-// connection closing (see connect). Search continuation references are
-// ignored.
+// server is where q runs.
+func (s *Source) server(q query) endpoint {
+	if q.at != nil {
+		return *q.at
+	}
+	return s.home()
+}
+
+// search runs q as a paged search (RFC 2696), one page per request, hands
+// each entry to each and returns the search continuation references the
+// server sent (searchAll deals with them). When ctx ends, search returns
+// ctx's error: it asks for no further page, and a page still awaited is
+// broken off by the connection closing (see connect).
 //
 // A reader goroutine asks for the next page as soon as one arrives, so the
 // server never waits while entries are handed to each. Only that goroutine
 // uses conn until search returns.
-func (s *Source) search(ctx context.Context, conn goldap.Client, q query, each func(*goldap.Entry) error) error {
+func (s *Source) search(ctx context.Context, conn goldap.Client, q query, each func(*goldap.Entry) error) ([]string, error) {
+	shown := s.server(q).shown
 	if ce := s.log.Check(zap.DebugLevel, "ldap search"); ce != nil {
 		ce.Write(zap.String("what", q.what), zap.String("ldapsearch", s.ldapsearchCommand(q)))
 	}
 	if err := ctx.Err(); err != nil {
-		return s.opError(q.what, q.base, err)
+		return nil, opError(shown, q.what, q.base, err)
 	}
 	pages := make(chan pageResult, 2)
 	stop := make(chan struct{})
 	go s.readPages(ctx, conn, q, pages, stop)
 
-	referrals := 0
+	var refs []string
 	for r := range pages {
 		if r.err != nil {
 			if ctxErr := ctx.Err(); ctxErr != nil {
 				// The read failed because ctx closed the connection.
-				return s.opError(q.what, q.base, ctxErr)
+				return nil, opError(shown, q.what, q.base, ctxErr)
 			}
-			return s.opError(q.what, q.base, r.err)
+			return nil, opError(shown, q.what, q.base, r.err)
 		}
-		referrals += len(r.page.Referrals)
+		refs = append(refs, r.page.Referrals...)
 		for _, e := range r.page.Entries {
 			if err := each(e); err != nil {
 				close(stop)
 				for range pages { // wait until the reader is done with conn
 				}
-				return err
+				return nil, err
 			}
 		}
 	}
-	if referrals > 0 {
-		s.log.Debug("ignored search continuation references", zap.String("what", q.what), zap.Int("count", referrals))
-	}
-	return nil
+	return refs, nil
 }
 
 type pageResult struct {
@@ -137,8 +146,9 @@ func (s *Source) ldapsearchCommand(q query) string {
 	if s.cfg.insecure {
 		b.WriteString("LDAPTLS_REQCERT=never ")
 	}
-	fmt.Fprintf(&b, "ldapsearch -LLL -H %s", shellQuote(s.cfg.shownURL))
-	if s.cfg.startTLS {
+	at := s.server(q)
+	fmt.Fprintf(&b, "ldapsearch -LLL -H %s", shellQuote(at.shown))
+	if at.startTLS {
 		b.WriteString(" -ZZ")
 	}
 	b.WriteString(" -x")

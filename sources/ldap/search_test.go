@@ -57,7 +57,7 @@ func TestSearchPages(t *testing.T) {
 		wantRequests []string
 	}{
 		{
-			name: "every page read, references ignored", entries: 7, stopAt: -1, wantSeen: 7,
+			name: "every page read, references returned", entries: 7, stopAt: -1, wantSeen: 7,
 			wantRequests: []string{"3/", "3/3", "3/6"},
 		},
 		{
@@ -72,7 +72,7 @@ func TestSearchPages(t *testing.T) {
 			srv := &pagedServer{entries: tc.entries, perPage: 3}
 			s := &Source{log: zap.NewNop(), cfg: settings{shownURL: "ldap://fake", pageSize: 3}}
 			var seen []string
-			err := s.search(context.Background(), srv, query{what: "search things", base: "dc=x", filter: "(objectClass=*)"}, func(e *goldap.Entry) error {
+			refs, err := s.search(context.Background(), srv, query{what: "search things", base: "dc=x", filter: "(objectClass=*)"}, func(e *goldap.Entry) error {
 				seen = append(seen, e.DN)
 				if len(seen)-1 == tc.stopAt {
 					return errStop
@@ -84,6 +84,9 @@ func TestSearchPages(t *testing.T) {
 			}
 			if len(seen) != tc.wantSeen || seen[0] != "cn=e0" {
 				t.Errorf("entries seen = %v, want the first %d", seen, tc.wantSeen)
+			}
+			if tc.wantErr == nil && len(refs) != len(srv.requests) {
+				t.Errorf("search returned %d continuation references, want the %d the server sent, one a page", len(refs), len(srv.requests))
 			}
 			if tc.wantRequests != nil && !slices.Equal(srv.requests, tc.wantRequests) {
 				t.Errorf("requests = %v, want %v", srv.requests, tc.wantRequests)

@@ -5,7 +5,9 @@ package ldap
 
 import (
 	"context"
+	"errors"
 	"net/url"
+	"sync"
 	"time"
 
 	goldap "github.com/go-ldap/ldap/v3"
@@ -23,6 +25,9 @@ type Source struct {
 	// dial connects and binds. Tests replace it to hand in a wrapped or fake
 	// ldap.Client; every search goes through the connection it returns.
 	dial func(ctx context.Context) (goldap.Client, error)
+	// dialTo connects and binds to a server a continuation reference
+	// names (referrals: follow); tests replace it too.
+	dialTo func(ctx context.Context, ep endpoint) (goldap.Client, error)
 }
 
 var (
@@ -45,6 +50,7 @@ type settings struct {
 	bindPassword string
 	ad           bool
 	pageSize     uint32
+	referrals    string // referralsFail, referralsFollow or referralsIgnore
 	timeout      time.Duration
 	users        userSearch
 	groups       groupSearch
@@ -91,7 +97,7 @@ func newSource(name string, settings any, log *zap.Logger) (*Source, error) {
 		log.Warn("insecure_skip_verify is set: the LDAP server certificate is not verified", zap.String("url", st.shownURL))
 	}
 	s := &Source{name: name, cfg: st, log: log}
-	s.dial = s.connect
+	s.dial, s.dialTo = s.connect, s.connectTo
 	return s, nil
 }
 
@@ -112,14 +118,61 @@ func (s *Source) Check(ctx context.Context) error {
 
 // Fetch reads every configured user and group. It returns an error and no
 // snapshot when anything fails part way: an entry it cannot read, or ctx
-// ending, which closes the connection at once (see connect).
+// ending, which closes the connections at once (see connect).
+//
+// The user and the group search run at once, each on a connection of its
+// own: the server answers both in the time of the longer one.
 func (s *Source) Fetch(ctx context.Context) (*sources.Snapshot, error) {
-	conn, err := s.dial(ctx)
+	// stop ends every connection of the fetch (connect ties them to ctx):
+	// the first failure breaks off the rest.
+	ctx, stop := context.WithCancel(ctx)
+	defer stop()
+	var users, groups goldap.Client
+	err := all(stop,
+		func() (err error) { users, err = s.dial(ctx); return err },
+		func() (err error) { groups, err = s.dial(ctx); return err })
+	for _, c := range []goldap.Client{users, groups} {
+		if c != nil {
+			defer c.Close()
+		}
+	}
 	if err != nil {
 		return nil, err
 	}
-	defer conn.Close()
-	return s.fetchWith(ctx, conn)
+	return s.fetchWith(ctx, stop, users, groups)
+}
+
+// all runs each function at once and waits for them. The first error
+// calls stop, so that the others end early. The error returned is the
+// earliest function's (in fns order, so the same failures always give the
+// same error) that failed of its own accord; an error that wraps
+// context.Canceled is the fallout of stop, or of the caller cancelling, and
+// is returned only when there is no other.
+func all(stop context.CancelFunc, fns ...func() error) error {
+	var (
+		wg   sync.WaitGroup
+		once sync.Once
+		errs = make([]error, len(fns))
+	)
+	for i, fn := range fns {
+		wg.Go(func() {
+			if errs[i] = fn(); errs[i] != nil {
+				once.Do(stop)
+			}
+		})
+	}
+	wg.Wait()
+	var fallout error
+	for _, err := range errs {
+		switch {
+		case err == nil:
+		case !errors.Is(err, context.Canceled):
+			return err
+		case fallout == nil:
+			fallout = err
+		}
+	}
+	return fallout
 }
 
 // resolve turns a checked block into the settings the fetch uses.
@@ -136,6 +189,7 @@ func resolve(c *Config) settings {
 		bindPassword: c.BindPassword,
 		ad:           c.ActiveDirectory,
 		pageSize:     uint32(c.PageSize),
+		referrals:    c.Referrals,
 		timeout:      c.Timeout,
 	}
 	us, gs := c.Users, c.Groups

@@ -147,6 +147,9 @@ func TestSlapdUnreadableEntriesFailTheFetch(t *testing.T) {
 		return "(|(uid=" + strings.Join(uids, ")(uid=") + "))"
 	}
 	groupsIn := func(ou string) string { return "ou=" + ou + "," + slapd.GroupsDN }
+	// The cases of a broken user read the groups of ou=fine: the two
+	// searches run at once, and whichever fails first ends the fetch.
+	fine := groupsIn("fine")
 
 	tests := []struct {
 		name     string
@@ -156,25 +159,25 @@ func TestSlapdUnreadableEntriesFailTheFetch(t *testing.T) {
 		{
 			name: "a user without the configured id attribute",
 			edit: func(l *Config) {
-				l.Users.Filter, l.Users.IDAttribute = users("ann", "cat"), "employeeNumber"
+				l.Users.Filter, l.Users.IDAttribute, l.Groups.BaseDN = users("ann", "cat"), "employeeNumber", fine
 			},
 			wantText: []string{srv.URL, "user uid=cat,ou=people,dc=example,dc=com", "no employeeNumber value (users.id_attribute)", "may read it"},
 		},
 		{
 			name: "two users with the same id",
 			edit: func(l *Config) {
-				l.Users.Filter, l.Users.IDAttribute = users("ann", "dup"), "employeeNumber"
+				l.Users.Filter, l.Users.IDAttribute, l.Groups.BaseDN = users("ann", "dup"), "employeeNumber", fine
 			},
 			wantText: []string{"employeeNumber \"1\"", "uid=ann,ou=people,dc=example,dc=com", "uid=dup,ou=people,dc=example,dc=com", "users.id_attribute"},
 		},
 		{
 			name:     "a user whose entryUUID the bind account may not read",
-			edit:     func(l *Config) { l.Users.Filter = users("ann", "hidden") },
+			edit:     func(l *Config) { l.Users.Filter, l.Groups.BaseDN = users("ann", "hidden"), fine },
 			wantText: []string{"user uid=hidden,ou=people,dc=example,dc=com", "no entryUUID value (users.id_attribute)", "may read it"},
 		},
 		{
 			name:     "every user's entryUUID hidden",
-			edit:     func(l *Config) { l.Users.BaseDN = "ou=staff," + slapd.Suffix },
+			edit:     func(l *Config) { l.Users.BaseDN, l.Groups.BaseDN = "ou=staff,"+slapd.Suffix, fine },
 			wantText: []string{"ou=staff,dc=example,dc=com", "no entryUUID value (users.id_attribute)"},
 		},
 		{

@@ -99,17 +99,6 @@ func TestDecodeEntryRejectsMalformed(t *testing.T) {
 	}
 }
 
-func FuzzDecodeEntry(f *testing.F) {
-	f.Add(content(f, encodeEntry("uid=a,dc=x", []*goldap.EntryAttribute{{Name: "mail", ByteValues: [][]byte{[]byte("a@x")}}})))
-	f.Add([]byte{0x04, 0x00, 0x30, 0x84, 0xff, 0xff, 0xff, 0xff})
-	f.Fuzz(func(t *testing.T, b []byte) {
-		e, err := decodeEntry(b)
-		if err == nil && e == nil {
-			t.Fatal("no entry and no error")
-		}
-	})
-}
-
 func TestResultError(t *testing.T) {
 	result := func(code int, diag string) []byte {
 		op := ber.Encode(ber.ClassApplication, ber.TypeConstructed, goldap.ApplicationSearchResultDone, nil, "done")

@@ -227,12 +227,46 @@ func (s *Server) Stop() error {
 	return s.stopErr
 }
 
+// Kill ends slapd at once with SIGKILL, as a crash or an OOM kill would,
+// and waits for it: its connections drop without a word.
+func (s *Server) Kill() {
+	s.stopOnce.Do(func() {
+		if s.cmd == nil || s.cmd.Process == nil {
+			return
+		}
+		_ = s.cmd.Process.Kill()
+		<-s.done
+	})
+}
+
+// AddReferral adds a referral object (RFC 3296) at dn whose ref is url,
+// bound as the rootdn with the ManageDsaIT control. dn's first RDN must be
+// a single attribute (extensibleObject lets it be any). A search whose
+// scope holds dn then gets a search continuation reference to url instead
+// of the entries under it.
+func (s *Server) AddReferral(t testing.TB, dn, url string) {
+	t.Helper()
+	rdn, _, _ := strings.Cut(dn, ",")
+	attr, value, ok := strings.Cut(rdn, "=")
+	if !ok || strings.Contains(rdn, "+") {
+		t.Fatalf("AddReferral: %q does not start with a single-valued RDN", dn)
+	}
+	ldif := fmt.Sprintf("dn: %s\nobjectClass: referral\nobjectClass: extensibleObject\n%s: %s\nref: %s\n", dn, attr, value, url)
+	s.add(t, ldif, "-M")
+}
+
 // Add loads ldif into the running server with ldapadd, bound as the rootdn.
 func (s *Server) Add(t testing.TB, ldif string) {
 	t.Helper()
+	s.add(t, ldif)
+}
+
+func (s *Server) add(t testing.TB, ldif string, flags ...string) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "ldapadd", "-x", "-H", s.URL, "-D", RootDN, "-w", RootPassword)
+	args := append([]string{"-x", "-H", s.URL, "-D", RootDN, "-w", RootPassword}, flags...)
+	cmd := exec.CommandContext(ctx, "ldapadd", args...)
 	cmd.Stdin = strings.NewReader(ldif)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("ldapadd: %v\n%s", err, out)

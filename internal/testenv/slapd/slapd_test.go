@@ -6,6 +6,8 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"os"
+	"slices"
+	"syscall"
 	"testing"
 	"time"
 
@@ -133,4 +135,61 @@ func boolInt(b bool) int {
 		return 1
 	}
 	return 0
+}
+
+// TestReferralObject checks that a referral object turns into a search
+// continuation reference in a subtree search that holds it, and into
+// nothing else: the entries under it stay on the referred server.
+func TestReferralObject(t *testing.T) {
+	east := "ou=east," + PeopleDN
+	referred := Start(t, Options{LDIF: "dn: " + east + "\nobjectClass: organizationalUnit\nou: east\n\n" +
+		"dn: uid=e1," + east + "\nobjectClass: inetOrgPerson\nuid: e1\ncn: E\nsn: E\nmail: e1@example.com\n"})
+	s := Start(t, Options{})
+	s.AddReferral(t, east, referred.URL+"/"+east)
+
+	conn, err := goldap.DialURL(s.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if err := conn.Bind(ReaderDN, ReaderPassword); err != nil {
+		t.Fatal(err)
+	}
+	res, err := conn.Search(goldap.NewSearchRequest(PeopleDN, goldap.ScopeWholeSubtree, goldap.NeverDerefAliases, 0, 0, false,
+		"(objectClass=*)", []string{"1.1"}, nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dns []string
+	for _, e := range res.Entries {
+		dns = append(dns, e.DN)
+	}
+	if want := []string{PeopleDN}; !slices.Equal(dns, want) {
+		t.Errorf("entries %q, want only %q", dns, want)
+	}
+	if want := []string{referred.URL + "/" + east + "??sub"}; !slices.Equal(res.Referrals, want) {
+		t.Errorf("references %q, want %q", res.Referrals, want)
+	}
+}
+
+func TestKillDropsConnections(t *testing.T) {
+	s := Start(t, Options{})
+	conn, err := goldap.DialURL(s.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if err := conn.Bind(ReaderDN, ReaderPassword); err != nil {
+		t.Fatal(err)
+	}
+	s.Kill()
+	if ws, ok := s.cmd.ProcessState.Sys().(syscall.WaitStatus); !ok || ws.Signal() != syscall.SIGKILL {
+		t.Errorf("slapd ended with %v, want SIGKILL", s.cmd.ProcessState)
+	}
+	if err := conn.Bind(ReaderDN, ReaderPassword); err == nil {
+		t.Error("a bind on a connection to the killed slapd succeeded")
+	}
+	if err := s.Stop(); err != nil {
+		t.Errorf("Stop after Kill: %v", err)
+	}
 }

@@ -1,0 +1,53 @@
+package sync_test
+
+import (
+	"reflect"
+	"testing"
+
+	"github.com/ptsync/ptsync/sources"
+	"github.com/ptsync/ptsync/sync"
+)
+
+// TestMalformedEmailIsSkipped: one directory user whose email is not an
+// address (PagerTree would answer 400 to its create) is left out and
+// counted, with its memberships, and the run of everyone else succeeds.
+func TestMalformedEmailIsSkipped(t *testing.T) {
+	dir := corp()
+	dir.Users = append(dir.Users, person{ID: "p5", Email: "not-an-email", Name: "Eve Typo"})
+	dir.Groups[1].Members = append(dir.Groups[1].Members, "p5") // oncall-db
+	r := newRig(t, dir, defaultPolicy())
+
+	rep, code := r.run(sync.RunOptions{})
+	if code != sync.ExitOK || rep.Result.Counts.Failed != 0 {
+		t.Fatalf("exit code %d, counts %+v; want a clean run", code, rep.Result.Counts)
+	}
+	want := state{
+		Users: map[string]string{
+			"owner@example.com": "Owner|",
+			"ann@example.com":   "Ann Archer|+14155550101",
+			"bob@example.com":   "Bob Baker|",
+			"cat@example.com":   "Cat Cole|+442079460958",
+		},
+		Teams: map[string][]string{
+			"facilities": {"owner@example.com"},
+			"payments":   {"ann@example.com", "bob@example.com"},
+			"db":         {"bob@example.com", "cat@example.com"},
+		},
+	}
+	if got := r.state(); !reflect.DeepEqual(got, want) {
+		t.Errorf("PagerTree:\n%+v\nwant:\n%+v", got, want)
+	}
+	if len(rep.Sources) != 1 || !reflect.DeepEqual(rep.Sources[0].Skipped, map[string]int{sources.SkipInvalidEmail: 1}) {
+		t.Errorf("sources %+v, want corp with one invalid_email skipped", rep.Sources)
+	}
+	if got := seriesValue(t, r.reg, `ptsync_source_skipped_total{reason="invalid_email",source="corp"}`); got != 1 {
+		t.Errorf("ptsync_source_skipped_total{reason=\"invalid_email\"} = %v, want 1", got)
+	}
+	// No request ever carried the malformed address.
+	if got := r.rec.writes(); !reflect.DeepEqual(got, []string{"POST /user", "POST /user", "POST /user", "POST /team", "POST /team"}) {
+		t.Errorf("writes = %v, want the 3 good users and 2 teams created", got)
+	}
+	if rep, code := r.run(sync.RunOptions{}); code != sync.ExitOK || len(rep.Plan.Changes) != 0 {
+		t.Errorf("second run: exit %d, %d changes; want none", code, len(rep.Plan.Changes))
+	}
+}

@@ -1,0 +1,207 @@
+package sync
+
+import (
+	"errors"
+	"fmt"
+	"reflect"
+	"slices"
+	"strings"
+)
+
+// ErrPlanRefused is returned when a saved plan holds a change a fresh plan
+// does not make (ApplyPlan) or was made elsewhere (CheckOrigin); nothing is
+// written.
+var ErrPlanRefused = errors.New("saved plan refused; nothing was written")
+
+// Refusal is one saved change ApplyPlan will not apply, and why.
+type Refusal struct {
+	Change Change
+	Why    string
+	// Partial marks a team that applying only the saved part of a fresh
+	// plan would empty; the others are changes no fresh plan makes.
+	Partial bool
+}
+
+// RefusedError lists every saved change that refused the plan.
+type RefusedError struct {
+	Refusals []Refusal
+}
+
+// String is the refused change, as a plan line starts, and why.
+func (r Refusal) String() string {
+	return fmt.Sprintf("%s %s %s: %s", symbol(r.Change.Op), SafeText(string(r.Change.Kind)), SafeText(r.Change.Name), r.Why)
+}
+
+// Error is one line: each refusal, then what it means and what to do.
+func (e *RefusedError) Error() string {
+	parts := make([]string, len(e.Refusals))
+	notFresh := false
+	for i, r := range e.Refusals {
+		parts[i] = r.String()
+		notFresh = notFresh || !r.Partial
+	}
+	hint := ""
+	if notFresh {
+		hint = "; a saved change must be one a fresh plan makes: PagerTree or the directory changed since, or the file was edited"
+	}
+	return fmt.Sprintf("%v: %s%s; make a new plan with ptsync plan --out", ErrPlanRefused, strings.Join(parts, "; "), hint)
+}
+
+func (e *RefusedError) Unwrap() error { return ErrPlanRefused }
+
+// CheckOrigin refuses a saved plan made for another PagerTree (URL or
+// account) or with another configuration than here. AllowDestructive is
+// not compared: ApplyPlan plans afresh with the saved plan's.
+func CheckOrigin(saved, here PlanOrigin) error {
+	switch {
+	case saved.PagerTreeURL == "" || saved.ConfigHash == "":
+		return fmt.Errorf("%w: it does not say which PagerTree and configuration it was made for; make a new plan with ptsync plan --out", ErrPlanRefused)
+	case strings.TrimRight(saved.PagerTreeURL, "/") != strings.TrimRight(here.PagerTreeURL, "/"):
+		return fmt.Errorf("%w: it was made for PagerTree %s, and this configuration's pagertree.url is %s; apply it with the configuration it was made with, or make a new plan",
+			ErrPlanRefused, SafeText(saved.PagerTreeURL), SafeText(here.PagerTreeURL))
+	case saved.AccountID != here.AccountID:
+		return fmt.Errorf("%w: it was made for PagerTree account %s, and this configuration's is %s; make a new plan for this account",
+			ErrPlanRefused, SafeText(saved.AccountID), SafeText(here.AccountID))
+	case saved.ConfigHash != here.ConfigHash:
+		return fmt.Errorf("%w: it was made with another configuration (%s, this one is %s); apply it with the configuration it was made with, or make a new plan",
+			ErrPlanRefused, shortHash(saved.ConfigHash), shortHash(here.ConfigHash))
+	}
+	return nil
+}
+
+// VerifySaved checks a saved plan against fresh, a plan made now from the
+// sources and PagerTree (cur) with the same configuration and the saved
+// plan's --allow-destructive. The saved plan may be a subset of fresh's
+// changes, never more: every saved change must equal one fresh change,
+// field for field, so a reviewed plan can only ever do part of what ptsync
+// would do anyway. A part must also not leave a team that has members with
+// none (unless --allow-destructive), as dropping a team's membership write
+// while keeping a user delete could. On any of that it refuses the whole
+// plan with a *RefusedError naming each offending change.
+//
+// It returns the plan to apply: the saved changes as fresh has them, and
+// fresh's withheld changes and conflicts (the saved plan's withheld ones
+// are never applied).
+func VerifySaved(saved, fresh Plan, cur Current) (Plan, error) {
+	have := slices.Clone(saved.Changes)
+	normalizeChanges(have)
+	used := make([]bool, len(fresh.Changes))
+	var refused []Refusal
+	var picked []Change
+	for _, s := range have {
+		i := slices.IndexFunc(fresh.Changes, func(f Change) bool { return reflect.DeepEqual(s, f) })
+		switch {
+		case i >= 0 && used[i]:
+			refused = append(refused, Refusal{Change: s, Why: "listed twice"})
+		case i >= 0:
+			used[i] = true
+			picked = append(picked, fresh.Changes[i])
+		default:
+			refused = append(refused, Refusal{Change: s, Why: whyNotFresh(s, fresh)})
+		}
+	}
+	if len(refused) == 0 && !saved.Origin.AllowDestructive {
+		for _, t := range emptiedTeams(cur, picked) {
+			refused = append(refused, Refusal{Change: Change{Op: OpUpdate, Kind: KindTeam, Name: t.Name, ID: t.ID}, Partial: true,
+				Why: "applying only part of a fresh plan would leave it with no members (keep its membership change, or drop the user deletes that empty it)"})
+		}
+	}
+	if len(refused) > 0 {
+		return Plan{}, &RefusedError{Refusals: refused}
+	}
+	sortChanges(picked)
+	return Plan{
+		Changes: picked, Withheld: fresh.Withheld, Conflicts: fresh.Conflicts, Fingerprint: fresh.Fingerprint,
+		Summary: summarize(picked), Base: fresh.Base, Destructive: fresh.Destructive, Origin: saved.Origin, Skipped: fresh.Skipped,
+	}, nil
+}
+
+// whyNotFresh says how a saved change that no fresh change equals falls
+// short: withheld now, differing in some fields, or absent altogether.
+func whyNotFresh(s Change, fresh Plan) string {
+	bare := s // moved from the withheld list, with its reason or not
+	bare.WithheldReason = ""
+	for _, w := range fresh.Withheld {
+		held := w
+		held.WithheldReason = ""
+		if reflect.DeepEqual(bare, held) {
+			return "withheld by the safety limits in a fresh plan: " + w.WithheldReason
+		}
+	}
+	same := func(f Change) bool {
+		return f.Kind == s.Kind && (f.ID != "" && f.ID == s.ID || f.Op == s.Op && f.Name == s.Name)
+	}
+	if i := slices.IndexFunc(fresh.Changes, same); i >= 0 {
+		return "differs from a fresh plan's in " + strings.Join(changedFields(s, fresh.Changes[i]), ", ")
+	}
+	return "not in a fresh plan"
+}
+
+// changedFields names, by their JSON keys, the fields in which a and b
+// differ.
+func changedFields(a, b Change) []string {
+	va, vb := reflect.ValueOf(a), reflect.ValueOf(b)
+	var names []string
+	for i := range va.NumField() {
+		if !reflect.DeepEqual(va.Field(i).Interface(), vb.Field(i).Interface()) {
+			name, _, _ := strings.Cut(va.Type().Field(i).Tag.Get("json"), ",")
+			names = append(names, name)
+		}
+	}
+	return names
+}
+
+// emptiedTeams are the teams of cur that have members and that changes,
+// all applied, would leave with none: PagerTree takes a deleted user out of
+// every team, and a membership write replaces the members with its own
+// (resolved as Apply resolves them, users created by changes included,
+// then the ids it keeps).
+func emptiedTeams(cur Current, changes []Change) []AccountTeam {
+	ids := userIDsByEmail(cur.Users)
+	listed := map[string]bool{}
+	for _, u := range cur.Users {
+		listed[u.ID] = true
+	}
+	created := map[string]bool{}
+	deletedUsers := map[string]bool{}
+	deletedTeams := map[string]bool{}
+	written := map[string]Change{}
+	for _, c := range changes {
+		switch {
+		case c.Kind == KindUser && c.Op == OpCreate:
+			if _, ok := ids[EmailKey(c.Name)]; !ok {
+				ids[EmailKey(c.Name)] = "new user " + EmailKey(c.Name)
+				created[ids[EmailKey(c.Name)]] = true
+			}
+		case c.Kind == KindUser && c.Op == OpDelete:
+			deletedUsers[c.ID] = true
+		case c.Kind == KindTeam && c.Op == OpDelete:
+			deletedTeams[c.ID] = true
+		case c.Kind == KindTeam && c.Op == OpUpdate && c.MembersSet:
+			written[c.ID] = c
+		}
+	}
+	var emptied []AccountTeam
+	for _, t := range cur.Teams {
+		if deletedTeams[t.ID] || !slices.ContainsFunc(t.MemberIDs, func(id string) bool { return listed[id] }) {
+			continue
+		}
+		members := t.MemberIDs
+		if c, ok := written[t.ID]; ok {
+			var resolved []string
+			for _, e := range c.Members {
+				if id, ok := ids[EmailKey(e)]; ok {
+					resolved = append(resolved, id)
+				}
+			}
+			// Apply writes nothing when no member resolves (see write).
+			if len(resolved) > 0 || len(c.Members) == 0 {
+				members = append(resolved, c.KeepIDs...)
+			}
+		}
+		if !slices.ContainsFunc(members, func(id string) bool { return created[id] || listed[id] && !deletedUsers[id] }) {
+			emptied = append(emptied, t)
+		}
+	}
+	return emptied
+}
