@@ -114,10 +114,11 @@ func referenceGroups(stream []byte) [][]string {
 
 // diffSearch decodes stream, a server's answer to a search, with wireConn
 // and with go-ldap, and reports any disagreement on what both decoded.
-// wireConn is stricter (definite lengths, one-octet tags, OCTET STRINGs
-// where RFC 4511 says so, only answers to the request it made) and
-// lenient only on parts it does not use, so either may fail alone; what
-// both accept must decode the same. It returns the two errors.
+// wireConn is stricter (a SEQUENCE per message, definite lengths,
+// one-octet tags, OCTET STRINGs where RFC 4511 says so, only answers to
+// the request it made) and lenient only on parts it does not use, so
+// either may fail alone; what both accept must decode the same. It
+// returns the two errors.
 func diffSearch(t testing.TB, stream []byte) (ours, theirs error) {
 	t.Helper()
 	o, ours := searchOurs(stream)
@@ -126,13 +127,16 @@ func diffSearch(t testing.TB, stream []byte) (ours, theirs error) {
 	case ours == nil && theirs == nil:
 		compareResults(t, stream, o, g)
 	case ours != nil && theirs != nil:
+		// Where both read a result code from the server, they must agree
+		// on it. Either may find the message malformed where the other
+		// reads one: wireConn refuses framing go-ldap lets through (a SET
+		// for the SEQUENCE), go-ldap a result with extra elements.
 		var oe, ge *goldap.Error
-		if !errors.As(theirs, &ge) || ge.ResultCode >= goldap.ErrorNetwork {
-			return ours, theirs // go-ldap found it malformed too
+		if !errors.As(theirs, &ge) || ge.ResultCode >= goldap.ErrorNetwork || !errors.As(ours, &oe) || oe.ResultCode >= goldap.ErrorNetwork {
+			return ours, theirs
 		}
-		// go-ldap read a result code from the server: so must wireConn.
-		if !errors.As(ours, &oe) || oe.ResultCode != ge.ResultCode || oe.MatchedDN != ge.MatchedDN || oe.Err.Error() != ge.Err.Error() {
-			t.Errorf("result error: wireConn %v, go-ldap %v (matched %q)", ours, theirs, ge.MatchedDN)
+		if oe.ResultCode != ge.ResultCode || oe.MatchedDN != ge.MatchedDN || oe.Err.Error() != ge.Err.Error() {
+			t.Errorf("result error: wireConn %v (matched %q), go-ldap %v (matched %q)", ours, oe.MatchedDN, theirs, ge.MatchedDN)
 			return ours, theirs
 		}
 		compareResults(t, stream, o, g)

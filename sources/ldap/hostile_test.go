@@ -136,7 +136,7 @@ func TestHostileServerDeclaresAGigabyte(t *testing.T) {
 	if took > 5*time.Second {
 		t.Errorf("Fetch took %s, want it to fail at once, not at the 30s timeout", took)
 	}
-	if err == nil || !strings.Contains(err.Error(), "bind as cn=reader,dc=x") || !strings.Contains(err.Error(), "the server sent an LDAP message over the 64 MiB limit") {
+	if err == nil || !strings.Contains(err.Error(), "bind as cn=reader,dc=x") || !strings.Contains(err.Error(), "the server declared an LDAP message of 1073741824 bytes, over the 64 MiB limit") {
 		t.Errorf("Fetch error = %v, want the bind failing on a message over the 64 MiB limit", err)
 	}
 }

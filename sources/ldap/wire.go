@@ -332,7 +332,7 @@ func (c *wireConn) readMessage() ([]byte, error) {
 	if err != nil {
 		return nil, c.readError(err)
 	}
-	n := int64(first)
+	n := uint64(first)
 	if first >= 0x80 {
 		octets := int(first & 0x7f)
 		switch {
@@ -347,19 +347,21 @@ func (c *wireConn) readMessage() ([]byte, error) {
 			if err != nil {
 				return nil, c.readError(err)
 			}
-			// Checked per octet, so n never overflows into a negative length.
-			if n = n<<8 | int64(b); n > maxMessageSize {
-				return nil, goldap.NewError(goldap.ErrorUnexpectedResponse, errTooLarge)
-			}
+			n = n<<8 | uint64(b) // eight octets at most: no overflow
 		}
 	}
-	msg := make([]byte, 0, min(n, readChunk))
-	for int64(len(msg)) < n {
+	if n > maxMessageSize {
+		return nil, goldap.NewError(goldap.ErrorUnexpectedResponse,
+			fmt.Errorf("the server declared an LDAP message of %d bytes, over the %d MiB limit", n, maxMessageSize>>20))
+	}
+	size := int(n)
+	msg := make([]byte, 0, min(size, readChunk))
+	for len(msg) < size {
 		if len(msg) == cap(msg) {
 			// At most doubles: what is allocated stays within twice what arrived.
-			msg = slices.Grow(msg, int(min(n-int64(len(msg)), int64(cap(msg)))))
+			msg = slices.Grow(msg, min(size-len(msg), cap(msg)))
 		}
-		end := int(min(n, int64(cap(msg))))
+		end := min(size, cap(msg))
 		got, err := io.ReadFull(c.r, msg[len(msg):end])
 		msg = msg[:len(msg)+got]
 		if err != nil {
@@ -383,8 +385,6 @@ const (
 	// length, and longer forms only pad it with zeros.
 	maxLengthOctets = 8
 )
-
-var errTooLarge = fmt.Errorf("the server sent an LDAP message over the %d MiB limit", maxMessageSize>>20)
 
 func malformedMessage(format string, args ...any) error {
 	return goldap.NewError(goldap.ErrorUnexpectedResponse, fmt.Errorf("malformed LDAP message: "+format, args...))

@@ -1,6 +1,7 @@
 package ldap
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -237,4 +238,41 @@ func guidBytesForTest(s string) []byte {
 		slices.Reverse(raw[r[0]:r[1]])
 	}
 	return raw
+}
+
+func TestReadMessage(t *testing.T) {
+	big := bytes.Repeat([]byte("v"), 200<<10) // several readChunks
+	bigMsg := tlv(berSequence, tlv(berInteger, []byte{1}), tlv(berOctetString, big))
+	tests := []struct {
+		name    string
+		stream  []byte
+		want    []byte // the content read, when wantErr is ""
+		wantErr string
+	}{
+		{name: "short form", stream: []byte{0x30, 0x03, 0x02, 0x01, 0x01}, want: []byte{0x02, 0x01, 0x01}},
+		{name: "eight length octets, zero-padded", stream: []byte{0x30, 0x88, 0, 0, 0, 0, 0, 0, 0, 3, 0x02, 0x01, 0x01}, want: []byte{0x02, 0x01, 0x01}},
+		{name: "larger than a read chunk", stream: bigMsg, want: bigMsg[6:]}, // 0x30 0x84 and four length octets
+		{name: "not a SEQUENCE", stream: []byte{0x31, 0x03, 0x02, 0x01, 0x01}, wantErr: "malformed LDAP message: tag 0x31, want a SEQUENCE (0x30)"},
+		{name: "indefinite length", stream: []byte{0x30, 0x80, 0x02, 0x01, 0x01, 0, 0}, wantErr: "malformed LDAP message: indefinite length, which LDAP does not allow"},
+		{name: "nine length octets", stream: []byte{0x30, 0x89, 0, 0, 0, 0, 0, 0, 0, 0, 3}, wantErr: "malformed LDAP message: a length of 9 octets, the most is 8"},
+		{name: "length octet 0xff", stream: []byte{0x30, 0xff}, wantErr: "a length of 127 octets"},
+		{name: "over the cap", stream: []byte{0x30, 0x84, 0x04, 0x00, 0x00, 0x01}, wantErr: "the server declared an LDAP message of 67108865 bytes, over the 64 MiB limit"},
+		{name: "largest length there is", stream: []byte{0x30, 0x88, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, wantErr: "of 18446744073709551615 bytes, over the 64 MiB limit"},
+		{name: "cut short", stream: bigMsg[:100<<10], wantErr: "the server closed the connection"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c := &wireConn{r: bufio.NewReader(bytes.NewReader(tc.stream))}
+			got, err := c.readMessage()
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("readMessage = %d bytes, %v; want an error containing %q", len(got), err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil || !bytes.Equal(got, tc.want) {
+				t.Fatalf("readMessage = %d bytes, %v; want the %d bytes of content", len(got), err, len(tc.want))
+			}
+		})
+	}
 }
