@@ -170,19 +170,46 @@ func newRig(t *testing.T, dir directory, pol sync.Policy) *rig {
 		t.Fatal(err)
 	}
 	r.write(dir)
-	src, err := file.New("corp", &file.Config{Path: r.path}, sources.Options{Log: zap.NewNop()})
-	if err != nil {
-		t.Fatal(err)
-	}
 	r.reg = prometheus.NewRegistry()
-	metrics := sync.NewMetrics(r.reg, "v1.2.3-test")
-	client, err := pagertree.New(pagertree.Config{
-		URL: srv.URL, Username: pagertreetest.DefaultUsername, Password: pagertreetest.DefaultPassword, Observer: metrics,
-	})
+	r.engine = newFileEngine(t, r.path, srv.URL, pol, sync.NewMetrics(r.reg, "v1.2.3-test"))
+	return r
+}
+
+// corpInStep is PagerTree as corp() wants it under defaultPolicy, beside
+// the owner and the hand-made team every rig starts with.
+func corpInStep() state {
+	return state{
+		Users: map[string]string{
+			"owner@example.com": "Owner|",
+			"ann@example.com":   "Ann Archer|+14155550101",
+			"bob@example.com":   "Bob Baker|",
+			"cat@example.com":   "Cat Cole|+442079460958",
+		},
+		Teams: map[string][]string{
+			"facilities": {"owner@example.com"},
+			"payments":   {"ann@example.com", "bob@example.com"},
+			"db":         {"bob@example.com", "cat@example.com"},
+		},
+	}
+}
+
+// newFileEngine is the engine the rigs drive: the file source at path, the
+// PagerTree at url, and metrics (nil: none).
+func newFileEngine(t *testing.T, path, url string, pol sync.Policy, metrics *sync.Metrics) *sync.Engine {
+	t.Helper()
+	src, err := file.New("corp", &file.Config{Path: path}, sources.Options{Log: zap.NewNop()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	r.engine = &sync.Engine{
+	cfg := pagertree.Config{URL: url, Username: pagertreetest.DefaultUsername, Password: pagertreetest.DefaultPassword}
+	if metrics != nil { // a nil *Metrics must not become a non-nil Observer
+		cfg.Observer = metrics
+	}
+	client, err := pagertree.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &sync.Engine{
 		Metrics:        metrics,
 		Sources:        []sources.Source{src},
 		PagerTree:      sync.Account{Client: client},
@@ -191,7 +218,6 @@ func newRig(t *testing.T, dir directory, pol sync.Policy) *rig {
 		Concurrency:    4,
 		Logger:         zap.NewNop(),
 	}
-	return r
 }
 
 func (r *rig) write(dir directory) {
@@ -256,19 +282,7 @@ func TestRunOnceSyncsThenMakesNoWrites(t *testing.T) {
 	if code != sync.ExitOK {
 		t.Fatalf("exit code %d, result %+v", code, rep.Result)
 	}
-	want := state{
-		Users: map[string]string{
-			"owner@example.com": "Owner|",
-			"ann@example.com":   "Ann Archer|+14155550101",
-			"bob@example.com":   "Bob Baker|",
-			"cat@example.com":   "Cat Cole|+442079460958",
-		},
-		Teams: map[string][]string{
-			"facilities": {"owner@example.com"},
-			"payments":   {"ann@example.com", "bob@example.com"},
-			"db":         {"bob@example.com", "cat@example.com"},
-		},
-	}
+	want := corpInStep()
 	if got := r.state(); !reflect.DeepEqual(got, want) {
 		t.Errorf("PagerTree after the first sync =\n%+v\nwant\n%+v", got, want)
 	}

@@ -16,14 +16,11 @@ import (
 	gosync "sync"
 	"testing"
 
-	"go.uber.org/zap"
 	"go.yaml.in/yaml/v3"
 
 	"github.com/ptsync/ptsync/internal/config"
 	"github.com/ptsync/ptsync/pagertree"
 	"github.com/ptsync/ptsync/pagertree/pagertreetest"
-	"github.com/ptsync/ptsync/sources"
-	"github.com/ptsync/ptsync/sources/file"
 	"github.com/ptsync/ptsync/sync"
 )
 
@@ -116,22 +113,7 @@ func newHostileRig(t *testing.T, dir directory, pol sync.Policy) *hostileRig {
 	t.Cleanup(srv.Close)
 	r := &hostileRig{t: t, dir: filepath.Join(t.TempDir(), "corp.yaml"), emu: emu, pt: pt}
 	r.write(dir)
-	src, err := file.New("corp", &file.Config{Path: r.dir}, sources.Options{Log: zap.NewNop()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	client, err := pagertree.New(pagertree.Config{URL: srv.URL, Username: pagertreetest.DefaultUsername, Password: pagertreetest.DefaultPassword})
-	if err != nil {
-		t.Fatal(err)
-	}
-	r.engine = &sync.Engine{
-		Sources:        []sources.Source{src},
-		PagerTree:      sync.Account{Client: client},
-		Policy:         pol,
-		MinSourceUsers: 1,
-		Concurrency:    4,
-		Logger:         zap.NewNop(),
-	}
+	r.engine = newFileEngine(t, r.dir, srv.URL, pol, nil)
 	return r
 }
 

@@ -21,19 +21,7 @@ func TestMalformedEmailIsSkipped(t *testing.T) {
 	if code != sync.ExitOK || rep.Result.Counts.Failed != 0 {
 		t.Fatalf("exit code %d, counts %+v; want a clean run", code, rep.Result.Counts)
 	}
-	want := state{
-		Users: map[string]string{
-			"owner@example.com": "Owner|",
-			"ann@example.com":   "Ann Archer|+14155550101",
-			"bob@example.com":   "Bob Baker|",
-			"cat@example.com":   "Cat Cole|+442079460958",
-		},
-		Teams: map[string][]string{
-			"facilities": {"owner@example.com"},
-			"payments":   {"ann@example.com", "bob@example.com"},
-			"db":         {"bob@example.com", "cat@example.com"},
-		},
-	}
+	want := corpInStep()
 	if got := r.state(); !reflect.DeepEqual(got, want) {
 		t.Errorf("PagerTree:\n%+v\nwant:\n%+v", got, want)
 	}

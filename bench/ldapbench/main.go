@@ -172,7 +172,7 @@ func benchMain(args []string) error {
 
 	pop := slapd.Population{Users: *users, Groups: *groups, MembersPerGroup: *members}
 	ldif := filepath.Join(dir, "population.ldif")
-	if err := writeLDIF(ldif, pop); err != nil {
+	if err := pop.WriteLDIFFile(ldif); err != nil {
 		return err
 	}
 	loadStart := time.Now()
@@ -257,18 +257,6 @@ func benchMain(args []string) error {
 		return fmt.Errorf("ptsync is slower than %.1fx ldapsearch", targetRatio)
 	}
 	return nil
-}
-
-func writeLDIF(path string, pop slapd.Population) error {
-	f, err := os.Create(path)
-	if err != nil {
-		return err
-	}
-	if err := pop.WriteLDIF(f); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
 }
 
 func median(ds []time.Duration) time.Duration {

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"fmt"
 	"io"
+	"os"
 )
 
 // Population is a generated directory of many users and groups.
@@ -31,6 +32,19 @@ func GroupName(g int) string { return fmt.Sprintf("group%05d", g) }
 // group when Groups*MembersPerGroup >= Users.
 func (p Population) GroupMember(g, j int) int {
 	return (g*p.MembersPerGroup + j) % p.Users
+}
+
+// WriteLDIFFile writes p as LDIF to the file at path (see WriteLDIF).
+func (p Population) WriteLDIFFile(path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := p.WriteLDIF(f); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 // WriteLDIF writes p as LDIF for slapadd: users under PeopleDN with uid,
