@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -348,5 +349,28 @@ func TestWriteAnswersThatMatchAreTaken(t *testing.T) {
 	}
 	if tm, err := c.UpdateTeam(ctx(t), "tm_1", pagertree.TeamUpdate{Name: ptr("Billing")}); err != nil || tm.ID != "tm_1" {
 		t.Fatalf("UpdateTeam = %+v, %v; want tm_1", tm, err)
+	}
+}
+
+// TestHugeTotalCountReservesLittle: a total_count of a billion must not
+// make the client reserve room for a billion ids, or even a million,
+// before a page has shown them.
+func TestHugeTotalCountReservesLittle(t *testing.T) {
+	h := newHostile(t, func(r *http.Request, _ []byte) (int, any) {
+		if offset(r) == 0 {
+			return http.StatusOK, pagertree.List[pagertree.User]{Data: fakeUsers(0, 100), HasMore: true, TotalCount: 1_000_000_000}
+		}
+		return http.StatusOK, pagertree.List[pagertree.User]{Data: []pagertree.User{}, HasMore: false, TotalCount: 1_000_000_000}
+	})
+	c := newClient(t, h.URL, func(cfg *pagertree.Config) { cfg.Concurrency = 1 })
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	if _, err := c.ListUsers(ctx(t)); err == nil {
+		t.Fatal("a listing of 100 users said to be a billion was taken")
+	}
+	runtime.ReadMemStats(&after)
+	if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 16<<20 {
+		t.Errorf("listing allocated %d MiB for 100 users", alloc>>20)
 	}
 }

@@ -19,7 +19,9 @@ import (
 const pageSize = 100
 
 // maxPresized bounds the room reserved up front for a list's ids.
-const maxPresized = 1 << 20
+// total_count is the server's word: a hostile one must not make the client
+// reserve room for a billion ids. Past it, the set grows as ids arrive.
+const maxPresized = 1 << 16
 
 // minSlack is the least slack a reading has (see slack).
 const minSlack = 10 * pageSize
