@@ -86,6 +86,14 @@ type Options struct {
 	ReadOwners bool
 }
 
+// Logger is o.Log, or a logger that drops everything when there is none.
+func (o Options) Logger() *zap.Logger {
+	if o.Log == nil {
+		return zap.NewNop()
+	}
+	return o.Log
+}
+
 // Observer receives one call per HTTP request attempt (code 0: no answer)
 // and one per retry.
 type Observer interface {

@@ -15,8 +15,9 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"os"
 	"time"
+
+	"github.com/ptsync/ptsync/internal/config"
 )
 
 // Type is the client_assertion_type of a JWT assertion.
@@ -146,14 +147,7 @@ func MatchKey(cert *x509.Certificate, key *rsa.PrivateKey) error {
 }
 
 func readPEM(path, what string) (*pem.Block, error) {
-	info, err := os.Stat(path)
-	if err != nil {
-		return nil, fmt.Errorf("reading the %s: %w", what, err)
-	}
-	if !info.Mode().IsRegular() || info.Size() > maxPEMSize {
-		return nil, fmt.Errorf("%s: not a PEM file of at most %d KiB", path, maxPEMSize>>10)
-	}
-	data, err := os.ReadFile(path)
+	data, err := config.ReadFile(path, maxPEMSize)
 	if err != nil {
 		return nil, fmt.Errorf("reading the %s: %w", what, err)
 	}

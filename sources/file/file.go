@@ -66,11 +66,7 @@ func New(name string, settings any, opts sources.Options) (sources.Source, error
 	if err != nil {
 		return nil, err
 	}
-	log := opts.Log
-	if log == nil {
-		log = zap.NewNop()
-	}
-	return &Source{name: name, path: cfg.Path, log: log}, nil
+	return &Source{name: name, path: cfg.Path, log: opts.Logger()}, nil
 }
 
 // Name is the source's configured name.

@@ -9,7 +9,6 @@ import (
 	"io"
 	"net"
 	"net/url"
-	"os"
 	"syscall"
 
 	goldap "github.com/go-ldap/ldap/v3"
@@ -57,10 +56,7 @@ func (s *Source) connectTo(ctx context.Context, ep endpoint) (goldap.Client, err
 
 	var tlsConf *tls.Config
 	if u.Scheme == "ldaps" || ep.startTLS {
-		var err error
-		if tlsConf, err = s.tlsConfig(ep); err != nil {
-			return nil, err
-		}
+		tlsConf = s.tlsConfig(ep)
 	}
 
 	d := net.Dialer{Timeout: s.cfg.timeout}
@@ -117,25 +113,13 @@ func (s *Source) setUp(ep endpoint, raw net.Conn, tlsConf *tls.Config) (*wireCon
 	return conn, nil
 }
 
-func (s *Source) tlsConfig(ep endpoint) (*tls.Config, error) {
-	conf := &tls.Config{
+func (s *Source) tlsConfig(ep endpoint) *tls.Config {
+	return &tls.Config{
 		ServerName:         ep.url.Hostname(),
 		MinVersion:         tls.VersionTLS12,
+		RootCAs:            s.cfg.rootCAs,  // nil: the system pool
 		InsecureSkipVerify: s.cfg.insecure, // #nosec G402 -- only when configured, warned at startup
 	}
-	if s.cfg.caFile == "" {
-		return conf, nil // nil RootCAs: the system pool
-	}
-	pem, err := os.ReadFile(s.cfg.caFile)
-	if err != nil {
-		return nil, fmt.Errorf("ldap %s: read ca_file: %w", s.cfg.shownURL, err)
-	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(pem) {
-		return nil, fmt.Errorf("ldap %s: ca_file %s holds no PEM certificate", s.cfg.shownURL, s.cfg.caFile)
-	}
-	conf.RootCAs = pool
-	return conf, nil
 }
 
 // opError names the server shown, the operation and the base DN, and says

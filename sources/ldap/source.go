@@ -5,7 +5,9 @@ package ldap
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
+	"fmt"
 	"net/url"
 	"sync"
 	"time"
@@ -45,6 +47,7 @@ type settings struct {
 	server       *url.URL // the parsed ldap.url, without its userinfo
 	startTLS     bool
 	caFile       string
+	rootCAs      *x509.CertPool // caFile's certificates; nil: the system pool
 	insecure     bool
 	bindDN       string
 	bindPassword string
@@ -80,7 +83,7 @@ type groupSearch struct {
 
 // New builds an LDAP source from its *Config; it is a sources.Factory.
 func New(name string, settings any, opts sources.Options) (sources.Source, error) {
-	return newSource(name, settings, opts.Log)
+	return newSource(name, settings, opts.Logger())
 }
 
 // newSource builds the source; settings is its *Config.
@@ -90,8 +93,17 @@ func newSource(name string, settings any, log *zap.Logger) (*Source, error) {
 		return nil, err
 	}
 	st := resolve(cfg)
-	if log == nil {
-		log = zap.NewNop()
+	if cfg.CAFile != "" {
+		// Read once here, not on every connection: a fetch opens two, and
+		// referrals more.
+		pem, err := config.ReadFile(cfg.CAFile, maxCAFileSize)
+		if err != nil {
+			return nil, fmt.Errorf("source %q: ldap.ca_file: %w", name, err)
+		}
+		st.rootCAs = x509.NewCertPool()
+		if !st.rootCAs.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("source %q: ldap.ca_file %q holds no PEM certificate", name, cfg.CAFile)
+		}
 	}
 	if st.insecure {
 		log.Warn("insecure_skip_verify is set: the LDAP server certificate is not verified", zap.String("url", st.shownURL))

@@ -258,7 +258,7 @@ func TestConfigDefaults(t *testing.T) {
 			if tc.edit != nil {
 				tc.edit(cfg)
 			}
-			s, err := newSource("corp", cfg, nil)
+			s, err := newSource("corp", cfg, zap.NewNop())
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -299,7 +299,7 @@ func TestConfigRejects(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := testConfig("ldap://x", "dc=x", "dc=x")
 			tc.edit(cfg)
-			_, err := newSource("corp", cfg, nil)
+			_, err := newSource("corp", cfg, zap.NewNop())
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("error = %v, want one mentioning %q", err, tc.want)
 			}

@@ -47,12 +47,11 @@ const userFields = "id,accountEnabled,mail,userPrincipalName,displayName,mobileP
 
 // Source reads one Entra ID tenant.
 type Source struct {
-	name        string
-	cfg         *Config
-	api         *httpx.Client
-	log         *zap.Logger
-	readOwners  bool
-	concurrency int
+	name       string
+	cfg        *Config
+	api        *httpx.Client
+	log        *zap.Logger
+	readOwners bool
 }
 
 var (
@@ -67,10 +66,7 @@ func New(name string, settings any, opts sources.Options) (sources.Source, error
 	if err != nil {
 		return nil, err
 	}
-	log := opts.Log
-	if log == nil {
-		log = zap.NewNop()
-	}
+	log := opts.Logger()
 	fetch, err := tokenFetcher(cfg, &http.Client{Timeout: cfg.Timeout})
 	if err != nil {
 		return nil, fmt.Errorf("source %q: %w", name, err)
@@ -89,7 +85,7 @@ func New(name string, settings any, opts sources.Options) (sources.Source, error
 	if err != nil {
 		return nil, fmt.Errorf("source %q: %w", name, err)
 	}
-	return &Source{name: name, cfg: cfg, api: api, log: log, readOwners: opts.ReadOwners, concurrency: cfg.Concurrency}, nil
+	return &Source{name: name, cfg: cfg, api: api, log: log, readOwners: opts.ReadOwners}, nil
 }
 
 // tokenFetcher returns the client-credentials token request of cfg: with
@@ -247,22 +243,14 @@ type graphObject struct {
 // given, and hands each item to fn. A failure on any page fails the whole
 // read: a partial list would be taken for a shorter one.
 func each[T any](ctx context.Context, api *httpx.Client, first httpx.Request, fn func(T) error) error {
-	req := first
-	for {
-		var page listPage[T]
-		if _, err := api.DecodeJSON(ctx, req, &page); err != nil {
-			return err
-		}
-		for _, item := range page.Value {
+	return httpx.Pages(ctx, api, first, func(p *listPage[T], _ *httpx.Response) (string, error) {
+		for _, item := range p.Value {
 			if err := fn(item); err != nil {
-				return err
+				return "", err
 			}
 		}
-		if page.NextLink == "" {
-			return nil
-		}
-		req = httpx.Request{Method: http.MethodGet, Route: first.Route, URL: page.NextLink, Header: first.Header}
-	}
+		return p.NextLink, nil
+	})
 }
 
 // memberList is one group's members as read, before they join the builder.
@@ -302,7 +290,7 @@ func (s *Source) Fetch(ctx context.Context) (*sources.Snapshot, error) {
 
 	members := make([]memberList, len(groups))
 	eg, egCtx := errgroup.WithContext(ctx)
-	eg.SetLimit(s.concurrency)
+	eg.SetLimit(s.cfg.Concurrency)
 	for i, g := range groups {
 		eg.Go(func() error {
 			var err error

@@ -38,11 +38,10 @@ const pageSize = 200
 
 // Source reads one Okta org.
 type Source struct {
-	name        string
-	cfg         *Config
-	api         *httpx.Client
-	log         *zap.Logger
-	concurrency int
+	name string
+	cfg  *Config
+	api  *httpx.Client
+	log  *zap.Logger
 }
 
 var (
@@ -57,10 +56,7 @@ func New(name string, settings any, opts sources.Options) (sources.Source, error
 	if err != nil {
 		return nil, err
 	}
-	log := opts.Log
-	if log == nil {
-		log = zap.NewNop()
-	}
+	log := opts.Logger()
 	auth := httpx.HeaderAuth("SSWS", cfg.APIToken)
 	if cfg.ClientID != "" {
 		key, err := clientassert.LoadKey(cfg.PrivateKeyFile)
@@ -85,7 +81,7 @@ func New(name string, settings any, opts sources.Options) (sources.Source, error
 	if err != nil {
 		return nil, fmt.Errorf("source %q: %w", name, err)
 	}
-	return &Source{name: name, cfg: cfg, api: api, log: log, concurrency: cfg.Concurrency}, nil
+	return &Source{name: name, cfg: cfg, api: api, log: log}, nil
 }
 
 // tokenFetcher returns the service app's token request: client
@@ -247,24 +243,14 @@ func (u oktaUser) user() sources.User {
 // each reads every page of a list, following Link: rel="next" as given,
 // and hands each item to fn. A failure on any page fails the whole read.
 func each[T any](ctx context.Context, api *httpx.Client, first httpx.Request, fn func(T) error) error {
-	req := first
-	for {
-		var page []T
-		resp, err := api.DecodeJSON(ctx, req, &page)
-		if err != nil {
-			return explain(err)
-		}
-		for _, item := range page {
+	return explain(httpx.Pages(ctx, api, first, func(p *[]T, resp *httpx.Response) (string, error) {
+		for _, item := range *p {
 			if err := fn(item); err != nil {
-				return err
+				return "", err
 			}
 		}
-		next := httpx.LinkNext(resp.Header)
-		if next == "" {
-			return nil
-		}
-		req = httpx.Request{Method: http.MethodGet, Route: first.Route, URL: next}
-	}
+		return httpx.LinkNext(resp.Header), nil
+	}))
 }
 
 // Fetch reads every user, the searched groups and their members. It
@@ -296,7 +282,7 @@ func (s *Source) Fetch(ctx context.Context) (*sources.Snapshot, error) {
 
 	members := make([][]oktaUser, len(groups))
 	eg, egCtx := errgroup.WithContext(ctx)
-	eg.SetLimit(s.concurrency)
+	eg.SetLimit(s.cfg.Concurrency)
 	for i, g := range groups {
 		eg.Go(func() error {
 			req := httpx.Request{Method: http.MethodGet, Route: "/groups/{id}/users",

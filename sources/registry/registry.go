@@ -59,10 +59,7 @@ func (r Registry) New(src config.Source, opts sources.Options) (sources.Source, 
 	if !ok || t.New == nil {
 		return nil, fmt.Errorf("source %q: type %q is not supported by this build (supported: %v)", src.Name, src.Type, r.buildable())
 	}
-	if opts.Log == nil {
-		opts.Log = zap.NewNop()
-	}
-	opts.Log = opts.Log.With(zap.String("source", src.Name))
+	opts.Log = opts.Logger().With(zap.String("source", src.Name))
 	return t.New(src.Name, src.Settings, opts)
 }
 
