@@ -8,22 +8,12 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"time"
 
 	"go.uber.org/zap"
+	"golang.org/x/oauth2"
 
 	"github.com/ptsync/ptsync/internal/httpx"
-)
-
-// Defaults New applies to a zero Config field.
-const (
-	DefaultConcurrency = httpx.DefaultConcurrency
-	DefaultTimeout     = httpx.DefaultTimeout
-	DefaultMaxAttempts = httpx.DefaultMaxAttempts
-	// DefaultMaxRetryWait is long enough for any rate limit window seen in
-	// practice and short enough not to stall a scheduled run.
-	DefaultMaxRetryWait = httpx.DefaultMaxRetryWait
 )
 
 // service names PagerTree in errors and logs.
@@ -40,17 +30,17 @@ type Config struct {
 	// the Client. Zero means no client-side limit.
 	RequestsPerSecond float64
 	// Concurrency bounds the pages of a list fetched at once
-	// (DefaultConcurrency when zero).
+	// (httpx.DefaultConcurrency when zero).
 	Concurrency int
 	// Timeout bounds each request attempt, answer body included
-	// (DefaultTimeout when zero).
+	// (httpx.DefaultTimeout when zero).
 	Timeout time.Duration
 	// MaxAttempts bounds the attempts of one call that meets 429, 5xx or
-	// transport errors (DefaultMaxAttempts when zero). The replay after a
+	// transport errors (httpx.DefaultMaxAttempts when zero). The replay after a
 	// fresh login on 401 does not count.
 	MaxAttempts int
 	// MaxRetryWait is the longest Retry-After a 429 or 5xx may ask for and
-	// still be retried (DefaultMaxRetryWait when zero). An answer asking
+	// still be retried (httpx.DefaultMaxRetryWait when zero). An answer asking
 	// for longer ends the call at once with its *APIError, RetryAfter set:
 	// retrying sooner than asked is pointless, and waiting that long would
 	// stall the run.
@@ -69,9 +59,8 @@ type Config struct {
 // Client is a PagerTree API client. It logs in on first use and again when
 // the token is refused. All methods are safe for concurrent use.
 type Client struct {
-	http  *httpx.Client
-	login *login
-	log   *zap.Logger
+	http *httpx.Client
+	auth httpx.Auth
 }
 
 // New checks cfg and returns a Client. It does not contact the server;
@@ -83,11 +72,12 @@ func New(cfg Config) (*Client, error) {
 	if err == nil && base.User != nil {
 		return nil, errors.New("pagertree: url: credentials belong in username and password, not the URL")
 	}
-	lg := &login{username: cfg.Username, password: cfg.Password, slot: make(chan struct{}, 1)}
+	lg := &login{username: cfg.Username, password: cfg.Password}
+	auth := httpx.TokenAuth("", lg.fetch) // the token goes raw in Authorization: the API's way
 	hc, err := httpx.New(httpx.Config{
 		Service:           service,
 		BaseURL:           cfg.URL,
-		Auth:              lg,
+		Auth:              auth,
 		RequestsPerSecond: cfg.RequestsPerSecond,
 		Concurrency:       cfg.Concurrency,
 		Timeout:           cfg.Timeout,
@@ -108,86 +98,36 @@ func New(cfg Config) (*Client, error) {
 		return nil, errors.New("pagertree: password is empty")
 	}
 	lg.http, lg.url = hc, base.Redacted()
-	return &Client{http: hc, login: lg, log: hc.Logger()}, nil
+	return &Client{http: hc, auth: auth}, nil
 }
 
 // Login logs in with the configured credentials and keeps the token for
 // the requests that follow. Calls that need a token log in by themselves;
-// Login is for checking the credentials early. A 401 from the login itself
-// is returned as an *APIError, not retried.
+// Login is for checking the credentials early, on a new Client. A 401 from
+// the login itself is returned as an *APIError, not retried.
 func (c *Client) Login(ctx context.Context) error {
-	return c.login.relogin(ctx, c.login.currentToken())
+	_, err := c.auth.Apply(ctx, &http.Request{Header: http.Header{}})
+	return err
 }
 
-// login is the httpx.Auth of a Client: it logs in with POST /public/login,
-// sent anonymously through the Client's own transport, and sends the token
-// raw in Authorization, as the API wants.
+// login logs in with POST /public/login, sent anonymously through the
+// Client's own transport; httpx.TokenAuth keeps its token, logs in once at
+// a time and again when the token is refused.
 type login struct {
 	http               *httpx.Client
 	url                string // for the log
 	username, password string
-
-	// slot is a one-slot semaphore that lets a single login run at a time;
-	// unlike a mutex, waiting on it respects the caller's context.
-	slot    chan struct{}
-	tokenMu sync.RWMutex
-	token   string
 }
 
-// Apply sets the token, logging in first when there is none yet.
-func (l *login) Apply(ctx context.Context, r *http.Request) (string, error) {
-	token, err := l.validToken(ctx)
-	if err != nil {
-		return "", err
-	}
-	r.Header.Set("Authorization", token) // raw, no "Bearer": the API's way
-	return token, nil
-}
-
-// Renew logs in again after used was refused, unless another caller did.
-func (l *login) Renew(ctx context.Context, used string) error {
-	return l.relogin(ctx, used)
-}
-
-func (l *login) currentToken() string {
-	l.tokenMu.RLock()
-	defer l.tokenMu.RUnlock()
-	return l.token
-}
-
-// validToken returns the token, logging in first when there is none yet.
-func (l *login) validToken(ctx context.Context) (string, error) {
-	if token := l.currentToken(); token != "" {
-		return token, nil
-	}
-	if err := l.relogin(ctx, ""); err != nil {
-		return "", err
-	}
-	return l.currentToken(), nil
-}
-
-// relogin logs in unless the token has changed from failed since the caller
-// used it: when many requests meet a 401 at once, the first one in logs in
-// and the others pick up its token, so there is no storm of logins.
-func (l *login) relogin(ctx context.Context, failed string) error {
-	select {
-	case l.slot <- struct{}{}:
-	case <-ctx.Done():
-		return fmt.Errorf("pagertree: waiting for login: %w", ctx.Err())
-	}
-	defer func() { <-l.slot }()
-	if l.currentToken() != failed {
-		return nil
-	}
+// fetch logs in and returns the token, which has no expiry: it is kept
+// until PagerTree refuses it.
+func (l *login) fetch(ctx context.Context) (*oauth2.Token, error) {
 	token, err := l.login(ctx)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	l.tokenMu.Lock()
-	l.token = token
-	l.tokenMu.Unlock()
 	l.http.Logger().Debug("logged in to PagerTree", zap.String("url", l.url))
-	return nil
+	return &oauth2.Token{AccessToken: token}, nil
 }
 
 type loginRequest struct {

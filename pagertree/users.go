@@ -70,7 +70,7 @@ func (c *Client) CreateUser(ctx context.Context, in UserInput) (User, error) {
 			return User{}, fmt.Errorf("%w; looking up the user who has the email: %w", err, lookupErr)
 		}
 		if found {
-			c.log.Debug("PagerTree user with this email exists; returning it", zap.String("user_id", existing.ID))
+			c.http.Logger().Debug("PagerTree user with this email exists; returning it", zap.String("user_id", existing.ID))
 			return existing, nil
 		}
 	}

@@ -31,11 +31,16 @@ var ErrCannotRenew = errors.New("httpx: credentials cannot be renewed")
 // the raw value when scheme is "" (as PagerTree v3 wants). Renew returns
 // ErrCannotRenew.
 func HeaderAuth(scheme, value string) Auth {
-	header := value
-	if scheme != "" {
-		header = scheme + " " + value
+	return headerAuth{header: authorization(scheme, value), value: value}
+}
+
+// authorization is the Authorization header of a credential: "<scheme>
+// <value>", or the value alone when scheme is "".
+func authorization(scheme, value string) string {
+	if scheme == "" {
+		return value
 	}
-	return headerAuth{header: header, value: value}
+	return scheme + " " + value
 }
 
 type headerAuth struct{ header, value string }
@@ -47,20 +52,22 @@ func (a headerAuth) Apply(_ context.Context, r *http.Request) (string, error) {
 
 func (headerAuth) Renew(context.Context, string) error { return ErrCannotRenew }
 
-// TokenAuth sends "Authorization: Bearer <token>" with tokens from fetch
-// (a clientcredentials.Config's Token method, which fetches a new token
-// per call). It keeps a token until shortly before its expiry
+// TokenAuth sends "Authorization: <scheme> <token>" ("Bearer" for OAuth
+// 2.0; "" sends the token raw, as PagerTree v3 wants) with tokens from fetch
+// (a clientcredentials.Config's Token method, which fetches a new token per
+// call, or a login; a token without an expiry is kept until refused). It keeps a token until shortly before its expiry
 // (oauth2.Token.Valid), fetches one at a time (concurrent callers wait for
 // the same fetch, each as long as its own ctx allows), and Renew forces one
 // new fetch per refused token: a 401 with a token the server considers
 // expired gets one fresh try, and a second 401 with the same token ends the
 // call (ErrCannotRenew).
-func TokenAuth(fetch func(ctx context.Context) (*oauth2.Token, error)) Auth {
-	return &tokenAuth{fetch: fetch}
+func TokenAuth(scheme string, fetch func(ctx context.Context) (*oauth2.Token, error)) Auth {
+	return &tokenAuth{scheme: scheme, fetch: fetch}
 }
 
 type tokenAuth struct {
-	fetch func(ctx context.Context) (*oauth2.Token, error)
+	scheme string
+	fetch  func(ctx context.Context) (*oauth2.Token, error)
 
 	mu      sync.Mutex
 	tok     *oauth2.Token // the last token fetched; nil before the first
@@ -80,7 +87,7 @@ func (a *tokenAuth) Apply(ctx context.Context, r *http.Request) (string, error) 
 	if err != nil {
 		return "", err
 	}
-	r.Header.Set("Authorization", "Bearer "+tok.AccessToken)
+	r.Header.Set("Authorization", authorization(a.scheme, tok.AccessToken))
 	return tok.AccessToken, nil
 }
 

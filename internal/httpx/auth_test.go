@@ -57,7 +57,7 @@ func apply(ctx context.Context, a httpx.Auth) (credential, header string, err er
 func TestTokenAuthKeepsTheTokenUntilNearItsExpiry(t *testing.T) {
 	t.Run("valid for an hour", func(t *testing.T) {
 		src := &tokens{ttl: time.Hour}
-		a := httpx.TokenAuth(src.fetch)
+		a := httpx.TokenAuth("Bearer", src.fetch)
 		for range 5 {
 			cred, header, err := apply(t.Context(), a)
 			if err != nil || cred != "tok-1" || header != "Bearer tok-1" {
@@ -70,7 +70,7 @@ func TestTokenAuthKeepsTheTokenUntilNearItsExpiry(t *testing.T) {
 	})
 	t.Run("no expiry", func(t *testing.T) {
 		src := &tokens{}
-		a := httpx.TokenAuth(src.fetch)
+		a := httpx.TokenAuth("Bearer", src.fetch)
 		for range 3 {
 			if _, _, err := apply(t.Context(), a); err != nil {
 				t.Fatal(err)
@@ -84,7 +84,7 @@ func TestTokenAuthKeepsTheTokenUntilNearItsExpiry(t *testing.T) {
 		// A token expiring in 5 s is used once (the call that fetched it
 		// needs it), then replaced: oauth2.Token.Valid wants 10 s to spare.
 		src := &tokens{ttl: 5 * time.Second}
-		a := httpx.TokenAuth(src.fetch)
+		a := httpx.TokenAuth("Bearer", src.fetch)
 		for i := 1; i <= 3; i++ {
 			cred, _, err := apply(t.Context(), a)
 			if err != nil || cred != fmt.Sprintf("tok-%d", i) {
@@ -96,7 +96,7 @@ func TestTokenAuthKeepsTheTokenUntilNearItsExpiry(t *testing.T) {
 
 func TestTokenAuthFetchesOnceForConcurrentCallers(t *testing.T) {
 	src := &tokens{ttl: time.Hour, gate: make(chan struct{}), started: make(chan struct{}, 100)}
-	a := httpx.TokenAuth(src.fetch)
+	a := httpx.TokenAuth("Bearer", src.fetch)
 	const callers = 8
 	var wg sync.WaitGroup
 	creds := make([]string, callers)
@@ -125,7 +125,7 @@ func TestTokenAuthFetchesOnceForConcurrentCallers(t *testing.T) {
 
 func TestTokenAuthWaitersHonourTheirContext(t *testing.T) {
 	src := &tokens{ttl: time.Hour, gate: make(chan struct{}), started: make(chan struct{}, 100)}
-	a := httpx.TokenAuth(src.fetch)
+	a := httpx.TokenAuth("Bearer", src.fetch)
 	first := make(chan error, 1)
 	go func() {
 		_, _, err := apply(t.Context(), a)
@@ -150,7 +150,7 @@ func TestTokenAuthWaitersHonourTheirContext(t *testing.T) {
 
 func TestTokenAuthWaiterFetchesWhenTheFetcherGivesUp(t *testing.T) {
 	src := &tokens{ttl: time.Hour, gate: make(chan struct{}), started: make(chan struct{}, 100)}
-	a := httpx.TokenAuth(src.fetch)
+	a := httpx.TokenAuth("Bearer", src.fetch)
 	ctx, cancel := context.WithCancel(t.Context())
 	first := make(chan error, 1)
 	go func() {
@@ -186,7 +186,7 @@ func TestTokenAuthFetchErrors(t *testing.T) {
 		"no access token": func(context.Context) (*oauth2.Token, error) { return &oauth2.Token{}, nil },
 	} {
 		t.Run(name, func(t *testing.T) {
-			c := newClient(t, srv.URL, func(cfg *httpx.Config) { cfg.Auth = httpx.TokenAuth(fetch) })
+			c := newClient(t, srv.URL, func(cfg *httpx.Config) { cfg.Auth = httpx.TokenAuth("Bearer", fetch) })
 			_, err := c.Do(t.Context(), httpx.Request{Method: "GET", Route: "/x", Path: "/x"})
 			if err == nil || !strings.HasPrefix(err.Error(), "getting a token: ") {
 				t.Fatalf("Do = %v; want the token error", err)
@@ -262,7 +262,7 @@ func (p *identityProvider) requestsTo(path string) []served {
 func (p *identityProvider) client(t *testing.T, obs httpx.Observer) *httpx.Client {
 	cc := &clientcredentials.Config{ClientID: "ptsync", ClientSecret: "client-secret", TokenURL: p.URL + "/token", AuthStyle: oauth2.AuthStyleInHeader}
 	return newClient(t, p.URL, func(cfg *httpx.Config) {
-		cfg.Auth = httpx.TokenAuth(cc.Token)
+		cfg.Auth = httpx.TokenAuth("Bearer", cc.Token)
 		cfg.Observer = obs
 		cfg.Secrets = []string{cc.ClientSecret}
 	})

@@ -74,7 +74,7 @@ func New(name string, settings any, opts sources.Options) (sources.Source, error
 	api, err := httpx.New(httpx.Config{
 		Service:     "msgraph",
 		BaseURL:     cfg.BaseURL,
-		Auth:        httpx.TokenAuth(fetch),
+		Auth:        httpx.TokenAuth("Bearer", fetch),
 		Concurrency: cfg.Concurrency,
 		Timeout:     cfg.Timeout,
 		Observer:    opts.Observer,

@@ -63,7 +63,7 @@ func New(name string, settings any, opts sources.Options) (sources.Source, error
 		if err != nil {
 			return nil, fmt.Errorf("source %q: okta.private_key_file: %w", name, err)
 		}
-		auth = httpx.TokenAuth(tokenFetcher(cfg, key, &http.Client{Timeout: cfg.Timeout}))
+		auth = httpx.TokenAuth("Bearer", tokenFetcher(cfg, key, &http.Client{Timeout: cfg.Timeout}))
 	}
 	api, err := httpx.New(httpx.Config{
 		Service:     "okta",
