@@ -172,9 +172,7 @@ func (e *Engine) RunOnce(ctx context.Context, opts RunOptions) (Report, error) {
 		return e.finish(log, rep, err)
 	}
 	rep.Plan, rep.Timings = prep.Plan, prep.Timings
-	for _, s := range prep.Snapshots {
-		rep.Sources = append(rep.Sources, SourceReport{Name: s.Source, Users: len(s.Users), Groups: len(s.Groups), Skipped: s.Skipped})
-	}
+	rep.Sources = sourceReports(prep.Snapshots)
 	cur, p := prep.Current, prep.Plan
 	// Apply needs only the account and the plan: letting the snapshots and
 	// desired state go keeps a large run's peak memory down.
@@ -239,13 +237,7 @@ func (e *Engine) applyOptions(dryRun bool, log *zap.Logger) ApplyOptions {
 // finish logs the end of a run and records its metrics.
 func (e *Engine) finish(log *zap.Logger, rep Report, err error) (Report, error) {
 	rep.Timings.Total = time.Since(rep.Started)
-	result := RunSuccess
-	switch {
-	case err != nil || rep.Result.Counts.Failed > 0 || rep.Result.Counts.Cancelled > 0:
-		result = RunFailure
-	case rep.Result.Counts.Withheld > 0:
-		result = RunWithheld
-	}
+	result := runResult(rep, err)
 	e.Metrics.observeRun(result, rep.Timings.Total, rep.Started.Add(rep.Timings.Total), rep.DryRun)
 	fields := []zap.Field{zap.String("result", result), zap.Bool("dry_run", rep.DryRun),
 		zap.Int("applied", rep.Result.Counts.Applied), zap.Int("failed", rep.Result.Counts.Failed),
@@ -337,13 +329,25 @@ func logPlan(log *zap.Logger, p Plan, d time.Duration) {
 // change failed or it was cancelled before its end, 3 when destructive
 // changes were withheld, else 0.
 func ExitCode(rep Report, err error) int {
-	switch {
-	case err != nil || rep.Result.Counts.Failed > 0 || rep.Result.Counts.Cancelled > 0:
+	switch runResult(rep, err) {
+	case RunFailure:
 		return ExitError
-	case rep.Result.Counts.Withheld > 0:
+	case RunWithheld:
 		return ExitWithheld
 	}
 	return ExitOK
+}
+
+// runResult is what a run came to, the one place that decides it: failure
+// (an error, a failed change, a cancelled one), withheld, or success.
+func runResult(rep Report, err error) string {
+	switch {
+	case err != nil || rep.Result.Counts.Failed > 0 || rep.Result.Counts.Cancelled > 0:
+		return RunFailure
+	case rep.Result.Counts.Withheld > 0:
+		return RunWithheld
+	}
+	return RunSuccess
 }
 
 func (e *Engine) logger() *zap.Logger {

@@ -252,11 +252,7 @@ func RenderMarkdown(w io.Writer, p Plan) error {
 	if len(p.Conflicts) > 0 {
 		fmt.Fprintf(b, "\n#### Conflicts (left alone)\n\n")
 		for _, c := range p.Conflicts {
-			subject := c.Team
-			if c.User != "" {
-				subject = c.Subject()
-			}
-			fmt.Fprintf(b, "- **%s**: %s\n", mdCell(subject), mdCell(c.Reason))
+			fmt.Fprintf(b, "- **%s**: %s\n", mdCell(c.Subject()), mdCell(c.Reason))
 		}
 	}
 	if err := b.Flush(); err != nil {

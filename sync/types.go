@@ -162,9 +162,6 @@ func (c Conflict) Subject() string {
 type PlanOrigin struct {
 	// PagerTreeURL is pagertree.url.
 	PagerTreeURL string `json:"pagertree_url"`
-	// AccountID is the PagerTree account the objects belong to, where the
-	// API says (v4's account_id); empty on v3.
-	AccountID string `json:"account_id,omitempty"`
 	// ConfigHash is a SHA-256 of the effective configuration with every
 	// secret left out ("sha256:<hex>").
 	ConfigHash string `json:"config_hash"`

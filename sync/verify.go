@@ -49,8 +49,8 @@ func (e *RefusedError) Error() string {
 
 func (e *RefusedError) Unwrap() error { return ErrPlanRefused }
 
-// CheckOrigin refuses a saved plan made for another PagerTree (URL or
-// account) or with another configuration than here. AllowDestructive is
+// CheckOrigin refuses a saved plan made for another PagerTree URL or with
+// another configuration than here. AllowDestructive is
 // not compared: ApplyPlan plans afresh with the saved plan's.
 func CheckOrigin(saved, here PlanOrigin) error {
 	switch {
@@ -59,9 +59,6 @@ func CheckOrigin(saved, here PlanOrigin) error {
 	case strings.TrimRight(saved.PagerTreeURL, "/") != strings.TrimRight(here.PagerTreeURL, "/"):
 		return fmt.Errorf("%w: it was made for PagerTree %s, and this configuration's pagertree.url is %s; apply it with the configuration it was made with, or make a new plan",
 			ErrPlanRefused, SafeText(saved.PagerTreeURL), SafeText(here.PagerTreeURL))
-	case saved.AccountID != here.AccountID:
-		return fmt.Errorf("%w: it was made for PagerTree account %s, and this configuration's is %s; make a new plan for this account",
-			ErrPlanRefused, SafeText(saved.AccountID), SafeText(here.AccountID))
 	case saved.ConfigHash != here.ConfigHash:
 		return fmt.Errorf("%w: it was made with another configuration (%s, this one is %s); apply it with the configuration it was made with, or make a new plan",
 			ErrPlanRefused, shortHash(saved.ConfigHash), shortHash(here.ConfigHash))
@@ -85,17 +82,39 @@ func CheckOrigin(saved, here PlanOrigin) error {
 func VerifySaved(saved, fresh Plan, cur Current) (Plan, error) {
 	have := slices.Clone(saved.Changes)
 	normalizeChanges(have)
+	// Fresh changes by what names them, so each saved change is compared
+	// field for field with the few of the same op, kind, name and id, not
+	// with the whole plan: a plan of 20,000 creates stays linear.
+	type changeKey struct {
+		op       Op
+		kind     Kind
+		name, id string
+	}
+	byKey := map[changeKey][]int{}
+	for i, f := range fresh.Changes {
+		k := changeKey{f.Op, f.Kind, f.Name, f.ID}
+		byKey[k] = append(byKey[k], i)
+	}
 	used := make([]bool, len(fresh.Changes))
 	var refused []Refusal
 	var picked []Change
 	for _, s := range have {
-		i := slices.IndexFunc(fresh.Changes, func(f Change) bool { return reflect.DeepEqual(s, f) })
+		equal, unused := -1, -1
+		for _, i := range byKey[changeKey{s.Op, s.Kind, s.Name, s.ID}] {
+			if reflect.DeepEqual(s, fresh.Changes[i]) {
+				equal = i
+				if !used[i] {
+					unused = i
+					break
+				}
+			}
+		}
 		switch {
-		case i >= 0 && used[i]:
+		case unused >= 0:
+			used[unused] = true
+			picked = append(picked, fresh.Changes[unused])
+		case equal >= 0:
 			refused = append(refused, Refusal{Change: s, Why: "listed twice"})
-		case i >= 0:
-			used[i] = true
-			picked = append(picked, fresh.Changes[i])
 		default:
 			refused = append(refused, Refusal{Change: s, Why: whyNotFresh(s, fresh)})
 		}

@@ -42,6 +42,10 @@ func runPlan(ctx context.Context, e env) int {
 	if !ok {
 		return code
 	}
+	origin, err := planOrigin(run.cfg) // local and cheap: before the network
+	if err != nil {
+		return fail(e, "plan", err)
+	}
 	ctx, cancel := withCycleTimeout(ctx, run.cfg)
 	defer cancel()
 	prep, err := run.engine.Prepare(ctx, sync.RunOptions{AllowDestructive: *allowDestructive, RunID: run.runID})
@@ -51,9 +55,7 @@ func runPlan(ctx context.Context, e env) int {
 	if err != nil {
 		return fail(e, "plan", runError(ctx, err))
 	}
-	if prep.Plan.Origin, err = planOrigin(run.cfg); err != nil {
-		return fail(e, "plan", err)
-	}
+	prep.Plan.Origin = origin
 	prep.Plan.Origin.AllowDestructive = prep.Policy.AllowDestructive
 	if *out != "" {
 		if err := savePlan(*out, prep.Plan); err != nil {
