@@ -335,10 +335,10 @@ func FuzzDecodeControls(f *testing.F) {
 				for i, child := range p.Children {
 					theirs, terr := goldap.DecodeControl(child)
 					switch {
-					case terr != nil:
-						t.Fatalf("control %d: decodeControls read %s, go-ldap: %v", i, ours[i], terr)
 					case i >= len(ours):
 						t.Fatalf("decodeControls read %d controls, go-ldap more", len(ours))
+					case terr != nil:
+						t.Fatalf("control %d: decodeControls read %s, go-ldap: %v", i, ours[i], terr)
 					case theirs.GetControlType() != ours[i].GetControlType() || theirs.String() != ours[i].String():
 						t.Fatalf("control %d: decodeControls %s, go-ldap %s", i, ours[i], theirs)
 					}
