@@ -101,21 +101,10 @@ func memberValues(e *goldap.Entry, memberAttr string) (values []string, next int
 
 // fetchRange reads the rest of a ranged attribute of one entry, asking
 // for "member;range=N-*" until the server marks the last range with "*".
-// It asks over conn, or, for an entry a followed reference found (at),
-// over a connection of its own to that server.
-func (s *Source) fetchRange(ctx context.Context, conn goldap.Client, at *endpoint, dn, memberAttr string, next int, ignored *int) ([]string, error) {
-	if at != nil {
-		referred, err := s.dialTo(ctx, *at)
-		if err != nil {
-			return nil, err
-		}
-		defer referred.Close()
-		conn = referred
-	}
-	shown := s.cfg.shownURL
-	if at != nil {
-		shown = at.shown
-	}
+// It asks the server the entry came from (at: nil for the configured one)
+// over p's connection to it.
+func (s *Source) fetchRange(ctx context.Context, p *peers, at *endpoint, dn, memberAttr string, next int, ignored *int) ([]string, error) {
+	shown := s.server(query{at: at}).shown
 	var values []string
 	for next >= 0 {
 		q := query{
@@ -127,7 +116,7 @@ func (s *Source) fetchRange(ctx context.Context, conn goldap.Client, at *endpoin
 			attrs:  []string{fmt.Sprintf("%s;range=%d-*", memberAttr, next)},
 		}
 		from, got := next, false
-		err := s.searchAll(ctx, conn, q, ignored, func(e *goldap.Entry, _ *endpoint) error {
+		err := s.searchAll(ctx, p, q, ignored, func(e *goldap.Entry, _ *endpoint) error {
 			vals, n, err := memberValues(e, memberAttr)
 			if err != nil {
 				return fmt.Errorf("ldap %s: %s: %w", shown, q.what, err)

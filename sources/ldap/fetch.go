@@ -73,14 +73,17 @@ type groupEntry struct {
 // first.
 func (s *Source) fetchWith(ctx context.Context, stop context.CancelFunc, usersConn, groupsConn goldap.Client) (*sources.Snapshot, error) {
 	b := sources.NewBuilder(s.name, s.log)
+	usersPeers, groupsPeers := s.newPeers(usersConn), s.newPeers(groupsConn)
+	defer usersPeers.close()
+	defer groupsPeers.close()
 	var (
 		dir              *directory
 		groups           []*groupEntry
 		groupRefsIgnored int
 	)
 	err := all(stop,
-		func() (err error) { dir, err = s.readUsers(ctx, usersConn, b); return err },
-		func() (err error) { groups, err = s.readGroups(ctx, groupsConn, &groupRefsIgnored); return err })
+		func() (err error) { dir, err = s.readUsers(ctx, usersPeers, b); return err },
+		func() (err error) { groups, err = s.readGroups(ctx, groupsPeers, &groupRefsIgnored); return err })
 	if err != nil {
 		return nil, err
 	}
@@ -89,7 +92,7 @@ func (s *Source) fetchWith(ctx context.Context, stop context.CancelFunc, usersCo
 		g.ref = b.AddGroup(sources.Group{ID: g.id, Name: g.name, Description: g.desc})
 	}
 	if s.cfg.groups.inChain {
-		if err := s.resolveInChain(ctx, usersConn, dir, groups, b); err != nil {
+		if err := s.resolveInChain(ctx, usersPeers, dir, groups, b); err != nil {
 			return nil, err
 		}
 	} else {
@@ -106,7 +109,7 @@ func (s *Source) usesMemberUID() bool {
 	return strings.EqualFold(s.cfg.groups.memberAttr, "memberUid")
 }
 
-func (s *Source) readUsers(ctx context.Context, conn goldap.Client, b *sources.Builder) (*directory, error) {
+func (s *Source) readUsers(ctx context.Context, p *peers, b *sources.Builder) (*directory, error) {
 	us := s.cfg.users
 	attrs := []string{us.idAttr, us.emailAttr, us.nameAttr, us.phoneAttr}
 	if s.usesMemberUID() {
@@ -118,7 +121,7 @@ func (s *Source) readUsers(ctx context.Context, conn goldap.Client, b *sources.B
 	dir := newDirectory()
 	q := query{what: "search users", base: us.base, scope: us.scope, filter: us.filter, attrs: dedupe(attrs)}
 	ignored := 0
-	err := s.searchAll(ctx, conn, q, &ignored, func(e *goldap.Entry, _ *endpoint) error {
+	err := s.searchAll(ctx, p, q, &ignored, func(e *goldap.Entry, _ *endpoint) error {
 		return s.addUser(dir, e, b)
 	})
 	if err != nil {
@@ -205,7 +208,7 @@ func entryID(e *goldap.Entry, attr string) (string, error) {
 
 // readGroups runs the group search and reads the rest of ranged member
 // lists; it adds the continuation references it ignores to *ignored.
-func (s *Source) readGroups(ctx context.Context, conn goldap.Client, ignored *int) ([]*groupEntry, error) {
+func (s *Source) readGroups(ctx context.Context, p *peers, ignored *int) ([]*groupEntry, error) {
 	gs := s.cfg.groups
 	attrs := []string{gs.idAttr, gs.nameAttr, "description"}
 	if !gs.inChain {
@@ -214,7 +217,7 @@ func (s *Source) readGroups(ctx context.Context, conn goldap.Client, ignored *in
 	var groups []*groupEntry
 	dnByID := map[string]string{}
 	q := query{what: "search groups", base: gs.base, scope: gs.scope, filter: gs.filter, attrs: dedupe(attrs)}
-	err := s.searchAll(ctx, conn, q, ignored, func(e *goldap.Entry, at *endpoint) error {
+	err := s.searchAll(ctx, p, q, ignored, func(e *goldap.Entry, at *endpoint) error {
 		g, err := s.readGroup(e, dnByID)
 		if err != nil {
 			return err
@@ -232,7 +235,7 @@ func (s *Source) readGroups(ctx context.Context, conn goldap.Client, ignored *in
 		if g.rangeNext < 0 {
 			continue
 		}
-		rest, err := s.fetchRange(ctx, conn, g.at, g.dn, gs.memberAttr, g.rangeNext, ignored)
+		rest, err := s.fetchRange(ctx, p, g.at, g.dn, gs.memberAttr, g.rangeNext, ignored)
 		if err != nil {
 			return nil, err
 		}
@@ -366,7 +369,7 @@ func (s *Source) countOutside(b *sources.Builder, outside map[string]struct{}) {
 // search are seen and counted as resolveMembers counts them; the nested
 // groups it also returns are passed over. Members in other domains are not
 // in this domain's search and go uncounted.
-func (s *Source) resolveInChain(ctx context.Context, conn goldap.Client, dir *directory, groups []*groupEntry, b *sources.Builder) error {
+func (s *Source) resolveInChain(ctx context.Context, p *peers, dir *directory, groups []*groupEntry, b *sources.Builder) error {
 	groupDNs := make(map[string]struct{}, len(groups))
 	for _, g := range groups {
 		groupDNs[g.norm] = struct{}{}
@@ -381,7 +384,7 @@ func (s *Source) resolveInChain(ctx context.Context, conn goldap.Client, dir *di
 			filter: inChainFilter(g.dn),
 			attrs:  []string{"1.1"}, // RFC 4511: no attributes, the DN is enough
 		}
-		err := s.searchAll(ctx, conn, q, &ignored, func(e *goldap.Entry, _ *endpoint) error {
+		err := s.searchAll(ctx, p, q, &ignored, func(e *goldap.Entry, _ *endpoint) error {
 			dn, err := normDN(e.DN)
 			if err != nil {
 				return fmt.Errorf("ldap %s: %s: %w", s.cfg.shownURL, q.what, err)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"strconv"
 	"strings"
 
 	goldap "github.com/go-ldap/ldap/v3"
@@ -31,15 +32,15 @@ type entryFunc func(e *goldap.Entry, at *endpoint) error
 // reference fails the fetch, since the users under it would look deleted;
 // follow searches the referred servers too, handing their entries to
 // each; ignore warns about each reference and adds it to *ignored.
-func (s *Source) searchAll(ctx context.Context, conn goldap.Client, q query, ignored *int, each entryFunc) error {
-	refs, err := s.search(ctx, conn, q, func(e *goldap.Entry) error { return each(e, q.at) })
+func (s *Source) searchAll(ctx context.Context, p *peers, q query, ignored *int, each entryFunc) error {
+	refs, err := s.searchOn(ctx, p, q, each)
 	if refs = s.withoutADSystemPartitions(q, refs); err != nil || len(refs) == 0 {
 		return err
 	}
 	switch s.cfg.referrals {
 	case referralsFollow:
 		visited := map[string]bool{s.searchKey(q): true}
-		return s.follow(ctx, q, refs, 1, visited, each)
+		return s.follow(ctx, p, q, refs, 1, visited, each)
 	case referralsIgnore:
 		s.ignore(q, refs, ignored)
 		return nil
@@ -76,7 +77,7 @@ func (s *Source) referralError(q query, refs []string) error {
 // and the scope and filter the reference gives (RFC 4511 4.5.3). The
 // references those searches return are followed in turn, hops deep at
 // most; visited holds the searches made, so a loop ends where it started.
-func (s *Source) follow(ctx context.Context, from query, refs []string, hops int, visited map[string]bool, each entryFunc) error {
+func (s *Source) follow(ctx context.Context, p *peers, from query, refs []string, hops int, visited map[string]bool, each entryFunc) error {
 	where := fmt.Sprintf("ldap %s (base %q): %s", s.server(from).shown, from.base, from.what)
 	for _, ref := range refs {
 		q, err := s.referredQuery(from, ref)
@@ -95,26 +96,70 @@ func (s *Source) follow(ctx context.Context, from query, refs []string, hops int
 		}
 		visited[key] = true
 		s.log.Debug("following a search continuation reference", zap.String("what", q.what), zap.String("reference", showReference(ref)))
-		more, err := s.searchAt(ctx, q, each)
+		more, err := s.searchOn(ctx, p, q, each)
 		if err != nil {
 			return fmt.Errorf("%s: follow search continuation reference %q: %w", where, showReference(ref), err)
 		}
 		more = s.withoutADSystemPartitions(q, more)
-		if err := s.follow(ctx, q, more, hops+1, visited, each); err != nil {
+		if err := s.follow(ctx, p, q, more, hops+1, visited, each); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// searchAt runs q on a connection of its own to the referred server.
-func (s *Source) searchAt(ctx context.Context, q query, each entryFunc) ([]string, error) {
-	conn, err := s.dialTo(ctx, *q.at)
+// searchOn runs q on the server it is for (q.at; nil: the configured one)
+// over p's connection to it.
+func (s *Source) searchOn(ctx context.Context, p *peers, q query, each entryFunc) ([]string, error) {
+	conn, err := p.conn(ctx, q.at)
 	if err != nil {
 		return nil, err
 	}
-	defer conn.Close()
 	return s.search(ctx, conn, q, func(e *goldap.Entry) error { return each(e, q.at) })
+}
+
+// peers are the connections of one search goroutine: its own to the
+// configured server, and one per referred server, opened at the first
+// reference there and kept for the references and ranged reads that lead
+// there again, so a server is dialled and bound once, not per reference.
+type peers struct {
+	s        *Source
+	home     goldap.Client
+	referred map[string]goldap.Client
+}
+
+func (s *Source) newPeers(home goldap.Client) *peers {
+	return &peers{s: s, home: home, referred: map[string]goldap.Client{}}
+}
+
+// conn is the connection to at: home for nil or the configured server
+// (a reference without a host), else the referred server's.
+func (p *peers) conn(ctx context.Context, at *endpoint) (goldap.Client, error) {
+	if at == nil || peerKey(*at) == peerKey(p.s.home()) {
+		return p.home, nil
+	}
+	key := peerKey(*at)
+	if c, ok := p.referred[key]; ok {
+		return c, nil
+	}
+	c, err := p.s.dialTo(ctx, *at)
+	if err != nil {
+		return nil, err
+	}
+	p.referred[key] = c
+	return c, nil
+}
+
+// close closes the referred servers' connections; home is the caller's.
+func (p *peers) close() {
+	for _, c := range p.referred {
+		_ = c.Close()
+	}
+}
+
+// peerKey tells servers apart: scheme, host and port, and StartTLS.
+func peerKey(ep endpoint) string {
+	return ep.url.Scheme + "://" + strings.ToLower(ep.hostPort()) + "?starttls=" + strconv.FormatBool(ep.startTLS)
 }
 
 // referredQuery is from as ref continues it: ref is an LDAP URL
