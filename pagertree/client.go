@@ -86,6 +86,7 @@ func New(cfg Config) (*Client, error) {
 		HTTPClient:        cfg.HTTPClient,
 		Observer:          cfg.Observer,
 		Logger:            cfg.Logger,
+		ParseError:        parseError,
 		Secrets:           []string{cfg.Password},
 	})
 	if err != nil {
@@ -156,6 +157,20 @@ func (l *login) login(ctx context.Context) (string, error) {
 		return "", fmt.Errorf("pagertree: POST /public/login: %w", err)
 	}
 	return token, nil
+}
+
+// parseError reads the seed's error body, {"errors":[{"message"}]}; it
+// carries no code.
+func parseError(_ int, body []byte) (string, []string) {
+	var eb ErrorBody
+	if json.Unmarshal(body, &eb) != nil {
+		return "", nil
+	}
+	messages := make([]string, 0, len(eb.Errors))
+	for _, e := range eb.Errors {
+		messages = append(messages, e.Message)
+	}
+	return "", messages
 }
 
 // tokenText returns a login answer's token as the text to send back:

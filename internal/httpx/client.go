@@ -99,9 +99,8 @@ type Config struct {
 	// nil). No line carries a credential or an Authorization header.
 	Logger *zap.Logger
 	// ParseError decodes an error answer's body into a provider code (may
-	// be "") and messages. When nil, PagerTree's {"errors":[{"message"}]}
-	// is read. Either way empty messages are dropped, long ones cut, and
-	// with none left the status text stands in.
+	// be "") and messages; nil reads none. Empty messages are dropped, long
+	// ones cut, and with none left the status text stands in.
 	ParseError func(status int, body []byte) (code string, messages []string)
 	// Gate, when set, is waited on before every attempt and shown every
 	// answer's header.
@@ -188,9 +187,6 @@ func New(cfg Config) (*Client, error) {
 	c.limiter = rate.NewLimiter(rate.Inf, 0)
 	if cfg.RequestsPerSecond > 0 {
 		c.limiter = rate.NewLimiter(rate.Limit(cfg.RequestsPerSecond), 1)
-	}
-	if c.parseError == nil {
-		c.parseError = parseErrorBody
 	}
 	if c.http == nil {
 		transport := http.DefaultTransport.(*http.Transport).Clone()

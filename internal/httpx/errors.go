@@ -1,7 +1,6 @@
 package httpx
 
 import (
-	"encoding/json"
 	"fmt"
 	"math"
 	"net/http"
@@ -56,7 +55,11 @@ const (
 // code and messages are bounded, and secrets (the credential sent,
 // Config.Secrets) cut out of them in case the server echoes them.
 func (c *Client) newAPIError(req Request, ans *Response, now time.Time, credential string) *APIError {
-	code, messages := c.parseError(ans.Status, ans.Body)
+	var code string
+	var messages []string
+	if c.parseError != nil {
+		code, messages = c.parseError(ans.Status, ans.Body)
+	}
 	var retryAfter time.Duration
 	if c.retryAfter != nil && (ans.Status == http.StatusTooManyRequests || ans.Status >= 500) {
 		retryAfter = max(c.retryAfter(ans.Header, now), 0)
@@ -120,24 +123,6 @@ func cut(s string) string {
 		return s
 	}
 	return strings.ToValidUTF8(s[:maxErrorMessageLength], "") + "…"
-}
-
-// parseErrorBody is the default Config.ParseError: PagerTree's
-// {"errors":[{"message":"..."}]}, no code.
-func parseErrorBody(_ int, body []byte) (string, []string) {
-	var eb struct {
-		Errors []struct {
-			Message string `json:"message"`
-		} `json:"errors"`
-	}
-	if json.Unmarshal(body, &eb) != nil {
-		return "", nil
-	}
-	var messages []string
-	for _, e := range eb.Errors {
-		messages = append(messages, e.Message)
-	}
-	return "", messages
 }
 
 // parseRetryAfter reads a Retry-After value: delay seconds or an HTTP date

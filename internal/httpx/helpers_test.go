@@ -53,7 +53,7 @@ func (s *server) requests() []served {
 // first when not nil.
 func newClient(t *testing.T, baseURL string, edit func(*httpx.Config)) *httpx.Client {
 	t.Helper()
-	cfg := httpx.Config{Service: "test", BaseURL: baseURL}
+	cfg := httpx.Config{Service: "test", BaseURL: baseURL, ParseError: httpx.SeedErrors}
 	if edit != nil {
 		edit(&cfg)
 	}

@@ -128,6 +128,9 @@ func TestNewAPIError(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := tt.cfg
+			if cfg.ParseError == nil {
+				cfg.ParseError = seedErrors
+			}
 			cfg.Service = cmp.Or(cfg.Service, "pagertree")
 			cfg.BaseURL = "http://127.0.0.1"
 			c, err := New(cfg)
@@ -162,7 +165,7 @@ func TestAPIErrorBoundsMessages(t *testing.T) {
 		body.WriteString(`{"message":"` + strings.Repeat("é", 400) + `"}`)
 	}
 	body.WriteString(`]}`)
-	c, err := New(Config{Service: "pagertree", BaseURL: "http://127.0.0.1"})
+	c, err := New(Config{Service: "pagertree", BaseURL: "http://127.0.0.1", ParseError: seedErrors})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -198,5 +201,36 @@ func TestBackoff(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// seedErrors reads the seed's {"errors":[{"message"}]} error body, the one
+// the tests' servers answer with (pagertree passes its own reader).
+func seedErrors(_ int, body []byte) (string, []string) {
+	var eb struct {
+		Errors []struct {
+			Message string `json:"message"`
+		} `json:"errors"`
+	}
+	if json.Unmarshal(body, &eb) != nil {
+		return "", nil
+	}
+	var messages []string
+	for _, e := range eb.Errors {
+		messages = append(messages, e.Message)
+	}
+	return "", messages
+}
+
+// TestNoParseErrorReadsNoMessages: without ParseError, no body format is
+// assumed; the status text stands in.
+func TestNoParseErrorReadsNoMessages(t *testing.T) {
+	c, err := New(Config{Service: "okta", BaseURL: "http://127.0.0.1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := c.newAPIError(Request{Method: "GET", Route: "/users"}, &Response{Status: 409, Header: http.Header{}, Body: []byte(`{"errors":[{"message":"taken"}]}`)}, time.Now(), "")
+	if !slices.Equal(got.Messages, []string{"Conflict"}) {
+		t.Errorf("messages %q, want the status text", got.Messages)
 	}
 }
