@@ -38,13 +38,13 @@ func newDirectory() *directory {
 // fetch rather than being left out: the sync would take a user or group
 // missing from the snapshot for one removed from the directory, and
 // delete its PagerTree user or team.
-func (s *Source) unreadable(kind, dn string, problem error) error {
-	return fmt.Errorf("ldap %s: %s %s: %w", s.cfg.shownURL, kind, dn, problem)
+func (s *Source) unreadable(at *endpoint, kind, dn string, problem error) error {
+	return fmt.Errorf("ldap %s: %s %s: %w", s.server(query{at: at}).shown, kind, dn, problem)
 }
 
 // unreadableDN is the error for an entry whose own DN does not parse.
-func (s *Source) unreadableDN(kind string, err error) error {
-	return fmt.Errorf("ldap %s: a %s entry has a DN the source cannot read: %w", s.cfg.shownURL, kind, err)
+func (s *Source) unreadableDN(at *endpoint, kind string, err error) error {
+	return fmt.Errorf("ldap %s: a %s entry has a DN the source cannot read: %w", s.server(query{at: at}).shown, kind, err)
 }
 
 // missingValue says an entry has no value the bind account can see for
@@ -121,8 +121,8 @@ func (s *Source) readUsers(ctx context.Context, p *peers, b *sources.Builder) (*
 	dir := newDirectory()
 	q := query{what: "search users", base: us.base, scope: us.scope, filter: us.filter, attrs: dedupe(attrs)}
 	ignored := 0
-	err := s.searchAll(ctx, p, q, &ignored, func(e *goldap.Entry, _ *endpoint) error {
-		return s.addUser(dir, e, b)
+	err := s.searchAll(ctx, p, q, &ignored, func(e *goldap.Entry, at *endpoint) error {
+		return s.addUser(dir, e, at, b)
 	})
 	if err != nil {
 		return nil, err
@@ -133,11 +133,11 @@ func (s *Source) readUsers(ctx context.Context, p *peers, b *sources.Builder) (*
 
 // addUser adds the user entry e to dir and b, skips it when it has no
 // email, or returns why it cannot be read.
-func (s *Source) addUser(dir *directory, e *goldap.Entry, b *sources.Builder) error {
+func (s *Source) addUser(dir *directory, e *goldap.Entry, at *endpoint, b *sources.Builder) error {
 	us := s.cfg.users
 	dn, err := normDN(e.DN)
 	if err != nil {
-		return s.unreadableDN("user", err)
+		return s.unreadableDN(at, "user", err)
 	}
 	email := strings.TrimSpace(e.GetEqualFoldAttributeValue(us.emailAttr))
 	if email == "" {
@@ -156,12 +156,12 @@ func (s *Source) addUser(dir *directory, e *goldap.Entry, b *sources.Builder) er
 	id, err := entryID(e, us.idAttr)
 	switch {
 	case err != nil:
-		return s.unreadable("user", e.DN, err)
+		return s.unreadable(at, "user", e.DN, err)
 	case id == "":
-		return s.unreadable("user", e.DN, missingValue(us.idAttr, "users.id_attribute", "user"))
+		return s.unreadable(at, "user", e.DN, missingValue(us.idAttr, "users.id_attribute", "user"))
 	}
 	if other, dup := dir.dnByID[id]; dup {
-		return s.unreadable("user", e.DN, fmt.Errorf("its %s %q is also the id of user %s; users.id_attribute must name an attribute unique to each user", us.idAttr, id, other))
+		return s.unreadable(at, "user", e.DN, fmt.Errorf("its %s %q is also the id of user %s; users.id_attribute must name an attribute unique to each user", us.idAttr, id, other))
 	}
 	dir.dnByID[id] = e.DN
 	u := sources.User{
@@ -173,7 +173,7 @@ func (s *Source) addUser(dir *directory, e *goldap.Entry, b *sources.Builder) er
 	if s.cfg.ad {
 		if v := e.GetEqualFoldAttributeValue(attrUAC); v != "" {
 			if u.Disabled, err = disabledByUAC(v); err != nil {
-				return s.unreadable("user", e.DN, err)
+				return s.unreadable(at, "user", e.DN, err)
 			}
 		}
 	}
@@ -181,7 +181,7 @@ func (s *Source) addUser(dir *directory, e *goldap.Entry, b *sources.Builder) er
 	// One person per email, however many entries: the builder merges them.
 	ref, err := b.AddUser(u)
 	if err != nil {
-		return s.unreadable("user", e.DN, err)
+		return s.unreadable(at, "user", e.DN, err)
 	}
 	dir.byDN[dn] = ref
 	if s.usesMemberUID() {
@@ -218,7 +218,7 @@ func (s *Source) readGroups(ctx context.Context, p *peers, ignored *int) ([]*gro
 	dnByID := map[string]string{}
 	q := query{what: "search groups", base: gs.base, scope: gs.scope, filter: gs.filter, attrs: dedupe(attrs)}
 	err := s.searchAll(ctx, p, q, ignored, func(e *goldap.Entry, at *endpoint) error {
-		g, err := s.readGroup(e, dnByID)
+		g, err := s.readGroup(e, at, dnByID)
 		if err != nil {
 			return err
 		}
@@ -240,7 +240,7 @@ func (s *Source) readGroups(ctx context.Context, p *peers, ignored *int) ([]*gro
 			return nil, err
 		}
 		if rest, err = s.memberKeys(rest); err != nil {
-			return nil, s.unreadable("group", g.dn, err)
+			return nil, s.unreadable(g.at, "group", g.dn, err)
 		}
 		g.members = append(g.members, rest...)
 	}
@@ -249,25 +249,25 @@ func (s *Source) readGroups(ctx context.Context, p *peers, ignored *int) ([]*gro
 
 // readGroup reads the group entry e, or returns why it cannot. dnByID
 // maps the ids of the groups read so far to their DNs; readGroup adds e's.
-func (s *Source) readGroup(e *goldap.Entry, dnByID map[string]string) (*groupEntry, error) {
+func (s *Source) readGroup(e *goldap.Entry, at *endpoint, dnByID map[string]string) (*groupEntry, error) {
 	gs := s.cfg.groups
 	norm, err := normDN(e.DN)
 	if err != nil {
-		return nil, s.unreadableDN("group", err)
+		return nil, s.unreadableDN(at, "group", err)
 	}
 	id, err := entryID(e, gs.idAttr)
 	switch {
 	case err != nil:
-		return nil, s.unreadable("group", e.DN, err)
+		return nil, s.unreadable(at, "group", e.DN, err)
 	case id == "":
-		return nil, s.unreadable("group", e.DN, missingValue(gs.idAttr, "groups.id_attribute", "group"))
+		return nil, s.unreadable(at, "group", e.DN, missingValue(gs.idAttr, "groups.id_attribute", "group"))
 	}
 	if other, dup := dnByID[id]; dup {
-		return nil, s.unreadable("group", e.DN, fmt.Errorf("its %s %q is also the id of group %s; groups.id_attribute must name an attribute unique to each group", gs.idAttr, id, other))
+		return nil, s.unreadable(at, "group", e.DN, fmt.Errorf("its %s %q is also the id of group %s; groups.id_attribute must name an attribute unique to each group", gs.idAttr, id, other))
 	}
 	name := strings.TrimSpace(e.GetEqualFoldAttributeValue(gs.nameAttr))
 	if name == "" {
-		return nil, s.unreadable("group", e.DN, missingValue(gs.nameAttr, "groups.name_attribute", "group"))
+		return nil, s.unreadable(at, "group", e.DN, missingValue(gs.nameAttr, "groups.name_attribute", "group"))
 	}
 	// Clones: a decoded entry's strings share its memory, and a group's
 	// member list can be megabytes that need not outlive the fetch.
@@ -285,7 +285,7 @@ func (s *Source) readGroup(e *goldap.Entry, dnByID map[string]string) (*groupEnt
 			values, err = s.memberKeys(values)
 		}
 		if err != nil {
-			return nil, s.unreadable("group", e.DN, err)
+			return nil, s.unreadable(at, "group", e.DN, err)
 		}
 		g.members, g.rangeNext = values, next
 	}
@@ -384,10 +384,10 @@ func (s *Source) resolveInChain(ctx context.Context, p *peers, dir *directory, g
 			filter: inChainFilter(g.dn),
 			attrs:  []string{"1.1"}, // RFC 4511: no attributes, the DN is enough
 		}
-		err := s.searchAll(ctx, p, q, &ignored, func(e *goldap.Entry, _ *endpoint) error {
+		err := s.searchAll(ctx, p, q, &ignored, func(e *goldap.Entry, at *endpoint) error {
 			dn, err := normDN(e.DN)
 			if err != nil {
-				return fmt.Errorf("ldap %s: %s: %w", s.cfg.shownURL, q.what, err)
+				return fmt.Errorf("ldap %s: %s: %w", s.server(query{at: at}).shown, q.what, err)
 			}
 			if ref, ok := dir.byDN[dn]; ok {
 				b.AddMember(g.ref, ref) // the builder counts a user once per group

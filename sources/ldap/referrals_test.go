@@ -494,3 +494,16 @@ func TestFollowReadsRangedGroupsWhereTheyLive(t *testing.T) {
 		t.Errorf("dialed %q, want %q", dialed, want)
 	}
 }
+
+// TestSlapdReferredUnreadableEntryNamesItsServer: an entry a followed
+// reference found, unreadable (its id hidden from the reader), is blamed
+// on the server that holds it, not on the configured one.
+func TestSlapdReferredUnreadableEntryNamesItsServer(t *testing.T) {
+	home, east := forest(t, slapd.Options{Access: []string{
+		`access to dn.exact="uid=e1,` + eastPeopleDN + `" attrs=entryUUID by * none`,
+	}})
+	_, err := slapdSource(t, home, nil, func(c *Config) { c.Referrals = "follow" }).Fetch(context.Background())
+	if want := "ldap " + east.URL + ": user uid=e1," + eastPeopleDN + ": no entryUUID value"; err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("Fetch = %v, want an error containing %q", err, want)
+	}
+}
