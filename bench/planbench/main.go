@@ -12,6 +12,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -19,7 +20,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -90,15 +93,26 @@ func run() error {
 		return err
 	}
 	var planWall, searchWall []time.Duration
+	var planCPU, searchCPU cpuTimes
 	for range *runs {
 		cmd := exec.Command(*ptsync, planArgs...)
 		cmd.Stderr = os.Stderr
+		before, err := sampleCPU(srv.Pid())
+		if err != nil {
+			return err
+		}
 		t := time.Now()
 		if err := cmd.Run(); err != nil {
 			return fmt.Errorf("%s: %w", strings.Join(cmd.Args, " "), err)
 		}
 		planWall = append(planWall, time.Since(t))
+		if err := planCPU.add(srv.Pid(), before, cmd.ProcessState); err != nil {
+			return err
+		}
 
+		if before, err = sampleCPU(srv.Pid()); err != nil {
+			return err
+		}
 		t = time.Now()
 		for _, s := range searches {
 			cmd := exec.Command("sh", "-c", s)
@@ -106,8 +120,12 @@ func run() error {
 			if err := cmd.Run(); err != nil {
 				return fmt.Errorf("%s: %w", s, err)
 			}
+			searchCPU.client += cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
 		}
 		searchWall = append(searchWall, time.Since(t))
+		if err := searchCPU.add(srv.Pid(), before, nil); err != nil {
+			return err
+		}
 	}
 	if err := stages(*ptsync, info); err != nil {
 		return err
@@ -117,6 +135,10 @@ func run() error {
 	fmt.Printf("\n| side | median wall (%d runs) |\n|---|---|\n", *runs)
 	fmt.Printf("| ptsync plan (LDAP fetch + PagerTree listing of %d users, %d teams + plan) | %s |\n", len(emu.Users()), len(emu.Teams()), p.Round(time.Millisecond))
 	fmt.Printf("| ldapsearch, the same %d searches one after the other | %s |\n", len(searches), s.Round(time.Millisecond))
+	fmt.Printf("\nCPU time per run (all %d cores share it; the emulator runs in this process):\n\n", runtime.NumCPU())
+	fmt.Printf("| side | client | slapd | emulator | total | total / cores |\n|---|---|---|---|---|---|\n")
+	planCPU.print("ptsync plan", *runs)
+	searchCPU.print("ldapsearch", *runs)
 	fmt.Printf("\nratio ptsync plan / ldapsearch = %.2f (target <= %.2f)\n", ratio, *target)
 	if ratio > *target {
 		return fmt.Errorf("ptsync plan took %.2fx ldapsearch, over the target", ratio)
@@ -197,6 +219,68 @@ func stages(ptsync, config string) error {
 		}
 	}
 	return nil
+}
+
+// cpuTimes adds up, over the timed runs of one side, the CPU time of the
+// client processes, of slapd and of this process (the emulator): on a
+// machine with few cores their sum, not the critical path, can set the wall
+// time.
+type cpuTimes struct{ client, slapd, emulator time.Duration }
+
+type cpuSample struct{ slapd, self time.Duration }
+
+func sampleCPU(slapdPid int) (cpuSample, error) {
+	slapd, err := procCPU(strconv.Itoa(slapdPid))
+	if err != nil {
+		return cpuSample{}, err
+	}
+	self, err := procCPU("self")
+	return cpuSample{slapd: slapd, self: self}, err
+}
+
+// add accounts one run that started at before; client is the ptsync
+// process (nil when the caller counted its clients itself).
+func (c *cpuTimes) add(slapdPid int, before cpuSample, client *os.ProcessState) error {
+	after, err := sampleCPU(slapdPid)
+	if err != nil {
+		return err
+	}
+	c.slapd += after.slapd - before.slapd
+	c.emulator += after.self - before.self
+	if client != nil {
+		c.client += client.UserTime() + client.SystemTime()
+	}
+	return nil
+}
+
+func (c cpuTimes) print(side string, runs int) {
+	per := func(d time.Duration) time.Duration { return (d / time.Duration(runs)).Round(time.Millisecond) }
+	total := c.client + c.slapd + c.emulator
+	fmt.Printf("| %s | %s | %s | %s | %s | %s |\n", side, per(c.client), per(c.slapd), per(c.emulator), per(total),
+		per(total/time.Duration(runtime.NumCPU())))
+}
+
+// procCPU reads a process's user and system time from /proc (Linux), in
+// clock ticks of 10 ms.
+func procCPU(pid string) (time.Duration, error) {
+	stat, err := os.ReadFile("/proc/" + pid + "/stat")
+	if err != nil {
+		return 0, err
+	}
+	// The command name (field 2) may hold spaces; the fields after it do not.
+	fields := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
+	if len(fields) < 13 {
+		return 0, fmt.Errorf("/proc/%s/stat: %d fields after the name", pid, len(fields))
+	}
+	var ticks int64
+	for _, f := range fields[11:13] { // utime, stime: fields 14 and 15
+		n, err := strconv.ParseInt(f, 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("/proc/%s/stat: %w", pid, err)
+		}
+		ticks += n
+	}
+	return time.Duration(ticks) * 10 * time.Millisecond, nil
 }
 
 func median(ds []time.Duration) time.Duration {

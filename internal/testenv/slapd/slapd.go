@@ -205,6 +205,9 @@ func (s *Server) waitReady(ports []int) error {
 }
 
 // Stop ends slapd (SIGTERM, then SIGKILL if it lingers) and waits for it.
+// Pid is slapd's process id, for benchmarks that account its CPU time.
+func (s *Server) Pid() int { return s.cmd.Process.Pid }
+
 func (s *Server) Stop() error {
 	s.stopOnce.Do(func() {
 		if s.cmd == nil || s.cmd.Process == nil {
