@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -52,6 +53,7 @@ func TestLoadAppliesDefaults(t *testing.T) {
 	want := config.Config{
 		Schedule: "@every 15m",
 		PagerTree: config.PagerTree{
+			API:               config.APIv3,
 			URL:               "https://api.pagertree.com",
 			Username:          "ptsync@example.com",
 			Password:          "hunter2",
@@ -215,7 +217,7 @@ log:
 	config.StripInternal(cfg)
 	want := config.Config{
 		Schedule:     "*/5 * * * *",
-		PagerTree:    config.PagerTree{URL: "http://pagertree.internal:8080", InsecureHTTP: true, Username: "u", Password: "p", RequestsPerSecond: 2.5, Concurrency: 1, Timeout: 5 * time.Second},
+		PagerTree:    config.PagerTree{API: config.APIv3, URL: "http://pagertree.internal:8080", InsecureHTTP: true, Username: "u", Password: "p", RequestsPerSecond: 2.5, Concurrency: 1, Timeout: 5 * time.Second},
 		CycleTimeout: 90 * time.Second,
 		Sources:      []config.Source{{Name: "corp", Type: "file", Settings: &file.Config{Path: "/tmp/c.yaml"}}},
 		Teams:        []config.TeamRule{{Source: "corp", Match: "re:^oncall-", Name: "{{ upper .Name }}", Adopt: true, OnMissing: "delete"}},
@@ -675,5 +677,25 @@ func TestHostileAliases(t *testing.T) {
 				t.Errorf("problems:\n%v\nwant:\n%s", err, tc.want)
 			}
 		})
+	}
+}
+
+// TestLoadV4 reads a v4 file: the key from its *_file, and the admins of
+// both levels as written.
+func TestLoadV4(t *testing.T) {
+	cfg, err := load("testdata/valid-v4.yaml")
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	pt := cfg.PagerTree
+	if pt.API != config.APIv4 || pt.APIKey != "secret-from-file" || pt.Username != "" {
+		t.Errorf("pagertree = api %q, api_key %q, username %q; want v4, the key from secret.txt, no username", pt.API, pt.APIKey, pt.Username)
+	}
+	if !slices.Equal(pt.TeamAdmins, []string{"lead@example.com"}) {
+		t.Errorf("team_admins = %q", pt.TeamAdmins)
+	}
+	r := cfg.Teams[1]
+	if !slices.Equal(r.Admins, []string{"cto@example.com"}) || !r.AdminsFromOwners || cfg.Teams[0].AdminsFromOwners {
+		t.Errorf("rules' admins = %+v, %+v", cfg.Teams[0], r)
 	}
 }

@@ -13,6 +13,7 @@ func Default() Config {
 	return Config{
 		Schedule: "@every 15m",
 		PagerTree: PagerTree{
+			API:               APIv3,
 			URL:               "https://api.pagertree.com",
 			RequestsPerSecond: 10,
 			Concurrency:       4,

@@ -38,7 +38,19 @@ testdata/invalid-bad-enum.yaml:14: log.level: must be one of debug, info, warn, 
 	// run, and a password that would cross the network in clear.
 	"invalid-never-fires.yaml": `testdata/invalid-never-fires.yaml:1: schedule: never fires (no such date in the next five years); check the day of month and month fields
 testdata/invalid-never-fires.yaml:2: cycle_timeout: must be greater than 0 (a duration such as 30m)
-testdata/invalid-never-fires.yaml:4: pagertree.url: is plain http:// to pagertree.example.com, so the password and token would travel in clear: use https://, or set pagertree.insecure_http: true to allow it`,
+testdata/invalid-never-fires.yaml:4: pagertree.url: is plain http:// to pagertree.example.com, so the credentials would travel in clear: use https://, or set pagertree.insecure_http: true to allow it`,
+	// Each API version's keys, and only those.
+	"invalid-v4-keys.yaml": `testdata/invalid-v4-keys.yaml:1: pagertree.api_key: is required with pagertree.api: v4 (or api_key_file)
+testdata/invalid-v4-keys.yaml:3: pagertree.username: is a v3 key, but pagertree.api is v4: use pagertree.api_key (or api_key_file)
+testdata/invalid-v4-keys.yaml:4: pagertree.password: is a v3 key, but pagertree.api is v4: use pagertree.api_key (or api_key_file)
+testdata/invalid-v4-keys.yaml:5: pagertree.team_admins[1]: must be an email address such as lead@example.com, got "Lead <x@example.com>"
+testdata/invalid-v4-keys.yaml:11: teams[0].admins[0]: must be an email address such as lead@example.com, got "not-an-email"`,
+	"invalid-v4-no-key.yaml": `testdata/invalid-v4-no-key.yaml:1: pagertree.api_key: is required with pagertree.api: v4 (or api_key_file)
+testdata/invalid-v4-no-key.yaml:8: teams[0].admins: is required with pagertree.api: v4, where every team needs an admin: list admin emails here or in pagertree.team_admins, or set admins_from_owners`,
+	"invalid-v3-admin-keys.yaml": `testdata/invalid-v3-admin-keys.yaml:4: pagertree.api_key: is a v4 key, but pagertree.api is v3: use pagertree.username and password, or set pagertree.api: v4
+testdata/invalid-v3-admin-keys.yaml:5: pagertree.team_admins: needs pagertree.api: v4 (v3 teams have no admins)
+testdata/invalid-v3-admin-keys.yaml:11: teams[0].admins: needs pagertree.api: v4 (v3 teams have no admins)
+testdata/invalid-v3-admin-keys.yaml:11: teams[0].admins_from_owners: needs pagertree.api: v4 (v3 teams have no admins)`,
 	"invalid-unset-env.yaml": `testdata/invalid-unset-env.yaml:3: pagertree.password: environment variable PTSYNC_TEST_UNSET is not set`,
 	"invalid-env-syntax.yaml": `testdata/invalid-env-syntax.yaml:2: pagertree.username: invalid variable name "PAGERTREE USERNAME" in ${PAGERTREE USERNAME} (write $${ for a literal ${)
 testdata/invalid-env-syntax.yaml:3: pagertree.password: unterminated ${ (write $${ for a literal ${)`,

@@ -32,13 +32,22 @@ type Config struct {
 
 // PagerTree is the account ptsync writes to.
 type PagerTree struct {
+	// API is the PagerTree API version: v3 (the seed's, the default) or v4
+	// (today's PagerTree).
+	API string `yaml:"api"`
 	URL string `yaml:"url"`
 	// InsecureHTTP allows an http:// URL to a host that is not loopback,
 	// where the password and token travel in clear.
-	InsecureHTTP      bool          `yaml:"insecure_http"`
-	Username          string        `yaml:"username"`
-	Password          string        `yaml:"password"`
-	PasswordFile      string        `yaml:"password_file" config:"secret"`
+	InsecureHTTP bool   `yaml:"insecure_http"`
+	Username     string `yaml:"username"`
+	Password     string `yaml:"password"`
+	PasswordFile string `yaml:"password_file" config:"secret"`
+	// APIKey is v4's Bearer key; username and password are v3's.
+	APIKey     string `yaml:"api_key"`
+	APIKeyFile string `yaml:"api_key_file" config:"secret"`
+	// TeamAdmins are the emails of the admins of every managed team whose
+	// rule names none (v4).
+	TeamAdmins        []string      `yaml:"team_admins"`
 	RequestsPerSecond float64       `yaml:"requests_per_second"`
 	Concurrency       int           `yaml:"concurrency"`
 	Timeout           time.Duration `yaml:"timeout"`
@@ -78,7 +87,19 @@ type TeamRule struct {
 	Name      string `yaml:"name"`  // text/template over the group
 	Adopt     bool   `yaml:"adopt"`
 	OnMissing string `yaml:"on_missing"` // keep | empty | delete
+	// Admins are the emails of the admins of this rule's teams (v4); set,
+	// it replaces pagertree.team_admins for them.
+	Admins []string `yaml:"admins"`
+	// AdminsFromOwners makes each group's owners admins of its team too
+	// (v4), where the source reports owners.
+	AdminsFromOwners bool `yaml:"admins_from_owners"`
 }
+
+// PagerTree API versions.
+const (
+	APIv3 = "v3"
+	APIv4 = "v4"
+)
 
 // on_missing values.
 const (

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/mail"
 	"net/url"
 	"regexp"
 	"slices"
@@ -133,9 +134,8 @@ func (k *Checker) pagerTree() {
 	if k.HTTPURL("pagertree.url", pt.URL) && !pt.InsecureHTTP {
 		k.notInClear("pagertree.url", pt.URL)
 	}
-	k.Required("pagertree.username", pt.Username)
-	if pt.Password == "" && pt.PasswordFile == "" {
-		k.Add("pagertree.password", "is required (or password_file)")
+	if k.OneOf("pagertree.api", pt.API, APIv3, APIv4) {
+		k.credentials(pt)
 	}
 	if !(pt.RequestsPerSecond > 0) {
 		k.Add("pagertree.requests_per_second", "must be greater than 0")
@@ -143,6 +143,45 @@ func (k *Checker) pagerTree() {
 	k.Between("pagertree.concurrency", pt.Concurrency, 1, 64)
 	if pt.Timeout <= 0 {
 		k.Add("pagertree.timeout", "must be greater than 0")
+	}
+	k.emails("pagertree.team_admins", pt.TeamAdmins)
+}
+
+// credentials checks the keys of the chosen API version and refuses the
+// other version's: a username left beside an api_key would otherwise be
+// silently ignored, and the admin would wonder which one is used.
+func (k *Checker) credentials(pt PagerTree) {
+	other := func(key, set, version, instead string) {
+		if set != "" {
+			k.Add(key, "is a %s key, but pagertree.api is %s: use %s", version, pt.API, instead)
+		}
+	}
+	if pt.API == APIv4 {
+		other("pagertree.username", pt.Username, APIv3, "pagertree.api_key (or api_key_file)")
+		other("pagertree.password", pt.Password, APIv3, "pagertree.api_key (or api_key_file)")
+		other("pagertree.password_file", pt.PasswordFile, APIv3, "pagertree.api_key_file")
+		if pt.APIKey == "" && pt.APIKeyFile == "" {
+			k.Add("pagertree.api_key", "is required with pagertree.api: v4 (or api_key_file)")
+		}
+		return
+	}
+	other("pagertree.api_key", pt.APIKey, APIv4, "pagertree.username and password, or set pagertree.api: v4")
+	other("pagertree.api_key_file", pt.APIKeyFile, APIv4, "pagertree.password_file, or set pagertree.api: v4")
+	if len(pt.TeamAdmins) > 0 {
+		k.Add("pagertree.team_admins", "needs pagertree.api: v4 (v3 teams have no admins)")
+	}
+	k.Required("pagertree.username", pt.Username)
+	if pt.Password == "" && pt.PasswordFile == "" {
+		k.Add("pagertree.password", "is required (or password_file)")
+	}
+}
+
+// emails reports each entry of list that is not an email address.
+func (k *Checker) emails(key string, list []string) {
+	for i, e := range list {
+		if a, err := mail.ParseAddress(e); err != nil || a.Name != "" || a.Address != strings.TrimSpace(e) {
+			k.Add(fmt.Sprintf("%s[%d]", key, i), "must be an email address such as lead@example.com, got %q", e)
+		}
 	}
 }
 
@@ -198,6 +237,25 @@ func (k *Checker) teams() {
 			}
 		}
 		k.OneOf(p+".on_missing", r.OnMissing, OnMissingKeep, OnMissingEmpty, OnMissingDelete)
+		k.teamAdmins(p, r)
+	}
+}
+
+// teamAdmins checks a rule's admin keys. v4 teams must always have an
+// admin, so a v4 rule needs one from somewhere; v3 teams have none.
+func (k *Checker) teamAdmins(p string, r TeamRule) {
+	k.emails(p+".admins", r.Admins)
+	pt := k.c.PagerTree
+	if pt.API == APIv3 {
+		if len(r.Admins) > 0 {
+			k.Add(p+".admins", "needs pagertree.api: v4 (v3 teams have no admins)")
+		}
+		if r.AdminsFromOwners {
+			k.Add(p+".admins_from_owners", "needs pagertree.api: v4 (v3 teams have no admins)")
+		}
+	}
+	if pt.API == APIv4 && len(r.Admins) == 0 && len(pt.TeamAdmins) == 0 && !r.AdminsFromOwners {
+		k.Add(p+".admins", "is required with pagertree.api: v4, where every team needs an admin: list admin emails here or in pagertree.team_admins, or set admins_from_owners")
 	}
 }
 
@@ -343,7 +401,7 @@ func (k *Checker) notInClear(key, value string) {
 	if u.Scheme != "http" || isLoopback(u.Hostname()) {
 		return
 	}
-	k.Add(key, "is plain http:// to %s, so the password and token would travel in clear: use https://, or set pagertree.insecure_http: true to allow it", u.Hostname())
+	k.Add(key, "is plain http:// to %s, so the credentials would travel in clear: use https://, or set pagertree.insecure_http: true to allow it", u.Hostname())
 }
 
 // isLoopback reports whether host (a name or an IP, without port or
