@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -19,12 +21,26 @@ import (
 // service names PagerTree in errors and logs.
 const service = "pagertree"
 
+// The APIs a Client speaks (Config.API).
+const (
+	APIv3 = "v3"
+	APIv4 = "v4"
+)
+
 // Config configures a Client.
 type Config struct {
-	// URL is the API's base URL, e.g. "https://api.pagertree.com".
+	// URL is the server's base URL, e.g. "https://api.pagertree.com"; v4
+	// routes go under it at APIPrefix.
 	URL string
-	// Username and Password are the credentials POST /public/login takes.
+	// API is the API the Client speaks: APIv3 (also when empty), logging
+	// in with Username and Password, or APIv4, sending APIKey. A Client
+	// speaks one: the other's methods fail without sending anything.
+	API string
+	// Username and Password are the credentials POST /public/login takes
+	// (v3 only).
 	Username, Password string
+	// APIKey is the key v4 sends as "Authorization: Bearer <key>" (v4 only).
+	APIKey string
 	// RequestsPerSecond is a client-side ceiling on requests, every attempt
 	// (retries and logins included) counted, however many goroutines share
 	// the Client. Zero means no client-side limit.
@@ -56,24 +72,48 @@ type Config struct {
 	Logger *zap.Logger
 }
 
-// Client is a PagerTree API client. It logs in on first use and again when
-// the token is refused. All methods are safe for concurrent use.
+// Client is a PagerTree API client of one API, v3 or v4. On v3 it logs in
+// on first use and again when the token is refused; on v4 it sends the API
+// key. All methods are safe for concurrent use.
 type Client struct {
 	http *httpx.Client
 	auth httpx.Auth
+	v4   bool
 }
 
 // New checks cfg and returns a Client. It does not contact the server;
 // call Login to check the credentials early.
 func New(cfg Config) (*Client, error) {
+	if cfg.API == "" {
+		cfg.API = APIv3
+	}
+	if cfg.API != APIv3 && cfg.API != APIv4 {
+		return nil, fmt.Errorf("pagertree: api %q: want %q or %q", cfg.API, APIv3, APIv4)
+	}
+	v4 := cfg.API == APIv4
 	// The message does not quote the URL: it may carry a token as its user
 	// name. httpx.New checks the rest of it.
 	base, err := url.Parse(cfg.URL)
-	if err == nil && base.User != nil {
+	switch {
+	case err == nil && base.User != nil && v4:
+		return nil, errors.New("pagertree: url: credentials belong in the api key, not the URL")
+	case err == nil && base.User != nil:
 		return nil, errors.New("pagertree: url: credentials belong in username and password, not the URL")
+	case err == nil && v4 && strings.HasSuffix(strings.TrimRight(base.Path, "/"), APIPrefix):
+		// Routes are joined under the URL: this one would send to /api/v4/api/v4/….
+		return nil, fmt.Errorf("pagertree: url %q: give the server's URL without %s; the client adds it", base.String(), APIPrefix)
 	}
-	lg := &login{username: cfg.Username, password: cfg.Password}
-	auth := httpx.TokenAuth("", lg.fetch) // the token goes raw in Authorization: the API's way
+	var (
+		lg    *login
+		auth  httpx.Auth
+		parse = parseError
+	)
+	if v4 {
+		auth, parse = httpx.HeaderAuth("Bearer", cfg.APIKey), parseErrorV4
+	} else {
+		lg = &login{username: cfg.Username, password: cfg.Password}
+		auth = httpx.TokenAuth("", lg.fetch) // the token goes raw in Authorization: the API's way
+	}
 	hc, err := httpx.New(httpx.Config{
 		Service:           service,
 		BaseURL:           cfg.URL,
@@ -86,13 +126,23 @@ func New(cfg Config) (*Client, error) {
 		HTTPClient:        cfg.HTTPClient,
 		Observer:          cfg.Observer,
 		Logger:            cfg.Logger,
-		ParseError:        parseError,
-		Secrets:           []string{cfg.Password},
+		ParseError:        parse,
+		Secrets:           []string{cfg.Password, cfg.APIKey},
 	})
 	if err != nil {
 		return nil, err
 	}
+	// Credentials of the other API are refused rather than ignored: they
+	// say the configuration meant the other API.
 	switch {
+	case v4 && cfg.APIKey == "":
+		return nil, errors.New("pagertree: api key is empty (the v4 API needs one)")
+	case v4 && (cfg.Username != "" || cfg.Password != ""):
+		return nil, errors.New("pagertree: username and password are for the v3 API; v4 takes an api key only")
+	case v4:
+		return &Client{http: hc, auth: auth, v4: true}, nil
+	case cfg.APIKey != "":
+		return nil, errors.New(`pagertree: an api key is for the v4 API; set api to "v4" to use it, or leave it empty for v3`)
 	case cfg.Username == "":
 		return nil, errors.New("pagertree: username is empty")
 	case cfg.Password == "":
@@ -102,13 +152,49 @@ func New(cfg Config) (*Client, error) {
 	return &Client{http: hc, auth: auth}, nil
 }
 
-// Login logs in with the configured credentials and keeps the token for
-// the requests that follow. Calls that need a token log in by themselves;
-// Login is for checking the credentials early, on a new Client. A 401 from
-// the login itself is returned as an *APIError, not retried.
+// Login checks the credentials early, on a new Client; the other calls
+// need no Login first. On v3 it logs in and keeps the token for the
+// requests that follow. On v4, which has no login, it lists one account
+// user: a key the server refuses fails it. Either way a 401 is returned as
+// an *APIError, not retried.
 func (c *Client) Login(ctx context.Context) error {
+	if c.v4 {
+		return c.checkKey(ctx)
+	}
 	_, err := c.auth.Apply(ctx, &http.Request{Header: http.Header{}})
 	return err
+}
+
+// do sends req, once speaks lets it.
+func (c *Client) do(ctx context.Context, req httpx.Request) (*httpx.Response, error) {
+	if err := c.speaks(req); err != nil {
+		return nil, err
+	}
+	return c.http.Do(ctx, req)
+}
+
+// decode is httpx's DecodeJSON, once speaks lets req go.
+func (c *Client) decode(ctx context.Context, req httpx.Request, v any) (*httpx.Response, error) {
+	if err := c.speaks(req); err != nil {
+		return nil, err
+	}
+	return c.http.DecodeJSON(ctx, req, v)
+}
+
+// speaks refuses a request of the API the Client does not speak: a v3
+// method called on a v4 Client, or the reverse, fails naming the mix-up
+// instead of drawing a 404 from the server (or, on v3, a login with no
+// credentials). Every request but the v3 login goes through do or decode.
+func (c *Client) speaks(req httpx.Request) error {
+	v4 := strings.HasPrefix(req.Route, APIPrefix+"/")
+	if v4 == c.v4 {
+		return nil
+	}
+	want, have := APIv3, APIv4
+	if v4 {
+		want, have = APIv4, APIv3
+	}
+	return fmt.Errorf("pagertree: %s %s is a %s call, and this client speaks %s (Config.API); nothing was sent", req.Method, req.Route, want, have)
 }
 
 // login logs in with POST /public/login, sent anonymously through the
@@ -166,11 +252,15 @@ func parseError(_ int, body []byte) (string, []string) {
 	if json.Unmarshal(body, &eb) != nil {
 		return "", nil
 	}
-	messages := make([]string, 0, len(eb.Errors))
-	for _, e := range eb.Errors {
-		messages = append(messages, e.Message)
+	return "", messages(eb.Errors)
+}
+
+func messages(errs []ErrorMessage) []string {
+	out := make([]string, 0, len(errs))
+	for _, e := range errs {
+		out = append(out, e.Message)
 	}
-	return "", messages
+	return out
 }
 
 // tokenText returns a login answer's token as the text to send back:
@@ -190,29 +280,35 @@ func tokenText(raw json.RawMessage) (string, error) {
 	return "", errors.New("the answer has no token")
 }
 
-// idPath is "/<collection>/<id>" with the id escaped. An empty id would
-// address the collection itself and "." or ".." another path, so they are
-// refused.
+// idPath is "<collection>/<id>", collection a route ("/user",
+// "/api/v4/teams"), with the id escaped. An empty id would address the
+// collection itself and "." or ".." another path, so they are refused.
 func idPath(collection, id string) (string, error) {
 	if id == "" || id == "." || id == ".." {
-		return "", fmt.Errorf("pagertree: invalid %s id %q", collection, id)
+		return "", fmt.Errorf("pagertree: %s: invalid id %q", collection, id)
 	}
-	return "/" + collection + "/" + url.PathEscape(id), nil
+	return collection + "/" + url.PathEscape(id), nil
 }
 
 // answered is what a create or update answer says of its object, and what
-// it should say: the id addressed (none on a create) and the owned field
-// sent (field "" when none is checked).
+// it should say. Each check is made only when there is something to
+// compare with: the id addressed (none on a create), the person's id (a v4
+// update of a person), the emails sent (one of them will do: v4 sends a
+// list) and the name sent.
 type answered struct {
-	id, wantID       string
-	field, got, sent string
+	id, wantID         string
+	userID, wantUserID string
+	emails, sentEmails []string
+	name               string
+	sentName           *string
 }
 
 // checkAnswer refuses a 2xx answer to a write that does not describe the
-// object written: no id, another id, or another email or name than sent.
-// The write may have gone through, but counting it done would pass an
-// empty or wrong id on to the writes that follow (a team's members); the
-// next run reads PagerTree afresh and plans what is left.
+// object written: no id, another id or person, none of the emails sent, or
+// another name than sent. The write may have gone through, but counting it
+// done would pass an empty or wrong id on to the writes that follow (a
+// team's members); the next run reads PagerTree afresh and plans what is
+// left.
 func checkAnswer(method, route string, status int, a answered) error {
 	var problem string
 	switch {
@@ -220,12 +316,34 @@ func checkAnswer(method, route string, status int, a answered) error {
 		problem = "without an id"
 	case a.wantID != "" && a.id != a.wantID:
 		problem = fmt.Sprintf("for id %q, not %q", a.id, a.wantID)
-	case a.field == "email" && !strings.EqualFold(strings.TrimSpace(a.got), strings.TrimSpace(a.sent)):
-		problem = fmt.Sprintf("with the email %q, not %q", a.got, a.sent)
-	case a.field == "name" && a.got != a.sent:
-		problem = fmt.Sprintf("with the name %q, not %q", a.got, a.sent)
+	case a.wantUserID != "" && a.userID != a.wantUserID:
+		problem = fmt.Sprintf("for the user %q, not %q", a.userID, a.wantUserID)
+	case len(a.sentEmails) > 0 && !slices.ContainsFunc(a.emails, func(e string) bool { return slices.ContainsFunc(a.sentEmails, sameEmail(e)) }):
+		got := "no email"
+		if len(a.emails) > 0 {
+			got = "the email " + quoted(a.emails, ", ")
+		}
+		problem = fmt.Sprintf("with %s, not %s", got, quoted(a.sentEmails, " or "))
+	case a.sentName != nil && a.name != *a.sentName:
+		problem = fmt.Sprintf("with the name %q, not %q", a.name, *a.sentName)
 	default:
 		return nil
 	}
 	return fmt.Errorf("pagertree: %s %s answered %d %s; the change is not counted as done (the next run reads PagerTree again)", method, route, status, problem)
+}
+
+// sameEmail matches an email as PagerTree does: case and surrounding
+// spaces aside.
+func sameEmail(email string) func(string) bool {
+	email = strings.TrimSpace(email)
+	return func(other string) bool { return strings.EqualFold(strings.TrimSpace(other), email) }
+}
+
+// quoted is the strings quoted and joined by sep.
+func quoted(ss []string, sep string) string {
+	q := make([]string, len(ss))
+	for i, s := range ss {
+		q[i] = strconv.Quote(s)
+	}
+	return strings.Join(q, sep)
 }

@@ -77,7 +77,8 @@ func incomplete(route string, first, second reading) error {
 	return fmt.Errorf("pagertree: listing %s: read %s; PagerTree's listing is incomplete, so it is not used (try again later)", route, counts)
 }
 
-// listAll returns every object of a collection route ("/user", "/team").
+// listAll returns every object of a collection route ("/user",
+// "/api/v4/teams").
 //
 // A listing is taken when a reading yields exactly as many distinct
 // objects as its first page's total_count. Objects created or deleted
@@ -162,9 +163,13 @@ func list[T any](ctx context.Context, c *Client, route string, id func(T) string
 // has_more, the collection grew and the pages after it are fetched one by
 // one, up to maxPages.
 func readOnce[T any](ctx context.Context, c *Client, route string, id func(T) string, each func(T) bool) (reading, error) {
+	var r reading
+	// Refused here, the mix-up is not reported as a failure at offset 0.
+	if err := c.speaks(httpx.Request{Method: http.MethodGet, Route: route}); err != nil {
+		return r, err
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	var r reading
 	// emit passes on the page's objects not seen before and counts them.
 	emit := func(page List[T]) (fresh int) {
 		for _, v := range page.Data {
@@ -331,7 +336,7 @@ func prefetch[T any](ctx context.Context, c *Client, route string, first, last i
 func fetchPage[T any](ctx context.Context, c *Client, route string, page int, id func(T) string) (List[T], error) {
 	offset := (page - 1) * pageSize
 	query := url.Values{"limit": {strconv.Itoa(pageSize)}, "offset": {strconv.Itoa(offset)}}
-	resp, err := c.http.Do(ctx, httpx.Request{Method: http.MethodGet, Route: route, Path: route, Query: query})
+	resp, err := c.do(ctx, httpx.Request{Method: http.MethodGet, Route: route, Path: route, Query: query})
 	if err != nil {
 		return List[T]{}, fmt.Errorf("%w (listing from offset %d)", err, offset)
 	}

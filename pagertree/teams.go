@@ -36,12 +36,12 @@ func (c *Client) ListTeams(ctx context.Context) ([]Team, error) {
 
 // GetTeam returns one team.
 func (c *Client) GetTeam(ctx context.Context, id string) (Team, error) {
-	path, err := idPath("team", id)
+	path, err := idPath(routeTeams, id)
 	if err != nil {
 		return Team{}, err
 	}
 	var t Team
-	_, err = c.http.DecodeJSON(ctx, httpx.Request{Method: http.MethodGet, Route: routeTeam, Path: path}, &t)
+	_, err = c.decode(ctx, httpx.Request{Method: http.MethodGet, Route: routeTeam, Path: path}, &t)
 	return t, err
 }
 
@@ -66,13 +66,13 @@ func (c *Client) CreateTeam(ctx context.Context, in TeamInput) (Team, error) {
 		created, found, err = c.findCreatedTeam(ctx, in)
 		return found, err
 	}
-	resp, err := c.http.DecodeJSON(ctx, httpx.Request{Method: http.MethodPost, Route: routeTeams, Path: routeTeams, Body: body, FindLost: findLost}, &created)
+	resp, err := c.decode(ctx, httpx.Request{Method: http.MethodPost, Route: routeTeams, Path: routeTeams, Body: body, FindLost: findLost}, &created)
 	if err != nil {
 		return Team{}, err
 	}
 	// A lost create found by the lookup passes too: it has an id, and the
 	// name it was found by.
-	if err := checkAnswer(http.MethodPost, routeTeams, resp.Status, answered{id: created.ID, field: "name", got: created.Name, sent: in.Name}); err != nil {
+	if err := checkAnswer(http.MethodPost, routeTeams, resp.Status, answered{id: created.ID, name: created.Name, sentName: &in.Name}); err != nil {
 		return Team{}, err
 	}
 	return created, nil
@@ -101,7 +101,7 @@ func (c *Client) findCreatedTeam(ctx context.Context, in TeamInput) (Team, bool,
 // the server has it then. An answer about another team (or none), or with
 // another name than a rename sent, is an error.
 func (c *Client) UpdateTeam(ctx context.Context, id string, up TeamUpdate) (Team, error) {
-	path, err := idPath("team", id)
+	path, err := idPath(routeTeams, id)
 	if err != nil {
 		return Team{}, err
 	}
@@ -110,15 +110,11 @@ func (c *Client) UpdateTeam(ctx context.Context, id string, up TeamUpdate) (Team
 		return Team{}, fmt.Errorf("pagertree: PUT %s: encoding the update: %w", routeTeam, err)
 	}
 	var t Team
-	resp, err := c.http.DecodeJSON(ctx, httpx.Request{Method: http.MethodPut, Route: routeTeam, Path: path, Body: body}, &t)
+	resp, err := c.decode(ctx, httpx.Request{Method: http.MethodPut, Route: routeTeam, Path: path, Body: body}, &t)
 	if err != nil {
 		return Team{}, err
 	}
-	a := answered{id: t.ID, wantID: id}
-	if up.Name != nil {
-		a.field, a.got, a.sent = "name", t.Name, *up.Name
-	}
-	if err := checkAnswer(http.MethodPut, routeTeam, resp.Status, a); err != nil {
+	if err := checkAnswer(http.MethodPut, routeTeam, resp.Status, answered{id: t.ID, wantID: id, name: t.Name, sentName: up.Name}); err != nil {
 		return Team{}, err
 	}
 	return t, nil
@@ -128,10 +124,10 @@ func (c *Client) UpdateTeam(ctx context.Context, id string, up TeamUpdate) (Team
 // counts as success: that attempt deleted the team. A 404 on the first
 // attempt is an *APIError.
 func (c *Client) DeleteTeam(ctx context.Context, id string) error {
-	path, err := idPath("team", id)
+	path, err := idPath(routeTeams, id)
 	if err != nil {
 		return err
 	}
-	_, err = c.http.Do(ctx, httpx.Request{Method: http.MethodDelete, Route: routeTeam, Path: path, GoneIsDone: true})
+	_, err = c.do(ctx, httpx.Request{Method: http.MethodDelete, Route: routeTeam, Path: path, GoneIsDone: true})
 	return err
 }

@@ -1,6 +1,7 @@
-// Package pagertree is a client for the PagerTree REST API described in
-// the seed reference: login, users and teams. It knows nothing of
-// directories or sync.
+// Package pagertree is a client for the PagerTree REST API: v3, described
+// in the seed reference (login, users and teams), and v4 (an API key,
+// account users and teams; types_v4.go). It knows nothing of directories
+// or sync.
 package pagertree
 
 import "github.com/ptsync/ptsync/internal/httpx"

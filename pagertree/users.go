@@ -40,12 +40,12 @@ func (c *Client) ListUsers(ctx context.Context) ([]User, error) {
 
 // GetUser returns one user.
 func (c *Client) GetUser(ctx context.Context, id string) (User, error) {
-	path, err := idPath("user", id)
+	path, err := idPath(routeUsers, id)
 	if err != nil {
 		return User{}, err
 	}
 	var u User
-	_, err = c.http.DecodeJSON(ctx, httpx.Request{Method: http.MethodGet, Route: routeUser, Path: path}, &u)
+	_, err = c.decode(ctx, httpx.Request{Method: http.MethodGet, Route: routeUser, Path: path}, &u)
 	return u, err
 }
 
@@ -63,7 +63,7 @@ func (c *Client) CreateUser(ctx context.Context, in UserInput) (User, error) {
 		created, found, err = c.findUserByEmail(ctx, in.Email)
 		return found, err
 	}
-	resp, err := c.http.DecodeJSON(ctx, httpx.Request{Method: http.MethodPost, Route: routeUsers, Path: routeUsers, Body: body, FindLost: findLost}, &created)
+	resp, err := c.decode(ctx, httpx.Request{Method: http.MethodPost, Route: routeUsers, Path: routeUsers, Body: body, FindLost: findLost}, &created)
 	if apiErr := (*APIError)(nil); errors.As(err, &apiErr) && apiErr.Status == http.StatusConflict {
 		existing, found, lookupErr := c.findUserByEmail(ctx, in.Email)
 		if lookupErr != nil {
@@ -79,7 +79,7 @@ func (c *Client) CreateUser(ctx context.Context, in UserInput) (User, error) {
 	}
 	// A lost create found by the lookup passes too: it has an id, and the
 	// email it was found by.
-	if err := checkAnswer(http.MethodPost, routeUsers, resp.Status, answered{id: created.ID, field: "email", got: created.Email, sent: in.Email}); err != nil {
+	if err := checkAnswer(http.MethodPost, routeUsers, resp.Status, answered{id: created.ID, emails: []string{created.Email}, sentEmails: []string{in.Email}}); err != nil {
 		return User{}, err
 	}
 	return created, nil
@@ -102,7 +102,7 @@ func (c *Client) findUserByEmail(ctx context.Context, email string) (User, bool,
 // user as the server has it then. An answer about another user (or none)
 // is an error.
 func (c *Client) UpdateUser(ctx context.Context, id string, up UserUpdate) (User, error) {
-	path, err := idPath("user", id)
+	path, err := idPath(routeUsers, id)
 	if err != nil {
 		return User{}, err
 	}
@@ -111,7 +111,7 @@ func (c *Client) UpdateUser(ctx context.Context, id string, up UserUpdate) (User
 		return User{}, fmt.Errorf("pagertree: PUT %s: encoding the update: %w", routeUser, err)
 	}
 	var u User
-	resp, err := c.http.DecodeJSON(ctx, httpx.Request{Method: http.MethodPut, Route: routeUser, Path: path, Body: body}, &u)
+	resp, err := c.decode(ctx, httpx.Request{Method: http.MethodPut, Route: routeUser, Path: path, Body: body}, &u)
 	if err != nil {
 		return User{}, err
 	}
@@ -125,10 +125,10 @@ func (c *Client) UpdateUser(ctx context.Context, id string, up UserUpdate) (User
 // counts as success: that attempt deleted the user. A 404 on the first
 // attempt is an *APIError.
 func (c *Client) DeleteUser(ctx context.Context, id string) error {
-	path, err := idPath("user", id)
+	path, err := idPath(routeUsers, id)
 	if err != nil {
 		return err
 	}
-	_, err = c.http.Do(ctx, httpx.Request{Method: http.MethodDelete, Route: routeUser, Path: path, GoneIsDone: true})
+	_, err = c.do(ctx, httpx.Request{Method: http.MethodDelete, Route: routeUser, Path: path, GoneIsDone: true})
 	return err
 }

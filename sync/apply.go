@@ -207,7 +207,7 @@ func userIDsByEmail(users []AccountUser) map[string]string {
 	slices.SortFunc(sorted, func(a, b AccountUser) int { return cmp.Compare(a.ID, b.ID) })
 	ids := make(map[string]string, len(sorted))
 	for _, u := range sorted {
-		if k := EmailKey(u.Email); k != "" {
+		for _, k := range emailKeys(u) {
 			if _, dup := ids[k]; !dup {
 				ids[k] = u.ID
 			}
@@ -282,7 +282,11 @@ func (a *applier) write(ctx context.Context, c *Change) error {
 		return a.w.DeleteUser(ctx, c.ID)
 	case c.Kind == KindTeam && c.Op == OpCreate:
 		ids, missing := a.resolve(c.Members)
-		t, err := a.w.CreateTeam(ctx, c.NewTeam(ids))
+		admins, err := a.resolveAdmins(c)
+		if err != nil {
+			return err
+		}
+		t, err := a.w.CreateTeam(ctx, c.NewTeam(ids, admins))
 		if err != nil {
 			return err
 		}
@@ -299,7 +303,11 @@ func (a *applier) write(ctx context.Context, c *Change) error {
 				return fmt.Errorf("not written: none of its %d members has a PagerTree user (%s)", len(c.Members), missing)
 			}
 		}
-		if err := a.w.UpdateTeam(ctx, c.ID, c.TeamPatch(ids)); err != nil {
+		admins, err := a.resolveAdmins(c)
+		if err != nil {
+			return err
+		}
+		if err := a.w.UpdateTeam(ctx, c.ID, c.TeamPatch(ids, admins)); err != nil {
 			return err
 		}
 		return missing.err()
@@ -307,6 +315,20 @@ func (a *applier) write(ctx context.Context, c *Change) error {
 		return a.w.DeleteTeam(ctx, c.ID)
 	}
 	return fmt.Errorf("unknown change %s %s", c.Op, c.Kind)
+}
+
+// resolveAdmins maps a team change's admins to PagerTree ids. Unlike
+// members, every one must resolve: a team's admins are few and chosen, and
+// writing a part of them could drop the one admin who runs the team.
+func (a *applier) resolveAdmins(c *Change) ([]string, error) {
+	if !c.AdminsSet {
+		return nil, nil
+	}
+	ids, missing := a.resolve(c.Admins)
+	if len(missing) > 0 {
+		return nil, fmt.Errorf("not written: admins without a PagerTree user: %s", missing)
+	}
+	return ids, nil
 }
 
 // resolve maps member emails to PagerTree ids, returning those it cannot.

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/ptsync/ptsync/internal/config"
+	"github.com/ptsync/ptsync/internal/ptaccount"
 	"github.com/ptsync/ptsync/pagertree"
 	"github.com/ptsync/ptsync/pagertree/pagertreetest"
 	"github.com/ptsync/ptsync/sources"
@@ -57,7 +58,7 @@ func BenchmarkApplyCreates(b *testing.B) {
 		b.StartTimer()
 
 		start := time.Now()
-		res := sync.Apply(b.Context(), sync.Account{Client: client}, sync.Current{}, plan, sync.ApplyOptions{Concurrency: concurrency})
+		res := sync.Apply(b.Context(), ptaccount.V3{Client: client}, sync.Current{}, plan, sync.ApplyOptions{Concurrency: concurrency})
 		elapsed += time.Since(start)
 
 		b.StopTimer()

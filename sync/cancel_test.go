@@ -18,6 +18,7 @@ import (
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
 
+	"github.com/ptsync/ptsync/internal/ptaccount"
 	"github.com/ptsync/ptsync/pagertree"
 	"github.com/ptsync/ptsync/pagertree/pagertreetest"
 	"github.com/ptsync/ptsync/sources"
@@ -89,7 +90,7 @@ func TestCancelledApply(t *testing.T) {
 	core, logs := observer.New(zapcore.DebugLevel)
 	engine := &sync.Engine{
 		Sources:        []sources.Source{src},
-		PagerTree:      sync.Account{Client: client},
+		PagerTree:      ptaccount.V3{Client: client},
 		Policy:         defaultPolicy(),
 		MinSourceUsers: 1,
 		Concurrency:    4,

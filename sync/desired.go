@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"runtime"
+	"slices"
 	"sort"
 	"strings"
 	gosync "sync"
@@ -34,6 +35,14 @@ type Policy struct {
 	// written without a +country code. When empty, such numbers cannot be
 	// put in E.164 and are kept as the directory gives them (trimmed).
 	PhoneRegion string
+
+	// TeamAdmins is pagertree.team_admins: the admins of every team whose
+	// rule names none.
+	TeamAdmins []string
+	// TeamRoles says the account's teams must always have at least one
+	// member and one admin (PagerTree v4): a group with no wanted member is
+	// not made a team, and no write may leave a team without either.
+	TeamRoles bool
 }
 
 // Origin is one directory record behind a wanted user.
@@ -58,7 +67,11 @@ type WantedTeam struct {
 	GroupID   string
 	GroupName string
 	Name      string // the team name the rule's template rendered
-	Rule      int    // index into Policy.Rules
+	// Admins are the wanted admins' emails (lower-cased, sorted): the
+	// rule's admins, else pagertree.team_admins, plus the group's owners
+	// with admins_from_owners.
+	Admins    []string
+	Rule      int // index into Policy.Rules
 	Members   []string
 	Adopt     bool
 	OnMissing string
@@ -66,6 +79,30 @@ type WantedTeam struct {
 
 // Marker is the ownership marker the team carries.
 func (t WantedTeam) Marker() Marker { return Marker{Source: t.Source, GroupID: t.GroupID} }
+
+// admins is the wanted admin set of group g's team under rule r.
+func (r rule) admins(pol Policy, snap *sources.Snapshot, g sources.Group) []string {
+	list := r.cfg.Admins
+	if len(list) == 0 {
+		list = pol.TeamAdmins
+	}
+	out := make([]string, 0, len(list)+len(g.Owners))
+	for _, e := range list {
+		out = append(out, EmailKey(e))
+	}
+	if r.cfg.AdminsFromOwners {
+		for _, id := range g.Owners {
+			if u, ok := snap.Users[id]; ok && !u.Disabled && EmailKey(u.Email) != "" {
+				out = append(out, EmailKey(u.Email))
+			}
+		}
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
 
 // Desired is the PagerTree state the directory asks for.
 type Desired struct {
@@ -224,7 +261,7 @@ func BuildDesired(snaps []*sources.Snapshot, pol Policy) (Desired, error) {
 			}
 			want.Teams[key] = WantedTeam{
 				Key: key, Source: snap.Source, GroupID: g.ID, GroupName: g.Name, Name: name,
-				Rule: r.index, Members: groupMembers(snap, g), Adopt: r.cfg.Adopt, OnMissing: onMissing(r.cfg),
+				Rule: r.index, Members: groupMembers(snap, g), Admins: r.admins(pol, snap, g), Adopt: r.cfg.Adopt, OnMissing: onMissing(r.cfg),
 			}
 		}
 	}
@@ -237,6 +274,13 @@ func BuildDesired(snaps []*sources.Snapshot, pol Policy) (Desired, error) {
 		for _, t := range want.Teams {
 			for _, email := range t.Members {
 				want.Users[email] = *everyone[email]
+			}
+			// Admins who are directory users are wanted like members;
+			// any other admin must already be in PagerTree.
+			for _, email := range t.Admins {
+				if w, ok := everyone[email]; ok {
+					want.Users[email] = *w
+				}
 			}
 		}
 	}

@@ -10,6 +10,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/ptsync/ptsync/internal/config"
+	"github.com/ptsync/ptsync/internal/ptaccount"
 	"github.com/ptsync/ptsync/pagertree"
 	"github.com/ptsync/ptsync/pagertree/pagertreetest"
 	"github.com/ptsync/ptsync/sources"
@@ -61,7 +62,7 @@ func BenchmarkFullSync(b *testing.B) {
 		}
 		eng := &sync.Engine{
 			Sources:   []sources.Source{staticSource{snap}},
-			PagerTree: sync.Account{Client: client},
+			PagerTree: ptaccount.V3{Client: client},
 			Policy: sync.Policy{
 				Rules: []config.TeamRule{{Source: "corp", Match: "oncall-*", Name: "{{ .Name }}", OnMissing: config.OnMissingKeep}},
 				Scope: config.ScopeTeamMembers,

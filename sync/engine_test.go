@@ -21,6 +21,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/ptsync/ptsync/internal/config"
+	"github.com/ptsync/ptsync/internal/ptaccount"
 	"github.com/ptsync/ptsync/pagertree"
 	"github.com/ptsync/ptsync/pagertree/pagertreetest"
 	"github.com/ptsync/ptsync/sources"
@@ -212,7 +213,7 @@ func newFileEngine(t *testing.T, path, url string, pol sync.Policy, metrics *syn
 	return &sync.Engine{
 		Metrics:        metrics,
 		Sources:        []sources.Source{src},
-		PagerTree:      sync.Account{Client: client},
+		PagerTree:      ptaccount.V3{Client: client},
 		Policy:         pol,
 		MinSourceUsers: 1,
 		Concurrency:    4,

@@ -111,6 +111,15 @@ func brief(c Change) string {
 	for _, m := range c.MembersRemoved {
 		fmt.Fprintf(&b, " -%s", m)
 	}
+	if c.AdminsSet {
+		fmt.Fprintf(&b, " admins=[%s]", strings.Join(c.Admins, ","))
+	}
+	for _, a := range c.AdminsAdded {
+		fmt.Fprintf(&b, " +admin:%s", a)
+	}
+	for _, a := range c.AdminsRemoved {
+		fmt.Fprintf(&b, " -admin:%s", a)
+	}
 	if c.Destructive > 0 {
 		fmt.Fprintf(&b, " destroys=%d", c.Destructive)
 	}

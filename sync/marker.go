@@ -3,6 +3,7 @@ package sync
 import (
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 )
 
@@ -15,18 +16,34 @@ import (
 // Both values are percent-escaped (as a URL path segment), so spaces,
 // brackets and commas in a DN cannot break the line, while plain ids stay
 // readable. Anything else in the description is left as people wrote it.
+//
+// On teams with admins (v4) the marker also records the admins ptsync put
+// there, so it removes only those when they are no longer wanted and
+// never an admin someone added by hand:
+//
+//	[managed by ptsync: source=corp group=5f0c... admins=lead@example.com,ops@example.com]
 type Marker struct {
 	Source  string
 	GroupID string
+	// Admins are the lower-cased emails of the admins ptsync added, sorted.
+	Admins []string
 }
 
 // markerPattern accepts the marker anywhere in a description, in any case
 // and with loose spacing, because people edit descriptions by hand.
-var markerPattern = regexp.MustCompile(`(?i)\[\s*managed by ptsync:\s*source=([^\s\]]+)\s+group=([^\s\]]+)\s*\]`)
+var markerPattern = regexp.MustCompile(`(?i)\[\s*managed by ptsync:\s*source=([^\s\]]+)\s+group=([^\s\]]+)(?:\s+admins=([^\s\]]*))?\s*\]`)
 
 // String is the marker line as written into a description.
 func (m Marker) String() string {
-	return "[managed by ptsync: source=" + url.PathEscape(m.Source) + " group=" + url.PathEscape(m.GroupID) + "]"
+	s := "[managed by ptsync: source=" + url.PathEscape(m.Source) + " group=" + url.PathEscape(m.GroupID)
+	if len(m.Admins) > 0 {
+		escaped := make([]string, len(m.Admins))
+		for i, a := range m.Admins {
+			escaped[i] = strings.ReplaceAll(url.PathEscape(a), ",", "%2C")
+		}
+		s += " admins=" + strings.Join(escaped, ",")
+	}
+	return s + "]"
 }
 
 // Key is the marker's match key: the escaped source and group id joined by
@@ -49,7 +66,19 @@ func ParseMarker(description string) (Marker, bool) {
 	if err1 != nil || err2 != nil || source == "" || group == "" {
 		return Marker{}, false
 	}
-	return Marker{Source: source, GroupID: group}, true
+	m := Marker{Source: source, GroupID: group}
+	if last[3] != "" {
+		for _, a := range strings.Split(last[3], ",") {
+			// An admin that does not unescape is dropped, not the marker:
+			// ptsync then only forgets that it added that admin, and keeps it.
+			if email, err := url.PathUnescape(a); err == nil && EmailKey(email) != "" {
+				m.Admins = append(m.Admins, EmailKey(email))
+			}
+		}
+		slices.Sort(m.Admins)
+		m.Admins = slices.Compact(m.Admins)
+	}
+	return m, true
 }
 
 // WithMarker returns description with every existing marker removed and m

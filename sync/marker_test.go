@@ -1,6 +1,9 @@
 package sync
 
-import "testing"
+import (
+	"reflect"
+	"testing"
+)
 
 func TestMarkerRoundTrip(t *testing.T) {
 	tests := []struct {
@@ -8,10 +11,12 @@ func TestMarkerRoundTrip(t *testing.T) {
 		marker Marker
 		line   string
 	}{
-		{"uuid", Marker{"corp", "5f0c2c1e-6a1d-4d5e-9a52-3f6b8d1c0e11"}, "[managed by ptsync: source=corp group=5f0c2c1e-6a1d-4d5e-9a52-3f6b8d1c0e11]"},
-		{"dn with commas and spaces", Marker{"corp", "cn=on call,ou=groups"}, "[managed by ptsync: source=corp group=cn=on%20call%2Cou=groups]"},
-		{"brackets, slash and percent", Marker{"my src", "a]b/c%d"}, "[managed by ptsync: source=my%20src group=a%5Db%2Fc%25d]"},
-		{"unicode", Marker{"corp", "équipe"}, "[managed by ptsync: source=corp group=%C3%A9quipe]"},
+		{"uuid", Marker{Source: "corp", GroupID: "5f0c2c1e-6a1d-4d5e-9a52-3f6b8d1c0e11"}, "[managed by ptsync: source=corp group=5f0c2c1e-6a1d-4d5e-9a52-3f6b8d1c0e11]"},
+		{"dn with commas and spaces", Marker{Source: "corp", GroupID: "cn=on call,ou=groups"}, "[managed by ptsync: source=corp group=cn=on%20call%2Cou=groups]"},
+		{"brackets, slash and percent", Marker{Source: "my src", GroupID: "a]b/c%d"}, "[managed by ptsync: source=my%20src group=a%5Db%2Fc%25d]"},
+		{"unicode", Marker{Source: "corp", GroupID: "équipe"}, "[managed by ptsync: source=corp group=%C3%A9quipe]"},
+		{"admins ptsync added", Marker{Source: "corp", GroupID: "g1", Admins: []string{"a,b@example.com", "lead@example.com"}},
+			"[managed by ptsync: source=corp group=g1 admins=a%2Cb@example.com,lead@example.com]"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -19,12 +24,12 @@ func TestMarkerRoundTrip(t *testing.T) {
 				t.Errorf("String: got %q, want %q", got, tc.line)
 			}
 			got, ok := ParseMarker("Our team.\n" + tc.line + "\n")
-			if !ok || got != tc.marker {
+			if !ok || !reflect.DeepEqual(got, tc.marker) {
 				t.Errorf("ParseMarker: got %+v %t, want %+v", got, ok, tc.marker)
 			}
 		})
 	}
-	if a, b := (Marker{"a/b", "c"}).Key(), (Marker{"a", "b/c"}).Key(); a == b {
+	if a, b := (Marker{Source: "a/b", GroupID: "c"}).Key(), (Marker{Source: "a", GroupID: "b/c"}).Key(); a == b {
 		t.Errorf("keys of different markers collide: %q", a)
 	}
 }
@@ -37,16 +42,20 @@ func TestParseMarker(t *testing.T) {
 	}{
 		{"absent", "Payments on-call", Marker{}, false},
 		{"empty", "", Marker{}, false},
-		{"alone", "[managed by ptsync: source=corp group=g1]", Marker{"corp", "g1"}, true},
-		{"hand-edited case and spacing", "text [ Managed by PTSync:  source=corp   group=g1 ] more", Marker{"corp", "g1"}, true},
-		{"the last of several counts", "[managed by ptsync: source=old group=g0]\n[managed by ptsync: source=corp group=g1]", Marker{"corp", "g1"}, true},
+		{"alone", "[managed by ptsync: source=corp group=g1]", Marker{Source: "corp", GroupID: "g1"}, true},
+		{"hand-edited case and spacing", "text [ Managed by PTSync:  source=corp   group=g1 ] more", Marker{Source: "corp", GroupID: "g1"}, true},
+		{"the last of several counts", "[managed by ptsync: source=old group=g0]\n[managed by ptsync: source=corp group=g1]", Marker{Source: "corp", GroupID: "g1"}, true},
 		{"bad escape is no marker", "[managed by ptsync: source=corp group=%zz]", Marker{}, false},
 		{"missing group", "[managed by ptsync: source=corp]", Marker{}, false},
+		{"admins lower-cased and sorted", "[managed by ptsync: source=corp group=g1 admins=Zed@x.test,amy@x.test]",
+			Marker{Source: "corp", GroupID: "g1", Admins: []string{"amy@x.test", "zed@x.test"}}, true},
+		{"an admin that does not unescape is forgotten, not the marker", "[managed by ptsync: source=corp group=g1 admins=%zz,amy@x.test]",
+			Marker{Source: "corp", GroupID: "g1", Admins: []string{"amy@x.test"}}, true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			got, ok := ParseMarker(tc.description)
-			if got != tc.want || ok != tc.ok {
+			if !reflect.DeepEqual(got, tc.want) || ok != tc.ok {
 				t.Errorf("got %+v %t, want %+v %t", got, ok, tc.want, tc.ok)
 			}
 		})
@@ -54,7 +63,7 @@ func TestParseMarker(t *testing.T) {
 }
 
 func TestWithMarker(t *testing.T) {
-	m := Marker{"corp", "g1"}
+	m := Marker{Source: "corp", GroupID: "g1"}
 	tests := []struct{ name, description, want string }{
 		{"empty description", "", "[managed by ptsync: source=corp group=g1]"},
 		{"text kept, marker appended", "Payments on-call\n", "Payments on-call\n[managed by ptsync: source=corp group=g1]"},

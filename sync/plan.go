@@ -40,6 +40,9 @@ type Plan struct {
 	// Skipped counts, per source, the entries it left out, by reason
 	// (SkippedBySource).
 	Skipped map[string]map[string]int
+	// Invited are the wanted users PagerTree holds as invited: they have
+	// not yet accepted the invitation a create sent (v4).
+	Invited []string
 }
 
 // Summary counts a plan's changes by op.
@@ -119,17 +122,21 @@ func (c Change) UserPatch() UserPatch {
 	return p
 }
 
-// NewTeam is the create body of a team create change; memberIDs are
-// c.Members resolved to PagerTree ids.
-func (c Change) NewTeam(memberIDs []string) NewTeam {
-	return NewTeam{Name: c.Name, Description: c.Description, MemberIDs: memberIDs}
+// NewTeam is the create body of a team create change; memberIDs and
+// adminIDs are c.Members and c.Admins resolved to PagerTree ids.
+func (c Change) NewTeam(memberIDs, adminIDs []string) NewTeam {
+	t := NewTeam{Name: c.Name, Description: c.Description, MemberIDs: memberIDs}
+	if c.AdminsSet {
+		t.AdminIDs = adminIDs
+	}
+	return t
 }
 
 // TeamPatch is the update body of a team update change: the name only on a
 // rename, the description only when the marker is written, the members only
 // when they change (memberIDs are c.Members resolved to PagerTree ids,
-// followed by c.KeepIDs).
-func (c Change) TeamPatch(memberIDs []string) TeamPatch {
+// followed by c.KeepIDs), the admins likewise.
+func (c Change) TeamPatch(memberIDs, adminIDs []string) TeamPatch {
 	var p TeamPatch
 	if c.Renames() {
 		name := c.Name
@@ -140,16 +147,26 @@ func (c Change) TeamPatch(memberIDs []string) TeamPatch {
 		p.Description = &d
 	}
 	if c.MembersSet {
-		ids := make([]string, 0, len(memberIDs)+len(c.KeepIDs))
-		ids = append(ids, memberIDs...)
-		for _, id := range c.KeepIDs {
-			if !slices.Contains(ids, id) {
-				ids = append(ids, id)
-			}
-		}
+		ids := withKept(memberIDs, c.KeepIDs)
 		p.MemberIDs = &ids
 	}
+	if c.AdminsSet {
+		ids := withKept(adminIDs, c.KeepAdminIDs)
+		p.AdminIDs = &ids
+	}
 	return p
+}
+
+// withKept is ids followed by the kept ids not among them.
+func withKept(ids, kept []string) []string {
+	out := make([]string, 0, len(ids)+len(kept))
+	out = append(out, ids...)
+	for _, id := range kept {
+		if !slices.Contains(out, id) {
+			out = append(out, id)
+		}
+	}
+	return out
 }
 
 // planner holds the indexes MakePlan builds over the current state.
@@ -187,7 +204,7 @@ func MakePlan(cur Current, want Desired, pol Policy) Plan {
 	slices.SortFunc(users, func(a, b AccountUser) int { return cmp.Compare(a.ID, b.ID) })
 	for _, u := range users {
 		pl.byID[u.ID] = u
-		if k := EmailKey(u.Email); k != "" {
+		for _, k := range emailKeys(u) {
 			first, dup := pl.byEmail[k]
 			switch {
 			case !dup:
@@ -198,7 +215,13 @@ func MakePlan(cur Current, want Desired, pol Policy) Plan {
 				pl.twins[k] = append(pl.twins[k], u.ID)
 			}
 		}
+		if u.Invited {
+			if k := pl.keyOf(u); pl.want.Users[k].Email != "" {
+				pl.plan.Invited = append(pl.plan.Invited, k)
+			}
+		}
 	}
+	slices.Sort(pl.plan.Invited)
 	for email, ids := range pl.twins {
 		pl.plan.Conflicts = append(pl.plan.Conflicts, Conflict{User: email, Reason: fmt.Sprintf(
 			"PagerTree users %s have this email (up to case and spaces); ptsync cannot tell which one is meant, so none is updated or deleted: delete or correct all but one",
@@ -219,6 +242,31 @@ func MakePlan(cur Current, want Desired, pol Policy) Plan {
 	normalizeChanges(pl.plan.Changes)
 	normalizeChanges(pl.plan.Withheld)
 	return pl.plan
+}
+
+// emailKeys are the distinct email keys of u: its primary address and any
+// other it has (v4), so a directory email matches the user on any of them.
+func emailKeys(u AccountUser) []string {
+	keys := make([]string, 0, 1+len(u.Emails))
+	for _, e := range append([]string{u.Email}, u.Emails...) {
+		if k := EmailKey(e); k != "" && !slices.Contains(keys, k) {
+			keys = append(keys, k)
+		}
+	}
+	return keys
+}
+
+// keyOf is the email key that stands for u in team diffs: of its
+// addresses, the first the directory wants, else its primary one.
+func (pl *planner) keyOf(u AccountUser) string {
+	if len(u.Emails) > 0 {
+		for _, k := range emailKeys(u) {
+			if _, ok := pl.want.Users[k]; ok {
+				return k
+			}
+		}
+	}
+	return EmailKey(u.Email)
 }
 
 // protected reports whether email matches a users.protect glob. Globs and
@@ -294,9 +342,18 @@ func (pl *planner) planUserDeletes(users []AccountUser) {
 			}
 		}
 	}
+	// A configured admin is wanted in PagerTree though no source has them.
+	admins := map[string]bool{}
+	for _, t := range pl.want.Teams {
+		for _, e := range t.Admins {
+			admins[e] = true
+		}
+	}
 	for _, u := range users {
 		email := EmailKey(u.Email)
-		if email == "" || pl.want.Present[email] || !pl.manageable(u) || pl.twins[email] != nil || inTwinTeam[u.ID] {
+		keys := emailKeys(u)
+		if email == "" || slices.ContainsFunc(keys, func(k string) bool { return pl.want.Present[k] || admins[k] || pl.twins[k] != nil }) ||
+			!pl.manageable(u) || inTwinTeam[u.ID] {
 			continue
 		}
 		pl.add(Change{Op: OpDelete, Kind: KindUser, Name: email, ID: u.ID, Destructive: 1, Reason: "absent from every source"})
@@ -368,12 +425,7 @@ func (pl *planner) planTeams() {
 		}
 		switch {
 		case len(others) == 0:
-			if pl.leftForTwins(w.Name, w.Members, AccountTeam{}) {
-				continue
-			}
-			pl.add(Change{Op: OpCreate, Kind: KindTeam, Name: w.Name, Description: w.Marker().String(),
-				Members: w.Members, MembersSet: true, MembersAdded: w.Members,
-				Reason: fmt.Sprintf("group %q of source %q; new team from teams[%d]", w.GroupName, w.Source, w.Rule)})
+			pl.createTeam(w)
 		case len(others) > 1:
 			// Leave them all as they are, on_missing included: which one
 			// is meant is for a person to say.
@@ -407,15 +459,115 @@ func (pl *planner) planTeams() {
 	}
 }
 
+// createTeam plans the create of a wanted team no PagerTree team matches.
+// Where teams need a member and an admin, a group with no wanted member or
+// no admin is reported instead: PagerTree would refuse the create.
+func (pl *planner) createTeam(w WantedTeam) {
+	if pl.leftForTwins(w.Name, append(slices.Clone(w.Members), w.Admins...), AccountTeam{}) {
+		return
+	}
+	if pl.pol.TeamRoles && len(w.Members) == 0 {
+		pl.conflict(w.Name, "group %q of source %q has no member ptsync can add, and an empty group cannot be a v4 team (a team needs a member); the team is created once it has one", w.GroupName, w.Source)
+		return
+	}
+	if !pl.adminsKnown(w) {
+		return
+	}
+	if pl.pol.TeamRoles && len(w.Admins) == 0 {
+		pl.conflict(w.Name, "group %q of source %q has no owner to make admin, and a v4 team needs one: list admins on teams[%d] or in pagertree.team_admins", w.GroupName, w.Source, w.Rule)
+		return
+	}
+	m := w.Marker()
+	m.Admins = w.Admins
+	c := Change{Op: OpCreate, Kind: KindTeam, Name: w.Name, Description: m.String(),
+		Members: w.Members, MembersSet: true, MembersAdded: w.Members,
+		Reason: fmt.Sprintf("group %q of source %q; new team from teams[%d]", w.GroupName, w.Source, w.Rule)}
+	if len(w.Admins) > 0 {
+		c.Admins, c.AdminsSet, c.AdminsAdded = w.Admins, true, w.Admins
+	}
+	pl.add(c)
+}
+
+// adminsKnown reports whether every wanted admin of w is a PagerTree user
+// or one this plan creates; otherwise it records the conflict that leaves
+// the team alone: PagerTree would refuse the write, and the admin list is
+// configuration for a person to correct.
+func (pl *planner) adminsKnown(w WantedTeam) bool {
+	var unknown []string
+	for _, e := range w.Admins {
+		if _, ok := pl.byEmail[e]; !ok && pl.want.Users[e].Email == "" {
+			unknown = append(unknown, e)
+		}
+	}
+	if len(unknown) == 0 {
+		return true
+	}
+	pl.conflict(w.Name, "admin %s is not a PagerTree user and no source wants one; add them to PagerTree or correct the admins of teams[%d] (or pagertree.team_admins)",
+		strings.Join(unknown, ", "), w.Rule)
+	return false
+}
+
+// planAdmins fills in c the admin write that brings team t's admins in
+// line with w, and returns the marker to record: ptsync adds every wanted
+// admin, removes only admins its marker says it added and that are no
+// longer wanted, and keeps every other admin (a lead who made themselves
+// admin by hand stays). It reports false when the write would leave the
+// team with no admin, which it then leaves as it is.
+func (pl *planner) planAdmins(c *Change, t teamRef, w WantedTeam) (Marker, bool) {
+	current := pl.emailsOf(t.AdminIDs)
+	var added []string // ptsync's before this run
+	if t.marked {
+		added = t.marker.Admins
+	}
+	byHand := make([]string, 0, len(current))
+	for _, e := range current {
+		if !slices.Contains(added, e) {
+			byHand = append(byHand, e)
+		}
+	}
+	m := w.Marker()
+	for _, e := range w.Admins {
+		if !slices.Contains(byHand, e) {
+			m.Admins = append(m.Admins, e)
+		}
+	}
+	// Removed: added by ptsync, still admin, no longer wanted.
+	var removed []string
+	for _, e := range current {
+		if slices.Contains(added, e) && !slices.Contains(w.Admins, e) {
+			removed = append(removed, e)
+		}
+	}
+	adding, _ := diffSorted(current, w.Admins)
+	if len(adding)+len(removed) == 0 {
+		return m, true
+	}
+	final := mergeSorted(slices.DeleteFunc(slices.Clone(current), func(e string) bool { return slices.Contains(removed, e) }), w.Admins)
+	keep := pl.unmatchedIDs(t.AdminIDs)
+	if pl.pol.TeamRoles && len(final)+len(keep) == 0 {
+		pl.conflict(w.Name, "its admins %s are no longer wanted and no other is: a v4 team needs an admin, so they stay until one is configured", strings.Join(removed, ", "))
+		return Marker{}, false
+	}
+	c.Admins, c.AdminsSet, c.AdminsAdded, c.AdminsRemoved, c.KeepAdminIDs = final, true, adding, removed, keep
+	return m, true
+}
+
 // updateTeam plans the one write that brings a matched team in line: its
 // name (renamed in place, keeping id and schedule), its marker when it is
 // taken over (takeover says why), and its members. It reports false when
 // it leaves the team alone for a twin (see leftForTwins).
 func (pl *planner) updateTeam(t teamRef, w WantedTeam, takeover string, byName map[string][]teamRef) bool {
-	if pl.leftForTwins(w.Name, w.Members, t.AccountTeam) {
+	if pl.leftForTwins(w.Name, append(slices.Clone(w.Members), w.Admins...), t.AccountTeam) {
 		return false
 	}
+	if !pl.adminsKnown(w) {
+		return true
+	}
 	c := Change{Op: OpUpdate, Kind: KindTeam, Name: w.Name, ID: t.ID, Members: w.Members}
+	marker, ok := pl.planAdmins(&c, t, w)
+	if !ok {
+		marker = t.marker
+	}
 	why := []string{fmt.Sprintf("group %q of source %q", w.GroupName, w.Source)}
 	if t.Name != w.Name {
 		if blocker, ok := pl.nameBlocked(t, w.Name, byName); ok {
@@ -427,9 +579,13 @@ func (pl *planner) updateTeam(t teamRef, w WantedTeam, takeover string, byName m
 		}
 	}
 	if takeover != "" {
-		c.Description = WithMarker(t.Description, w.Marker())
-		c.Fields = append(c.Fields, FieldChange{Field: "description", Old: t.Description, New: c.Description})
 		why = append(why, takeover)
+	} else if !t.marked || marker.String() == t.marker.String() {
+		marker = Marker{} // the marker is as it should be
+	}
+	if marker.Source != "" {
+		c.Description = WithMarker(t.Description, marker)
+		c.Fields = append(c.Fields, FieldChange{Field: "description", Old: t.Description, New: c.Description})
 	}
 	c.MembersAdded, c.MembersRemoved = diffSorted(pl.memberEmails(t.AccountTeam), w.Members)
 	if len(c.MembersAdded)+len(c.MembersRemoved) > 0 {
@@ -437,7 +593,10 @@ func (pl *planner) updateTeam(t teamRef, w WantedTeam, takeover string, byName m
 		c.KeepIDs = pl.unmatchedMembers(t.AccountTeam)
 		c.Destructive = len(c.MembersRemoved)
 	}
-	if len(c.Fields) == 0 && !c.MembersSet {
+	if len(c.AdminsAdded)+len(c.AdminsRemoved) > 0 {
+		why = append(why, "admins differ")
+	}
+	if len(c.Fields) == 0 && !c.MembersSet && !c.AdminsSet {
 		return true
 	}
 	if !c.MembersSet {
@@ -472,6 +631,10 @@ func (pl *planner) planMissing(t teamRef) {
 	case config.OnMissingEmpty:
 		current := pl.memberEmails(t.AccountTeam)
 		if len(current) == 0 {
+			return
+		}
+		if pl.pol.TeamRoles {
+			pl.conflict(t.Name, "%s, but a v4 team cannot be emptied (it needs a member); its members stay: delete the team, or set on_missing: delete", why)
 			return
 		}
 		pl.add(Change{Op: OpUpdate, Kind: KindTeam, Name: t.Name, ID: t.ID, Members: []string{}, MembersSet: true,
@@ -513,9 +676,13 @@ func (pl *planner) leftForTwins(name string, wanted []string, cur AccountTeam) b
 			emails = append(emails, e)
 		}
 	}
-	for _, id := range cur.MemberIDs {
-		if u, ok := pl.byID[id]; ok && pl.twins[EmailKey(u.Email)] != nil {
-			emails = append(emails, EmailKey(u.Email))
+	for _, id := range append(slices.Clone(cur.MemberIDs), cur.AdminIDs...) {
+		if u, ok := pl.byID[id]; ok {
+			for _, k := range emailKeys(u) {
+				if pl.twins[k] != nil {
+					emails = append(emails, k)
+				}
+			}
 		}
 	}
 	if len(emails) == 0 {
@@ -536,11 +703,14 @@ func (pl *planner) leftForTwins(name string, wanted []string, cur AccountTeam) b
 
 // memberEmails is the team's members as sorted, unique email keys. Ids it
 // cannot match to an email are left out of the diff (see unmatchedMembers).
-func (pl *planner) memberEmails(t AccountTeam) []string {
-	out := make([]string, 0, len(t.MemberIDs))
-	for _, id := range t.MemberIDs {
+func (pl *planner) memberEmails(t AccountTeam) []string { return pl.emailsOf(t.MemberIDs) }
+
+// emailsOf is the users of ids as sorted, unique email keys.
+func (pl *planner) emailsOf(ids []string) []string {
+	out := make([]string, 0, len(ids))
+	for _, id := range ids {
 		if u, ok := pl.byID[id]; ok && EmailKey(u.Email) != "" {
-			out = append(out, EmailKey(u.Email))
+			out = append(out, pl.keyOf(u))
 		}
 	}
 	slices.Sort(out)
@@ -551,9 +721,12 @@ func (pl *planner) memberEmails(t AccountTeam) []string {
 // and unique, or nil. A team write keeps them (Change.KeepIDs): an id the
 // user listing missed may be a real member, and ptsync must not remove
 // what it did not count.
-func (pl *planner) unmatchedMembers(t AccountTeam) []string {
+func (pl *planner) unmatchedMembers(t AccountTeam) []string { return pl.unmatchedIDs(t.MemberIDs) }
+
+// unmatchedIDs are the ids emailsOf leaves out, sorted and unique, or nil.
+func (pl *planner) unmatchedIDs(ids []string) []string {
 	var out []string
-	for _, id := range t.MemberIDs {
+	for _, id := range ids {
 		if u, ok := pl.byID[id]; !ok || EmailKey(u.Email) == "" {
 			out = append(out, id)
 		}
@@ -606,13 +779,16 @@ func diffSorted(have, want []string) (added, removed []string) {
 func normalizeChanges(cs []Change) {
 	for i := range cs {
 		c := &cs[i]
-		for _, l := range []*[]string{&c.Members, &c.MembersAdded, &c.MembersRemoved, &c.KeepIDs} {
+		for _, l := range []*[]string{&c.Members, &c.MembersAdded, &c.MembersRemoved, &c.KeepIDs, &c.Admins, &c.AdminsAdded, &c.AdminsRemoved, &c.KeepAdminIDs} {
 			if len(*l) == 0 {
 				*l = nil
 			}
 		}
 		if c.MembersSet && c.Members == nil {
 			c.Members = []string{}
+		}
+		if c.AdminsSet && c.Admins == nil {
+			c.Admins = []string{}
 		}
 		if len(c.Fields) == 0 {
 			c.Fields = nil
@@ -675,6 +851,8 @@ func Fingerprint(cur Current) string {
 		field(u.Name)
 		field(u.Phone)
 		field(strconv.FormatBool(u.Admin))
+		field(strings.Join(u.Emails, ","))
+		field(strconv.FormatBool(u.Invited))
 	}
 	teams := slices.Clone(cur.Teams)
 	slices.SortFunc(teams, func(a, b AccountTeam) int { return cmp.Compare(a.ID, b.ID) })
@@ -687,6 +865,12 @@ func Fingerprint(cur Current) string {
 		slices.Sort(ids)
 		field(strconv.Itoa(len(ids)))
 		for _, id := range ids {
+			field(id)
+		}
+		admins := slices.Clone(t.AdminIDs)
+		slices.Sort(admins)
+		field(strconv.Itoa(len(admins)))
+		for _, id := range admins {
 			field(id)
 		}
 	}

@@ -21,6 +21,7 @@ type planDocument struct {
 	Origin      PlanOrigin `json:"origin"`
 	// Skipped is per source, then per reason.
 	Skipped map[string]map[string]int `json:"skipped"`
+	Invited []string                  `json:"invited,omitempty"`
 }
 
 // RenderJSON writes the plan as one indented JSON object. Empty lists are
@@ -30,7 +31,7 @@ func RenderJSON(w io.Writer, p Plan) error {
 	doc := planDocument{
 		Changes: orEmpty(p.Changes), Summary: p.Summary, Withheld: orEmpty(p.Withheld),
 		Conflicts: orEmpty(p.Conflicts), Fingerprint: p.Fingerprint, Base: p.Base, Destructive: p.Destructive,
-		Origin: p.Origin, Skipped: p.Skipped,
+		Origin: p.Origin, Skipped: p.Skipped, Invited: p.Invited,
 	}
 	if doc.Skipped == nil {
 		doc.Skipped = map[string]map[string]int{}
@@ -64,7 +65,7 @@ func ReadPlan(r io.Reader) (Plan, error) {
 	p := Plan{
 		Changes: nilIfEmpty(doc.Changes), Withheld: nilIfEmpty(doc.Withheld),
 		Conflicts: nilIfEmpty(doc.Conflicts), Fingerprint: doc.Fingerprint, Summary: doc.Summary,
-		Base: doc.Base, Destructive: doc.Destructive, Origin: doc.Origin,
+		Base: doc.Base, Destructive: doc.Destructive, Origin: doc.Origin, Invited: nilIfEmpty(doc.Invited),
 	}
 	if len(doc.Skipped) > 0 {
 		p.Skipped = doc.Skipped
@@ -126,7 +127,11 @@ func details(c Change) string {
 	}
 	for _, f := range c.Fields {
 		if f.Field == "description" {
-			parts = append(parts, "take over (ptsync marker added to the description)")
+			// A marker rewritten only to record the admins ptsync added
+			// is bookkeeping: the admins part below shows the change.
+			if old, ok := ParseMarker(f.Old); !ok || old.Key() != markerKey(f.New) {
+				parts = append(parts, "take over (ptsync marker added to the description)")
+			}
 			continue
 		}
 		parts = append(parts, fmt.Sprintf("%s %q -> %q", SafeText(f.Field), f.Old, f.New))
@@ -141,7 +146,38 @@ func details(c Change) string {
 		}
 		parts = append(parts, "members "+strings.Join(ms, " "))
 	}
+	if len(c.AdminsAdded)+len(c.AdminsRemoved) > 0 {
+		var as []string
+		for _, a := range c.AdminsAdded {
+			as = append(as, "+"+SafeText(a))
+		}
+		for _, a := range c.AdminsRemoved {
+			as = append(as, "-"+SafeText(a))
+		}
+		parts = append(parts, "admins "+strings.Join(as, " "))
+	}
 	return strings.Join(nonEmpty(parts...), "; ")
+}
+
+// markerKey is the key of the marker in description, or "".
+func markerKey(description string) string {
+	if m, ok := ParseMarker(description); ok {
+		return m.Key()
+	}
+	return ""
+}
+
+// invitedLine says which wanted users have not accepted PagerTree's
+// invitation yet, or "".
+func invitedLine(p Plan) string {
+	if len(p.Invited) == 0 {
+		return ""
+	}
+	safe := make([]string, len(p.Invited))
+	for i, e := range p.Invited {
+		safe[i] = SafeText(e)
+	}
+	return fmt.Sprintf("Invited, not accepted yet (%d; they exist and are not created again): %s", len(p.Invited), strings.Join(safe, ", "))
 }
 
 func nonEmpty(ss ...string) []string {
@@ -209,6 +245,9 @@ func RenderText(w io.Writer, p Plan) error {
 		}
 	}
 	skipped := SkippedLines(p.Skipped)
+	if line := invitedLine(p); line != "" {
+		skipped = append(skipped, line)
+	}
 	if len(skipped) > 0 {
 		if len(p.Changes)+len(p.Withheld)+len(p.Conflicts) > 0 {
 			b.WriteByte('\n')
@@ -232,7 +271,11 @@ func RenderText(w io.Writer, p Plan) error {
 func RenderMarkdown(w io.Writer, p Plan) error {
 	b := bufio.NewWriter(w)
 	fmt.Fprintf(b, "### ptsync plan\n\n**%s**\n", SummaryLine(p))
-	if skipped := SkippedLines(p.Skipped); len(skipped) > 0 {
+	skipped := SkippedLines(p.Skipped)
+	if line := invitedLine(p); line != "" {
+		skipped = append(skipped, line)
+	}
+	if len(skipped) > 0 {
 		fmt.Fprintf(b, "\n")
 		for _, line := range skipped {
 			fmt.Fprintf(b, "- %s\n", mdCell(line))

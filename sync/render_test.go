@@ -221,14 +221,14 @@ func TestChangePhaseAndPatches(t *testing.T) {
 	if rename.Phase() != PhaseTeams {
 		t.Errorf("rename phase %d, want PhaseTeams", rename.Phase())
 	}
-	if patch := rename.TeamPatch(nil); patch.Name == nil || *patch.Name != "New" || patch.Description != nil || patch.MemberIDs != nil {
+	if patch := rename.TeamPatch(nil, nil); patch.Name == nil || *patch.Name != "New" || patch.Description != nil || patch.MemberIDs != nil {
 		t.Errorf("a rename must send only the name: %+v", patch)
 	}
 	members := Change{Op: OpUpdate, Kind: KindTeam, Name: "T", ID: "t1", Members: []string{}, MembersSet: true, MembersRemoved: []string{"a@x"}}
 	if members.Phase() != PhaseMemberships {
 		t.Errorf("membership phase %d, want PhaseMemberships", members.Phase())
 	}
-	if patch := members.TeamPatch(nil); patch.Name != nil || patch.MemberIDs == nil || len(*patch.MemberIDs) != 0 {
+	if patch := members.TeamPatch(nil, nil); patch.Name != nil || patch.MemberIDs == nil || len(*patch.MemberIDs) != 0 {
 		t.Errorf("an emptying must send an empty member list and no name: %+v", patch)
 	}
 	phone := Change{Op: OpUpdate, Kind: KindUser, Name: "a@x", ID: "p1", Fields: []FieldChange{{Field: "phone", Old: "", New: "+1415"}}}

@@ -159,7 +159,7 @@ func (pl *planner) guardUserDeletes(enforce bool) {
 		switch {
 		case c.Kind == KindUser && c.Op == OpDelete:
 			deleted[c.ID] = true
-		case c.Kind == KindTeam && c.ID != "" && (c.Op == OpDelete || c.MembersSet):
+		case c.Kind == KindTeam && c.ID != "" && (c.Op == OpDelete || c.MembersSet || c.AdminsSet):
 			written[c.ID] = c
 		}
 	}
@@ -168,18 +168,17 @@ func (pl *planner) guardUserDeletes(enforce bool) {
 	}
 	// Teams the plan creates are left out: their members are wanted, so
 	// present in a source, and never deleted.
-	inTeams := map[string][]string{} // user id -> teams the delete takes them out of
-	lastIn := map[string][]string{}  // user id -> those it leaves with no members
+	inTeams := map[string][]string{}   // user id -> teams the delete takes them out of
+	lastIn := map[string][]string{}    // user id -> those it leaves with no members
+	lastAdmin := map[string][]string{} // user id -> those it leaves with no admin
 	for _, t := range pl.cur.Teams {
 		c, ok := written[t.ID]
 		if ok && c.Op == OpDelete {
 			continue
 		}
-		var members []string
-		if ok {
+		members := pl.accountMembers(t)
+		if ok && c.MembersSet {
 			members = append(pl.memberIDs(c.Members), pl.listedIDs(c.KeepIDs)...)
-		} else {
-			members = pl.accountMembers(t)
 		}
 		gone := slices.DeleteFunc(slices.Clone(members), func(id string) bool { return !deleted[id] })
 		for _, id := range gone {
@@ -188,16 +187,33 @@ func (pl *planner) guardUserDeletes(enforce bool) {
 				lastIn[id] = append(lastIn[id], t.Name)
 			}
 		}
+		admins := pl.listedIDs(t.AdminIDs)
+		if ok && c.AdminsSet {
+			admins = append(pl.memberIDs(c.Admins), pl.listedIDs(c.KeepAdminIDs)...)
+		}
+		goneAdmins := slices.DeleteFunc(slices.Clone(admins), func(id string) bool { return !deleted[id] })
+		if len(goneAdmins) > 0 && len(goneAdmins) == len(admins) {
+			for _, id := range goneAdmins {
+				lastAdmin[id] = append(lastAdmin[id], t.Name)
+			}
+		}
 	}
 	const strips = " (PagerTree takes a deleted user out of every team)"
 	kept := p.Changes[:0:0]
 	for _, c := range p.Changes {
-		if c.Kind != KindUser || c.Op != OpDelete || len(inTeams[c.ID]) == 0 {
+		if c.Kind != KindUser || c.Op != OpDelete || len(inTeams[c.ID])+len(lastAdmin[c.ID]) == 0 {
 			kept = append(kept, c)
 			continue
 		}
+		// A team with no admin, or (where teams need one) with no
+		// member, is refused by PagerTree whatever the limits say.
+		if orphaned := teamList(lastAdmin[c.ID]); orphaned != "" {
+			c.WithheldReason = "deleting them would leave " + orphaned + " with no admin, which PagerTree refuses: make someone else admin first"
+			p.Withheld = append(p.Withheld, c)
+			continue
+		}
 		emptied := teamList(lastIn[c.ID])
-		if enforce && emptied != "" {
+		if (enforce || pl.pol.TeamRoles) && emptied != "" {
 			c.WithheldReason = "deleting them would leave " + emptied + " with no members" + strips
 			p.Withheld = append(p.Withheld, c)
 			continue

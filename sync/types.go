@@ -28,10 +28,17 @@ const (
 // version's client can slot in behind PagerTree without the engine changing.
 type AccountUser struct {
 	ID    string
-	Email string
-	Name  string
-	Phone string
-	Admin bool // account admins are never changed or deleted
+	Email string // the primary address
+	// Emails are the user's other addresses (v4 users may have several);
+	// a directory email matches the user on any of them.
+	Emails []string
+	Name   string
+	Phone  string
+	Admin  bool // account admins are never changed or deleted
+	// Invited is a user created for a person who has a PagerTree login
+	// elsewhere and has not yet accepted the invitation: they exist (and
+	// are never created again), and the plan says they are pending.
+	Invited bool
 }
 
 // AccountTeam is a PagerTree team in sync's own terms.
@@ -40,6 +47,7 @@ type AccountTeam struct {
 	Name        string
 	Description string   // carries ptsync's ownership marker on managed teams
 	MemberIDs   []string // PagerTree user ids
+	AdminIDs    []string // the team's admins (v4), PagerTree user ids
 }
 
 // Current is the PagerTree account as read at the start of a run.
@@ -58,6 +66,7 @@ type UserPatch struct{ Name, Phone *string }
 type NewTeam struct {
 	Name, Description string
 	MemberIDs         []string
+	AdminIDs          []string // nil where teams have no admins (v3)
 }
 
 // TeamPatch is a team update; nil fields are not sent, so a team's schedule
@@ -65,6 +74,7 @@ type NewTeam struct {
 type TeamPatch struct {
 	Name, Description *string
 	MemberIDs         *[]string
+	AdminIDs          *[]string
 }
 
 // Reader lists the account. Implementations fetch every page.
@@ -125,6 +135,15 @@ type Change struct {
 	// a write never removes what the plan did not count: a user the
 	// listing missed is a real person.
 	KeepIDs []string `json:"keep_ids,omitempty"`
+	// Admins is the full wanted admin set (emails) of a team whose admins
+	// are written (AdminsSet); AdminsAdded and AdminsRemoved show the
+	// difference, and KeepAdminIDs are current admin ids no listed user
+	// has, written back like KeepIDs. Only v4 teams have admins.
+	Admins        []string `json:"admins,omitempty"`
+	AdminsSet     bool     `json:"admins_set,omitempty"`
+	AdminsAdded   []string `json:"admins_added,omitempty"`
+	AdminsRemoved []string `json:"admins_removed,omitempty"`
+	KeepAdminIDs  []string `json:"keep_admin_ids,omitempty"`
 
 	// Fields lists each owned field that changes (update), for display.
 	Fields []FieldChange `json:"fields,omitempty"`

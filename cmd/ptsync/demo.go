@@ -11,6 +11,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/ptsync/ptsync/internal/config"
+	"github.com/ptsync/ptsync/internal/ptaccount"
 	"github.com/ptsync/ptsync/pagertree"
 	"github.com/ptsync/ptsync/pagertree/pagertreetest"
 	"github.com/ptsync/ptsync/sources"
@@ -37,11 +38,15 @@ const (
 // empty.
 func runDemo(ctx context.Context, e env) int {
 	fs := newFlags("demo", e)
+	api := fs.String("api", pagertree.APIv3, "the PagerTree API the emulator speaks and ptsync writes through: v3 or v4")
 	if code, ok := parseFlags(fs, e); !ok {
 		return code
 	}
 	if fs.NArg() > 0 {
 		return fail(e, "demo", fmt.Errorf("unexpected argument %q (demo takes no arguments)", fs.Arg(0)))
+	}
+	if *api != pagertree.APIv3 && *api != pagertree.APIv4 {
+		return fail(e, "demo", fmt.Errorf("--api %q: want v3 or v4", *api))
 	}
 	log, err := newLogger(config.Log{Level: "warn", Format: "console"}, e.stderr)
 	if err != nil {
@@ -52,37 +57,40 @@ func runDemo(ctx context.Context, e env) int {
 		return fail(e, "demo", fmt.Errorf("embedded directory: %w", err))
 	}
 
-	emu := pagertreetest.NewServer(pagertreetest.Options{})
+	emu := pagertreetest.NewServer(pagertreetest.Options{API: *api})
 	defer emu.Close()
-	owner, err := emu.AddUser(pagertree.User{Name: "Olivia Owner", Email: demoOwner, Roles: pagertree.Roles{Admin: true}})
-	if err != nil {
+	if err := seedDemoAccount(emu, *api); err != nil {
 		return fail(e, "demo", err)
 	}
-	if _, err := emu.AddTeam(pagertree.Team{Name: "Facilities", Description: "Made by hand in PagerTree", MemberUserIDs: []string{owner.ID}}); err != nil {
-		return fail(e, "demo", err)
+	ptCfg := pagertree.Config{API: *api, URL: emu.URL(), Username: pagertreetest.DefaultUsername, Password: pagertreetest.DefaultPassword}
+	pol := sync.Policy{
+		Rules: []config.TeamRule{{
+			Source: demoSourceName, Match: demoMatch, Name: demoName, OnMissing: config.OnMissingDelete,
+		}},
+		Scope:                 config.ScopeTeamMembers,
+		DeleteUsers:           true,
+		Protect:               []string{demoOwner},
+		MaxDestructive:        25,
+		MaxDestructivePercent: 20,
 	}
-	client, err := pagertree.New(pagertree.Config{URL: emu.URL(), Username: pagertreetest.DefaultUsername, Password: pagertreetest.DefaultPassword})
+	if *api == pagertree.APIv4 {
+		ptCfg = pagertree.Config{API: *api, URL: emu.URL(), APIKey: pagertreetest.DefaultAPIKey}
+		pol.TeamRoles, pol.TeamAdmins = true, []string{demoOwner}
+	}
+	client, err := pagertree.New(ptCfg)
 	if err != nil {
 		return fail(e, "demo", err)
 	}
 	src := &memorySource{snap: snap}
 	d := &demo{
 		out: e.stdout,
+		api: *api,
 		emu: emu,
 		src: src,
 		engine: &sync.Engine{
-			Sources:   []sources.Source{src},
-			PagerTree: sync.Account{Client: client},
-			Policy: sync.Policy{
-				Rules: []config.TeamRule{{
-					Source: demoSourceName, Match: demoMatch, Name: demoName, OnMissing: config.OnMissingDelete,
-				}},
-				Scope:                 config.ScopeTeamMembers,
-				DeleteUsers:           true,
-				Protect:               []string{demoOwner},
-				MaxDestructive:        25,
-				MaxDestructivePercent: 20,
-			},
+			Sources:        []sources.Source{src},
+			PagerTree:      ptaccount.For(*api, client),
+			Policy:         pol,
 			MinSourceUsers: 1,
 			Concurrency:    4,
 			Logger:         log,
@@ -94,9 +102,33 @@ func runDemo(ctx context.Context, e env) int {
 	return exitOK
 }
 
+// seedDemoAccount gives the emulator's account its admin and a team made
+// by hand, which the demo shows ptsync leaving alone.
+func seedDemoAccount(emu *pagertreetest.Server, api string) error {
+	const handMade, note = "Facilities", "Made by hand in PagerTree"
+	if api == pagertree.APIv4 {
+		owner, err := emu.AddAccountUser(pagertree.AccountUser{
+			Roles: pagertree.AccountRoles{Admin: true},
+			User:  pagertree.Person{Name: "Olivia Owner", Emails: []pagertree.Email{{Email: demoOwner, Primary: true}}},
+		})
+		if err != nil {
+			return err
+		}
+		_, err = emu.AddTeamV4(pagertree.TeamV4{Name: handMade, Notes: note, MemberAccountUserIDs: []string{owner.ID}, AdminAccountUserIDs: []string{owner.ID}})
+		return err
+	}
+	owner, err := emu.AddUser(pagertree.User{Name: "Olivia Owner", Email: demoOwner, Roles: pagertree.Roles{Admin: true}})
+	if err != nil {
+		return err
+	}
+	_, err = emu.AddTeam(pagertree.Team{Name: handMade, Description: note, MemberUserIDs: []string{owner.ID}})
+	return err
+}
+
 // demo is one run of the demo: where it prints and what it drives.
 type demo struct {
 	out    io.Writer
+	api    string // the PagerTree API: pagertree.APIv3 or APIv4
 	emu    *pagertreetest.Server
 	src    *memorySource
 	engine *sync.Engine
@@ -160,7 +192,7 @@ func (d *demo) intro() {
 	}
 	fmt.Fprintf(d.out, `ptsync demo
 ===========
-A PagerTree API emulator runs in this process at %s.
+A PagerTree API emulator (API %s) runs in this process at %s.
 Its account already has an admin, %s, and a team made by
 hand, "Facilities": ptsync never changes admins, protected users, or teams
 it does not manage.
@@ -170,7 +202,7 @@ them disabled, plus %d entry without an email (skipped), in %d groups:
 %s.
 The teams: rule is  match: %q  name: '%s'
 so each on-call group becomes a team; users.delete: true removes leavers.
-`, d.emu.URL(), demoOwner, len(d.src.snap.Users), disabled, d.src.snap.Skipped[sources.SkipNoEmail],
+`, d.api, d.emu.URL(), demoOwner, len(d.src.snap.Users), disabled, d.src.snap.Skipped[sources.SkipNoEmail],
 		len(d.src.snap.Groups), strings.Join(groups, ", "), demoMatch, demoName)
 }
 
@@ -223,28 +255,58 @@ func (d *demo) traffic() {
 	fmt.Fprintf(d.out, "(PagerTree requests: %d, of which writes: %d)\n", total, st.WriteAttempts)
 }
 
-// account prints PagerTree's teams as the emulator holds them.
-func (d *demo) account() {
-	users := d.emu.Users()
-	names := make(map[string]string, len(users))
-	for _, u := range users {
+// demoTeam is a team as the demo prints it, whichever the API.
+type demoTeam struct {
+	name, description   string
+	memberIDs, adminIDs []string
+}
+
+// holdings is the emulator's account: first names by user id, and teams.
+func (d *demo) holdings() (map[string]string, []demoTeam) {
+	names := map[string]string{}
+	var teams []demoTeam
+	if d.api == pagertree.APIv4 {
+		for _, u := range d.emu.AccountUsers() {
+			names[u.ID] = strings.Fields(u.User.Name)[0]
+		}
+		for _, t := range d.emu.TeamsV4() {
+			teams = append(teams, demoTeam{t.Name, t.Notes, t.MemberAccountUserIDs, t.AdminAccountUserIDs})
+		}
+		return names, teams
+	}
+	for _, u := range d.emu.Users() {
 		names[u.ID] = strings.Fields(u.Name)[0]
 	}
-	fmt.Fprintf(d.out, "PagerTree now has %d users and these teams:\n", len(users))
+	for _, t := range d.emu.Teams() {
+		teams = append(teams, demoTeam{name: t.Name, description: t.Description, memberIDs: t.MemberUserIDs})
+	}
+	return names, teams
+}
+
+// account prints PagerTree's teams as the emulator holds them.
+func (d *demo) account() {
+	names, teams := d.holdings()
+	firstNames := func(ids []string) string {
+		out := make([]string, 0, len(ids))
+		for _, id := range ids {
+			out = append(out, names[id])
+		}
+		slices.Sort(out)
+		return strings.Join(out, ", ")
+	}
+	fmt.Fprintf(d.out, "PagerTree now has %d users and these teams:\n", len(names))
 	tw := tabwriter.NewWriter(d.out, 0, 0, 2, ' ', 0)
-	teams := d.emu.Teams()
-	slices.SortFunc(teams, func(a, b pagertree.Team) int { return strings.Compare(a.Name, b.Name) })
+	slices.SortFunc(teams, func(a, b demoTeam) int { return strings.Compare(a.name, b.name) })
 	for _, t := range teams {
 		owner := "made by hand, left alone"
-		if m, ok := sync.ParseMarker(t.Description); ok {
+		if m, ok := sync.ParseMarker(t.description); ok {
 			owner = "ptsync, group " + m.GroupID
 		}
-		members := make([]string, 0, len(t.MemberUserIDs))
-		for _, id := range t.MemberUserIDs {
-			members = append(members, names[id])
+		line := "  " + t.name + "\t" + owner + "\t" + firstNames(t.memberIDs)
+		if d.api == pagertree.APIv4 {
+			line += "\tadmins: " + firstNames(t.adminIDs)
 		}
-		slices.Sort(members)
-		fmt.Fprintf(tw, "  %s\t%s\t%s\n", t.Name, owner, strings.Join(members, ", "))
+		fmt.Fprintln(tw, line)
 	}
 	_ = tw.Flush() // d.out is the command's stdout; a write error shows there first
 }

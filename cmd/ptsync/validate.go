@@ -30,7 +30,7 @@ func runValidate(ctx context.Context, e env) int {
 	// it catches what the schema cannot, such as a type this build lacks.
 	var built []sources.Source
 	for _, sc := range cfg.Sources {
-		src, err := newSource(sc, log, nil)
+		src, err := newSource(cfg, sc, log, nil)
 		if err != nil {
 			fmt.Fprintf(e.stderr, "%s: %v\n", *path, err)
 			continue

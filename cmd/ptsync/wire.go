@@ -12,6 +12,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/ptsync/ptsync/internal/config"
+	"github.com/ptsync/ptsync/internal/ptaccount"
 	"github.com/ptsync/ptsync/sources"
 	"github.com/ptsync/ptsync/sync"
 )
@@ -55,7 +56,7 @@ func newEngine(cfg *config.Config, engineLog, peerLog *zap.Logger, metrics *sync
 	var srcs []sources.Source
 	if withSources {
 		for _, sc := range cfg.Sources {
-			src, err := newSource(sc, peerLog, metrics)
+			src, err := newSource(cfg, sc, peerLog, metrics)
 			if err != nil {
 				return nil, err
 			}
@@ -68,7 +69,7 @@ func newEngine(cfg *config.Config, engineLog, peerLog *zap.Logger, metrics *sync
 	}
 	return &sync.Engine{
 		Sources:        srcs,
-		PagerTree:      sync.Account{Client: client},
+		PagerTree:      ptaccount.For(cfg.PagerTree.API, client),
 		Policy:         newPolicy(cfg),
 		MinSourceUsers: cfg.Safety.MinSourceUsers,
 		Concurrency:    cfg.PagerTree.Concurrency,
@@ -87,6 +88,8 @@ func newPolicy(cfg *config.Config) sync.Policy {
 		PhoneRegion:           cfg.Users.PhoneRegion,
 		MaxDestructive:        cfg.Safety.MaxDestructive,
 		MaxDestructivePercent: cfg.Safety.MaxDestructivePercent,
+		TeamAdmins:            cfg.PagerTree.TeamAdmins,
+		TeamRoles:             cfg.PagerTree.API == config.APIv4,
 	}
 }
 

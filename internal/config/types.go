@@ -76,6 +76,15 @@ type SourceSettings interface {
 	Check(k *Checker)
 }
 
+// OwnerSettings is a SourceSettings whose source reports group owners only
+// when configured to (LDAP's groups.owner_attribute), so a rule with
+// admins_from_owners over it is checked, not left silently without admins.
+type OwnerSettings interface {
+	ReportsOwners() bool
+	// OwnersHint says which key makes the source report owners.
+	OwnersHint() string
+}
+
 // SourceTypes maps each source type name to a constructor of its block
 // holding the type's defaults.
 type SourceTypes map[string]func() SourceSettings

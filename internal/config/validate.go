@@ -254,6 +254,13 @@ func (k *Checker) teamAdmins(p string, r TeamRule) {
 			k.Add(p+".admins_from_owners", "needs pagertree.api: v4 (v3 teams have no admins)")
 		}
 	}
+	if r.AdminsFromOwners {
+		if src, ok := k.c.Source(r.Source); ok {
+			if o, ok := src.Settings.(OwnerSettings); ok && !o.ReportsOwners() {
+				k.Add(p+".admins_from_owners", "source %q reports no group owners: %s", r.Source, o.OwnersHint())
+			}
+		}
+	}
 	if pt.API == APIv4 && len(r.Admins) == 0 && len(pt.TeamAdmins) == 0 && !r.AdminsFromOwners {
 		k.Add(p+".admins", "is required with pagertree.api: v4, where every team needs an admin: list admin emails here or in pagertree.team_admins, or set admins_from_owners")
 	}

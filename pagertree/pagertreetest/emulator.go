@@ -1,7 +1,12 @@
-// Package pagertreetest is an in-memory emulator of the PagerTree API the
-// seed reference describes: login with a raw token in Authorization, /user
-// and /team CRUD, limit/offset/page lists, the {"errors":[{"message"}]}
-// error body. Fault knobs (latency, 5xx, 429 with Retry-After, a server-side
+// Package pagertreetest is an in-memory emulator of the PagerTree API, in
+// one of two modes. v3, the default, is the API the seed reference
+// describes: login with a raw token in Authorization, /user and /team CRUD,
+// limit/offset/page lists, the {"errors":[{"message"}]} error body. v4 is
+// PagerTree's public v4 API (PagerTree/pt4-docusaurus, docs/api): a Bearer
+// API key, /api/v4/account_users with nested user, emails and phones,
+// /api/v4/teams with member and admin account users, the same lists, and
+// errors carrying their "code". A server speaks one: the other's routes
+// answer 404. Fault knobs (latency, 5xx, 429 with Retry-After, a server-side
 // rate limit, token expiry, creates whose answer is lost) and request
 // counters let tests prove a client's behaviour without sleeping.
 package pagertreetest
@@ -9,6 +14,7 @@ package pagertreetest
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"io"
 	"maps"
 	"math/rand/v2"
@@ -29,15 +35,22 @@ const (
 
 // Options configures a Server.
 type Options struct {
+	// API is the API served: "v3" (also when empty) or "v4". New panics on
+	// anything else.
+	API string
 	// Username and Password are the credentials POST /public/login accepts
-	// (DefaultUsername and DefaultPassword when empty). The username is
-	// compared without regard to letter case, the password exactly.
+	// (DefaultUsername and DefaultPassword when empty; v3 only). The
+	// username is compared without regard to letter case, the password
+	// exactly.
 	Username, Password string
+	// APIKey is the key v4 accepts as "Authorization: Bearer <key>"
+	// (DefaultAPIKey when empty; v4 only).
+	APIKey string
 }
 
 // Faults are the knobs that make the emulator misbehave. The zero value
 // misbehaves in no way. Rates are fractions in [0, 1]. Faults apply to
-// every route, /public/login included.
+// every route, /public/login included, in both modes.
 type Faults struct {
 	// Latency is added to every request, outside any lock, so concurrent
 	// requests overlap as they would against a remote server.
@@ -65,11 +78,13 @@ type Faults struct {
 	// server's clock. Zero leaves none.
 	RateTolerance time.Duration
 	// TokenTTL makes a token expire after this many authenticated requests
-	// (0 = never): request TokenTTL+1 with it is answered 401.
+	// (0 = never): request TokenTTL+1 with it is answered 401. v4 API keys
+	// do not expire.
 	TokenTTL int
-	// DropCreateRate is the fraction of successful POST /user and POST
-	// /team whose object is committed but whose connection is then closed
-	// without an answer, as when a response is lost in transit.
+	// DropCreateRate is the fraction of successful creates (POST /user,
+	// /team, /api/v4/account_users, /api/v4/teams) whose object is
+	// committed but whose connection is then closed without an answer, as
+	// when a response is lost in transit.
 	DropCreateRate float64
 	// Seed seeds the random source that picks faulted requests, so a
 	// sequence of requests meets the same faults every run.
@@ -80,14 +95,14 @@ type Faults struct {
 type Stats struct {
 	// Requests counts every request received, faulted or not, by "METHOD
 	// route" where route is the template: "GET /user", "PUT /team/:id",
-	// "POST /public/login"; a path matching no route counts as
-	// "METHOD (unmatched)".
+	// "POST /public/login", "DELETE /api/v4/account_users/:id"; a path
+	// matching no route of the server's API counts as "METHOD (unmatched)".
 	Requests map[string]int
 	// Status counts answers by HTTP status. Dropped creates, and requests
 	// whose client went away during the latency, are not here.
 	Status map[int]int
-	// WriteAttempts counts POST, PUT and DELETE requests on /user, /user/:id,
-	// /team and /team/:id, whatever became of them.
+	// WriteAttempts counts POST, PUT and DELETE requests on the routes of
+	// users, account users and teams, whatever became of them.
 	WriteAttempts int
 	// Writes counts those writes that changed the state, including the
 	// creates whose answer was dropped.
@@ -142,7 +157,8 @@ type Server struct {
 	requestDeadlines map[string]time.Time
 	tokens           map[string]*session
 
-	state
+	state          // v3's account
+	v4    *stateV4 // v4's account; nil in v3 mode, which this tells
 }
 
 // session is what the emulator knows of one issued token.
@@ -153,6 +169,12 @@ type session struct {
 // New returns an emulator that is not listening: mount it in an
 // http.Server of your own (as `ptsync emulator` does).
 func New(opts Options) *Server {
+	if opts.API != "" && opts.API != "v3" && opts.API != "v4" {
+		panic(fmt.Sprintf(`pagertreetest: Options.API %q: want "v3", "v4" or empty`, opts.API))
+	}
+	if opts.APIKey == "" {
+		opts.APIKey = DefaultAPIKey
+	}
 	if opts.Username == "" {
 		opts.Username = DefaultUsername
 	}
@@ -164,6 +186,9 @@ func New(opts Options) *Server {
 		now:    time.Now,
 		tokens: map[string]*session{},
 		state:  newState(),
+	}
+	if opts.API == "v4" {
+		s.v4 = newStateV4(s.now())
 	}
 	s.SetFaults(Faults{})
 	s.ResetStats()
@@ -232,8 +257,8 @@ func (s *Server) ResetStats() {
 	s.requestDeadlines = map[string]time.Time{}
 }
 
-// ExpireTokens invalidates every token issued so far: the next request
-// with any of them is answered 401.
+// ExpireTokens invalidates every v3 token issued so far: the next request
+// with any of them is answered 401. v4 API keys do not expire.
 func (s *Server) ExpireTokens() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -242,7 +267,7 @@ func (s *Server) ExpireTokens() {
 
 // ServeHTTP serves the PagerTree API.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	rt := matchRoute(r.URL.Path)
+	rt := s.matchRoute(r.URL.Path)
 	body, bodyErr := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBodyBytes))
 	latency, overLimit := s.arrive(r, rt, body)
 	defer s.leave()

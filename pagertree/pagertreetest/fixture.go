@@ -34,8 +34,9 @@ type fixtureRoles struct {
 
 type fixtureTeam struct {
 	Name        string   `json:"name" yaml:"name"`
-	Description string   `json:"description" yaml:"description"`
-	Members     []string `json:"members" yaml:"members"` // user emails
+	Description string   `json:"description" yaml:"description"` // v4: notes
+	Members     []string `json:"members" yaml:"members"`         // user emails
+	Admins      []string `json:"admins" yaml:"admins"`           // user emails; v4 only
 }
 
 // Load adds the users and teams of a YAML or JSON fixture, all or nothing:
@@ -49,6 +50,13 @@ type fixtureTeam struct {
 // Team members are user emails (of the fixture or already stored), matched
 // without regard to letter case. Decoding is strict: an unknown key is an
 // error.
+//
+// In v4 mode users become account users (roles admin, admin_billing and
+// broadcast become admin, billing and broadcaster), a description becomes
+// the team's notes, and a team may list its admins, user emails too; a
+// team that does not has its first member as admin. Account users and
+// teams must then pass the API's checks: a name, a phone in E.164, at
+// least one member and one admin. In v3 mode "admins" is an error.
 func (s *Server) Load(r io.Reader) error {
 	fx, err := decodeFixture(r)
 	if err != nil {
@@ -56,6 +64,9 @@ func (s *Server) Load(r io.Reader) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.v4 != nil {
+		return s.v4.load(fx, s.now())
+	}
 	// Check everything first so that a bad fixture adds nothing.
 	if err := s.checkFixture(fx); err != nil {
 		return fmt.Errorf("pagertreetest: load fixture: %w", err)
@@ -141,6 +152,9 @@ func (s *Server) checkFixture(fx fixture) error {
 	for i, ft := range fx.Teams {
 		if strings.TrimSpace(ft.Name) == "" {
 			problems = append(problems, fmt.Errorf("teams[%d]: 'name' is required", i))
+		}
+		if ft.Admins != nil {
+			problems = append(problems, fmt.Errorf("teams[%d] %q: 'admins' is for v4 only", i, ft.Name))
 		}
 		for _, email := range ft.Members {
 			lower := strings.ToLower(email)

@@ -22,7 +22,7 @@ import (
 // maxBodyBytes bounds a request body; the API's bodies are small.
 const maxBodyBytes = 1 << 20
 
-// Route templates, as counted in Stats.Requests.
+// v3 route templates, as counted in Stats.Requests.
 const (
 	routeLogin     = "/public/login"
 	routeUsers     = "/user"
@@ -35,10 +35,18 @@ const (
 // route is a request path matched to its template.
 type route struct {
 	template string
-	id       string // the :id of /user/:id and /team/:id
+	id       string // the :id of /user/:id, /team/:id and the like
 }
 
-func matchRoute(path string) route {
+// matchRoute matches path to a route of the server's API.
+func (s *Server) matchRoute(path string) route {
+	if s.v4 != nil {
+		return matchRouteV4(path)
+	}
+	return matchRouteV3(path)
+}
+
+func matchRouteV3(path string) route {
 	switch path {
 	case routeLogin, routeUsers, routeTeams:
 		return route{template: path}
@@ -63,15 +71,18 @@ func (rt route) allow() []string {
 	switch rt.template {
 	case routeLogin:
 		return []string{http.MethodPost}
-	case routeUsers, routeTeams:
+	case routeUsers, routeTeams, routeAccountUsers, routeTeamsV4:
 		return []string{http.MethodGet, http.MethodPost}
-	case routeUser, routeTeam:
+	case routeUser, routeTeam, routeAccountUser, routeTeamV4:
 		return []string{http.MethodGet, http.MethodPut, http.MethodDelete}
+	case routeUserV4:
+		return []string{http.MethodDelete}
 	}
 	return nil
 }
 
-// isWrite reports whether a request would change users or teams.
+// isWrite reports whether a request would change users, account users or
+// teams.
 func (rt route) isWrite(method string) bool {
 	if rt.template == routeLogin || rt.template == routeUnmatched {
 		return false
@@ -93,11 +104,15 @@ func errorResponse(status int, message string) response {
 }
 
 // serve decides the answer to a request: faults first, then routing,
-// authentication and the handler. It counts the answer.
+// authentication and the handler. It counts the answer. Errors are
+// decided in the seed's shape and given v4's "code" in v4 mode.
 func (s *Server) serve(r *http.Request, rt route, body []byte, bodyErr error, overLimit bool) response {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	resp := s.decide(r, rt, body, bodyErr, overLimit)
+	if b, ok := resp.body.(pagertree.ErrorBody); ok && s.v4 != nil {
+		resp.body = pagertree.ErrorBodyV4{Errors: b.Errors, Code: resp.status}
+	}
 	if resp.drop {
 		s.stats.Dropped++
 	} else {
@@ -130,10 +145,14 @@ func (s *Server) decide(r *http.Request, rt route, body []byte, bodyErr error, o
 	if rt.template == routeLogin {
 		return s.login(body)
 	}
-	if resp, ok := s.authenticate(r); !ok {
+	authenticate, handle := s.authenticate, s.handle
+	if s.v4 != nil {
+		authenticate, handle = s.authenticateV4, s.handleV4
+	}
+	if resp, ok := authenticate(r); !ok {
 		return resp
 	}
-	resp := s.handle(r, rt, body)
+	resp := handle(r, rt, body)
 	if rt.isWrite(r.Method) && resp.status < 300 {
 		s.stats.Writes++
 		if r.Method == http.MethodPost && s.faults.DropCreateRate > 0 && s.faultRand.Float64() < s.faults.DropCreateRate {

@@ -84,14 +84,20 @@ func (st *state) checkEmail(email string, self *pagertree.User) error {
 	if email == "" {
 		return invalid("'email' is a required parameter")
 	}
-	local, domain, ok := strings.Cut(email, "@")
-	if !ok || local == "" || domain == "" || strings.ContainsAny(email, " \t\r\n") {
+	if !validEmail(email) {
 		return invalid("'email' must be an email address")
 	}
 	if other, ok := st.userByEmail[strings.ToLower(email)]; ok && other != self {
 		return &apiError{errConflict, "a user with email '" + email + "' already exists"}
 	}
 	return nil
+}
+
+// validEmail reports whether email looks like an address: something, "@",
+// something, and no white space.
+func validEmail(email string) bool {
+	local, domain, ok := strings.Cut(email, "@")
+	return ok && local != "" && domain != "" && !strings.ContainsAny(email, " \t\r\n")
 }
 
 // checkMembers validates a team's member ids.
@@ -310,10 +316,13 @@ func dedupe(ids []string) []string {
 // AddUser stores u directly, bypassing HTTP and faults, and returns it as
 // stored: id, sid and timestamps are filled in when empty. Any roles are
 // kept, admin included. It fails on a missing, malformed or already used
-// email, or an id already used or not starting with "usr_".
+// email, an id already used or not starting with "usr_", or in v4 mode.
 func (s *Server) AddUser(u pagertree.User) (pagertree.User, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.v4 != nil {
+		return pagertree.User{}, fmt.Errorf("pagertreetest: add user: %w", errSpeaksV4)
+	}
 	added, err := s.addUser(u, s.now())
 	if err != nil {
 		return pagertree.User{}, fmt.Errorf("pagertreetest: add user: %w", err)
@@ -323,11 +332,14 @@ func (s *Server) AddUser(u pagertree.User) (pagertree.User, error) {
 
 // AddTeam stores t directly, bypassing HTTP and faults, and returns it as
 // stored: id, sid, timestamps and a schedule_id are filled in when empty.
-// It fails on a missing name, a member id that is no user, or an id already
-// used or not starting with "tem_".
+// It fails on a missing name, a member id that is no user, an id already
+// used or not starting with "tem_", or in v4 mode.
 func (s *Server) AddTeam(t pagertree.Team) (pagertree.Team, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.v4 != nil {
+		return pagertree.Team{}, fmt.Errorf("pagertreetest: add team: %w", errSpeaksV4)
+	}
 	added, err := s.addTeam(t, s.now())
 	if err != nil {
 		return pagertree.Team{}, fmt.Errorf("pagertreetest: add team: %w", err)

@@ -78,17 +78,17 @@ func parseRangedAttr(desc string) (attr string, r valueRange, ok bool, err error
 	return attr, valueRange{}, false, nil
 }
 
-// memberValues collects the values of the member attribute from e. When
-// the server answered with a range that is not the last one, next is the
-// first value index still to fetch, else -1.
-func memberValues(e *goldap.Entry, memberAttr string) (values []string, next int, err error) {
+// memberValues collects the values of a multi-valued attribute (the member
+// or owner attribute) from e. When the server answered with a range that is
+// not the last one, next is the first value index still to fetch, else -1.
+func memberValues(e *goldap.Entry, attr string) (values []string, next int, err error) {
 	next = -1
 	for _, a := range e.Attributes {
 		name, r, ranged, err := parseRangedAttr(a.Name)
 		if err != nil {
 			return nil, -1, err
 		}
-		if !strings.EqualFold(name, memberAttr) {
+		if !strings.EqualFold(name, attr) {
 			continue
 		}
 		values = append(values, a.Values...)
@@ -99,25 +99,26 @@ func memberValues(e *goldap.Entry, memberAttr string) (values []string, next int
 	return values, next, nil
 }
 
-// fetchRange reads the rest of a ranged attribute of one entry, asking
-// for "member;range=N-*" until the server marks the last range with "*".
+// fetchRange reads the rest of a ranged attribute of one entry (the member
+// or owner attribute), asking for "member;range=N-*" until the server marks
+// the last range with "*".
 // It asks the server the entry came from (at: nil for the configured one)
 // over p's connection to it.
-func (s *Source) fetchRange(ctx context.Context, p *peers, at *endpoint, dn, memberAttr string, next int, ignored *int) ([]string, error) {
+func (s *Source) fetchRange(ctx context.Context, p *peers, at *endpoint, dn, attr string, next int, ignored *int) ([]string, error) {
 	shown := s.server(query{at: at}).shown
 	var values []string
 	for next >= 0 {
 		q := query{
 			at:     at,
-			what:   "read " + memberAttr + " values of " + dn,
+			what:   "read " + attr + " values of " + dn,
 			base:   dn,
 			scope:  goldap.ScopeBaseObject,
 			filter: "(objectClass=*)",
-			attrs:  []string{fmt.Sprintf("%s;range=%d-*", memberAttr, next)},
+			attrs:  []string{fmt.Sprintf("%s;range=%d-*", attr, next)},
 		}
 		from, got := next, false
 		err := s.searchAll(ctx, p, q, ignored, func(e *goldap.Entry, _ *endpoint) error {
-			vals, n, err := memberValues(e, memberAttr)
+			vals, n, err := memberValues(e, attr)
 			if err != nil {
 				return fmt.Errorf("ldap %s: %s: %w", shown, q.what, err)
 			}

@@ -58,6 +58,12 @@ type Groups struct {
 	MaxDepth        int    `yaml:"max_depth"`
 	// InChain resolves nesting on an AD server with LDAP_MATCHING_RULE_IN_CHAIN.
 	InChain bool `yaml:"in_chain"`
+	// OwnerAttribute names the attribute holding a group's owners
+	// (sources.Group.Owners): owner on OpenLDAP, managedBy on AD. Its
+	// values are DNs resolved like member DNs (and, with member_attribute
+	// memberUid, a value that is no DN is a login name). Empty: owners are
+	// not read.
+	OwnerAttribute string `yaml:"owner_attribute"`
 }
 
 // DefaultConfig holds the defaults that are the same for OpenLDAP and
@@ -139,6 +145,7 @@ func (c *Config) Complete() {
 	c.URL = strings.TrimSpace(c.URL)
 	c.Users.BaseDN = strings.TrimSpace(c.Users.BaseDN)
 	c.Groups.BaseDN = strings.TrimSpace(c.Groups.BaseDN)
+	c.Groups.OwnerAttribute = strings.TrimSpace(c.Groups.OwnerAttribute)
 	for _, m := range memberAttributes {
 		if strings.EqualFold(c.Groups.MemberAttribute, m) {
 			c.Groups.MemberAttribute = m
@@ -214,6 +221,14 @@ func (c *Config) Check(k *config.Checker) {
 	} else if g.MemberAttribute == "memberUid" {
 		k.Required("users.uid_attribute", u.UIDAttribute)
 	}
+	if g.OwnerAttribute != "" {
+		switch {
+		case !validAttributeType(g.OwnerAttribute):
+			k.Add("groups.owner_attribute", "must be an attribute name such as owner or managedBy (letters, digits and -, or a numeric OID; no options), got %q", g.OwnerAttribute)
+		case strings.EqualFold(g.OwnerAttribute, g.MemberAttribute):
+			k.Add("groups.owner_attribute", "must differ from member_attribute (%s): owners are not the members", g.MemberAttribute)
+		}
+	}
 	if g.MaxDepth < 1 {
 		k.Add("groups.max_depth", "must be at least 1")
 	}
@@ -231,6 +246,32 @@ func (c *Config) Check(k *config.Checker) {
 			k.Add("users.base_dn", "in_chain searches the domain that holds it: %v", err)
 		}
 	}
+}
+
+// validAttributeType reports whether v is an attribute type as RFC 4512
+// section 2.5 writes one in a search: a descriptor (a letter, then
+// letters, digits and hyphens) or a numeric OID, without options such as
+// ";range=" (the source adds those itself).
+func validAttributeType(v string) bool {
+	if v == "" {
+		return false
+	}
+	if c := v[0]; c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' {
+		for i := 1; i < len(v); i++ {
+			c := v[i]
+			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-') {
+				return false
+			}
+		}
+		return true
+	}
+	for _, n := range strings.Split(v, ".") {
+		// number = DIGIT / ( LDIGIT 1*DIGIT ): no leading zero.
+		if n == "" || strings.Trim(n, "0123456789") != "" || len(n) > 1 && n[0] == '0' {
+			return false
+		}
+	}
+	return strings.Contains(v, ".")
 }
 
 // checkDN reports a DN that does not parse and says whether it does.
@@ -266,4 +307,13 @@ func cmpOr(v, fallback string) string {
 		return fallback
 	}
 	return strings.TrimSpace(v)
+}
+
+// ReportsOwners reports whether groups.owner_attribute is set: only then
+// do groups carry owners (config.OwnerSettings).
+func (c *Config) ReportsOwners() bool { return c.Groups.OwnerAttribute != "" }
+
+// OwnersHint names the key that makes the source report owners.
+func (c *Config) OwnersHint() string {
+	return "set its groups.owner_attribute (owner on OpenLDAP, managedBy on Active Directory)"
 }

@@ -59,7 +59,12 @@ type groupEntry struct {
 	// members are the member values as resolveMembers compares them:
 	// normalised DNs, or uidKeys of login names (memberUid).
 	members   []string
-	rangeNext int       // first value still to fetch with ranged retrieval, or -1
+	rangeNext int // first member value still to fetch with ranged retrieval, or -1
+	// owners are the owner values (groups.owner_attribute) as
+	// resolveOwners compares them, and ownerNext the first still to fetch
+	// with ranged retrieval, or -1.
+	owners    []string
+	ownerNext int
 	at        *endpoint // the server the group came from: nil for the configured one
 	ref       sources.GroupRef
 }
@@ -98,6 +103,7 @@ func (s *Source) fetchWith(ctx context.Context, stop context.CancelFunc, usersCo
 	} else {
 		s.resolveMembers(dir, groups, b)
 	}
+	s.resolveOwners(dir, groups, b)
 	// In-chain members arrive flattened by the server already.
 	snap := b.Snapshot(s.cfg.groups.nested && !s.cfg.groups.inChain, s.cfg.groups.maxDepth)
 	s.log.Debug("ldap fetch done", zap.Int("users", len(snap.Users)), zap.Int("groups", len(snap.Groups)),
@@ -207,12 +213,16 @@ func entryID(e *goldap.Entry, attr string) (string, error) {
 }
 
 // readGroups runs the group search and reads the rest of ranged member
-// lists; it adds the continuation references it ignores to *ignored.
+// (and owner) lists; it adds the continuation references it ignores to
+// *ignored.
 func (s *Source) readGroups(ctx context.Context, p *peers, ignored *int) ([]*groupEntry, error) {
 	gs := s.cfg.groups
 	attrs := []string{gs.idAttr, gs.nameAttr, "description"}
 	if !gs.inChain {
 		attrs = append(attrs, gs.memberAttr)
+	}
+	if gs.ownerAttr != "" {
+		attrs = append(attrs, gs.ownerAttr)
 	}
 	var groups []*groupEntry
 	dnByID := map[string]string{}
@@ -232,17 +242,26 @@ func (s *Source) readGroups(ctx context.Context, p *peers, ignored *int) ([]*gro
 	// Ranged values are read after the group search ends, so no other
 	// search runs while the server holds the paged cursor.
 	for _, g := range groups {
-		if g.rangeNext < 0 {
-			continue
+		if g.rangeNext >= 0 {
+			rest, err := s.fetchRange(ctx, p, g.at, g.dn, gs.memberAttr, g.rangeNext, ignored)
+			if err != nil {
+				return nil, err
+			}
+			if rest, err = s.memberKeys(rest); err != nil {
+				return nil, s.unreadable(g.at, "group", g.dn, err)
+			}
+			g.members = append(g.members, rest...)
 		}
-		rest, err := s.fetchRange(ctx, p, g.at, g.dn, gs.memberAttr, g.rangeNext, ignored)
-		if err != nil {
-			return nil, err
+		if g.ownerNext >= 0 {
+			rest, err := s.fetchRange(ctx, p, g.at, g.dn, gs.ownerAttr, g.ownerNext, ignored)
+			if err != nil {
+				return nil, err
+			}
+			if rest, err = s.ownerKeys(rest); err != nil {
+				return nil, s.unreadable(g.at, "group", g.dn, err)
+			}
+			g.owners = append(g.owners, rest...)
 		}
-		if rest, err = s.memberKeys(rest); err != nil {
-			return nil, s.unreadable(g.at, "group", g.dn, err)
-		}
-		g.members = append(g.members, rest...)
 	}
 	return groups, nil
 }
@@ -278,6 +297,7 @@ func (s *Source) readGroup(e *goldap.Entry, at *endpoint, dnByID map[string]stri
 		name:      strings.Clone(name),
 		desc:      strings.Clone(e.GetEqualFoldAttributeValue("description")),
 		rangeNext: -1,
+		ownerNext: -1,
 	}
 	if !gs.inChain {
 		values, next, err := memberValues(e, gs.memberAttr)
@@ -288,6 +308,16 @@ func (s *Source) readGroup(e *goldap.Entry, at *endpoint, dnByID map[string]stri
 			return nil, s.unreadable(at, "group", e.DN, err)
 		}
 		g.members, g.rangeNext = values, next
+	}
+	if gs.ownerAttr != "" {
+		values, next, err := memberValues(e, gs.ownerAttr)
+		if err == nil {
+			values, err = s.ownerKeys(values)
+		}
+		if err != nil {
+			return nil, s.unreadable(at, "group", e.DN, err)
+		}
+		g.owners, g.ownerNext = values, next
 	}
 	dnByID[g.id] = g.dn
 	return g, nil
@@ -314,6 +344,33 @@ func (s *Source) memberKeys(values []string) ([]string, error) {
 			return nil, fmt.Errorf("a %s value: %w", attr, err)
 		}
 		values[i] = dn
+	}
+	return values, nil
+}
+
+// ownerKeys turns owner values (groups.owner_attribute) into the keys
+// resolveOwners looks up, in place, as memberKeys does for members: owners
+// are DNs (owner, managedBy), normalised like member DNs. When members are
+// login names (memberUid), a value that is no DN is taken for a login
+// name too; otherwise it is an error, for the same reason as a member's:
+// the owner could be a user of the search, and leaving them out would take
+// away their admin rights.
+func (s *Source) ownerKeys(values []string) ([]string, error) {
+	attr := s.cfg.groups.ownerAttr
+	uids, stripUID := s.usesMemberUID(), strings.EqualFold(attr, "uniqueMember")
+	for i, v := range values {
+		if stripUID {
+			v = stripNameUID(v)
+		}
+		dn, err := normDN(v)
+		switch {
+		case err == nil:
+			values[i] = dn
+		case uids:
+			values[i] = uidKey(v)
+		default:
+			return nil, fmt.Errorf("a %s value (groups.owner_attribute): %w", attr, err)
+		}
 	}
 	return values, nil
 }
@@ -349,6 +406,61 @@ func (s *Source) resolveMembers(dir *directory, groups []*groupEntry, b *sources
 		g.members = nil
 	}
 	s.countOutside(b, outside)
+}
+
+// skipOwnerOutsideScope counts, in Snapshot.Skipped, the distinct owner
+// values (groups.owner_attribute) that name no user of the user search: an
+// entry outside it, one that does not exist, or a group. Owners are not
+// flattened: a group that owns a group makes no admins.
+const skipOwnerOutsideScope = "owner_outside_scope"
+
+// resolveOwners maps owner keys (see ownerKeys) to users and adds them as
+// owners of their groups; owners are never members for being owners. An
+// owner that is no user of the user search is dropped and counted once
+// however many groups name it (as countOutside counts members); one that
+// is a user skipped for having no email was counted then.
+func (s *Source) resolveOwners(dir *directory, groups []*groupEntry, b *sources.Builder) {
+	if s.cfg.groups.ownerAttr == "" {
+		return
+	}
+	isGroup := make(map[string]struct{}, len(groups))
+	for _, g := range groups {
+		isGroup[g.norm] = struct{}{}
+	}
+	outside := map[string]struct{}{}
+	ownerGroups := 0
+	for _, g := range groups {
+		for _, key := range g.owners {
+			ref, ok := dir.byDN[key]
+			if !ok {
+				ref, ok = dir.byUID[key] // only memberUid fills it; its keys never look like DNs
+			}
+			if ok {
+				b.AddOwner(g.ref, ref)
+				continue
+			}
+			if _, counted := dir.counted[key]; counted {
+				continue
+			}
+			if ce := s.log.Check(zap.DebugLevel, "dropping a group owner that is no user of the user search"); ce != nil {
+				ce.Write(zap.String("group", g.dn), zap.String("owner", key))
+			}
+			if _, seen := outside[key]; !seen {
+				outside[key] = struct{}{}
+				if _, ok := isGroup[key]; ok {
+					ownerGroups++
+				}
+			}
+		}
+		g.owners = nil
+	}
+	if len(outside) == 0 {
+		return
+	}
+	b.Skip(skipOwnerOutsideScope, len(outside))
+	s.log.Info("dropped group owners that are no user of the user search", zap.Int("count", len(outside)),
+		zap.Int("groups_among_them", ownerGroups), zap.String("owner_attribute", s.cfg.groups.ownerAttr),
+		zap.String("users_base_dn", s.cfg.users.base), zap.String("users_filter", s.cfg.users.filter))
 }
 
 // countOutside counts the members that are neither users of the user

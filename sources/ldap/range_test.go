@@ -299,10 +299,13 @@ func fakeDirectory(t testing.TB, maxValRange, people, members int) (*fakeAD, []s
 	return f, ids[:members]
 }
 
-func fakeSource(t testing.TB, f *fakeAD) *Source {
+func fakeSource(t testing.TB, f *fakeAD, edits ...func(*Config)) *Source {
 	t.Helper()
 	cfg := testConfig("ldap://dc.corp.example", "OU=People,"+fakeBase, "OU=Groups,"+fakeBase)
 	cfg.ActiveDirectory, cfg.PageSize, cfg.Groups.Nested = true, 1000, false
+	for _, edit := range edits {
+		edit(cfg)
+	}
 	s, err := newSource("ad", cfg, zap.NewNop())
 	if err != nil {
 		t.Fatalf("new source: %v", err)

@@ -75,6 +75,7 @@ type groupSearch struct {
 	idAttr       string
 	nameAttr     string
 	memberAttr   string
+	ownerAttr    string // "": owners are not read
 	nested       bool
 	maxDepth     int
 	inChain      bool
@@ -222,6 +223,7 @@ func resolve(c *Config) settings {
 		idAttr:     gs.IDAttribute,
 		nameAttr:   gs.NameAttribute,
 		memberAttr: gs.MemberAttribute,
+		ownerAttr:  gs.OwnerAttribute,
 		nested:     gs.Nested,
 		maxDepth:   gs.MaxDepth,
 		inChain:    gs.InChain,
