@@ -1,6 +1,7 @@
 package sync
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -207,6 +208,10 @@ func (e *Engine) ApplyPlan(ctx context.Context, p Plan, opts RunOptions) (Report
 	}
 	rep.Timings = prep.Timings
 	rep.Sources = sourceReports(prep.Snapshots)
+	if saved, now := p.Origin.AccountID, prep.Current.AccountID; saved != "" && saved != now {
+		return e.finish(log, rep, fmt.Errorf("%w: it was made for PagerTree account %s, and this one is %s; make a new plan",
+			ErrPlanRefused, SafeText(saved), cmp.Or(SafeText(now), "not known (it lists nothing)")))
+	}
 	if now := prep.Plan.Fingerprint; now != p.Fingerprint {
 		return e.finish(log, rep, fmt.Errorf("%w (plan %s, PagerTree now %s): make a new plan with ptsync plan --out",
 			ErrStalePlan, shortHash(p.Fingerprint), shortHash(now)))
@@ -307,7 +312,40 @@ func readCurrent(ctx context.Context, r Reader) (Current, error) {
 		cur.Teams = teams
 		return nil
 	})
-	return cur, g.Wait()
+	if err := g.Wait(); err != nil {
+		return Current{}, err
+	}
+	id, err := accountOf(cur)
+	cur.AccountID = id
+	return cur, err
+}
+
+// accountOf is the one account the listed objects carry, or "" (v3, or
+// an empty account). Objects of two accounts mean the listing is not of
+// one account, and nothing can be planned from it.
+func accountOf(cur Current) (string, error) {
+	id := ""
+	check := func(other string) error {
+		switch {
+		case other == "" || other == id:
+		case id == "":
+			id = other
+		default:
+			return fmt.Errorf("PagerTree listed objects of two accounts (%s and %s); a run plans against one account", SafeText(id), SafeText(other))
+		}
+		return nil
+	}
+	for _, u := range cur.Users {
+		if err := check(u.AccountID); err != nil {
+			return "", err
+		}
+	}
+	for _, t := range cur.Teams {
+		if err := check(t.AccountID); err != nil {
+			return "", err
+		}
+	}
+	return id, nil
 }
 
 // logPlan logs the plan's totals, and each conflict and withheld change.

@@ -35,6 +35,9 @@ type AccountUser struct {
 	Name   string
 	Phone  string
 	Admin  bool // account admins are never changed or deleted
+	// AccountID is the account the object says it belongs to (v4 objects
+	// carry one; empty on v3).
+	AccountID string
 	// Invited is a user created for a person who has a PagerTree login
 	// elsewhere and has not yet accepted the invitation: they exist (and
 	// are never created again), and the plan says they are pending.
@@ -48,12 +51,15 @@ type AccountTeam struct {
 	Description string   // carries ptsync's ownership marker on managed teams
 	MemberIDs   []string // PagerTree user ids
 	AdminIDs    []string // the team's admins (v4), PagerTree user ids
+	AccountID   string   // as on AccountUser
 }
 
 // Current is the PagerTree account as read at the start of a run.
 type Current struct {
 	Users []AccountUser
 	Teams []AccountTeam
+	// AccountID is the account every listed object carries (v4), or empty.
+	AccountID string
 }
 
 // NewUser is the body of a user create.
@@ -187,4 +193,7 @@ type PlanOrigin struct {
 	// AllowDestructive records --allow-destructive: the plan was made
 	// without the safety limits.
 	AllowDestructive bool `json:"allow_destructive"`
+	// AccountID is the account the listed objects carried (v4): a plan is
+	// applied only to that account, even behind the same URL.
+	AccountID string `json:"account_id,omitempty"`
 }

@@ -17,8 +17,10 @@ import (
 func runEmulator(ctx context.Context, e env) int {
 	fs := newFlags("emulator", e)
 	listen := fs.String("listen", "127.0.0.1:8080", "address to listen on")
-	username := fs.String("username", "admin@example.com", "username POST /public/login accepts")
-	password := fs.String("password", "password", "password POST /public/login accepts")
+	api := fs.String("api", "v3", "the API to serve: v3 (the seed's: login, /user, /team) or v4 (/api/v4/account_users, /api/v4/teams)")
+	username := fs.String("username", pagertreetest.DefaultUsername, "username POST /public/login accepts (v3)")
+	password := fs.String("password", pagertreetest.DefaultPassword, "password POST /public/login accepts (v3)")
+	apiKey := fs.String("api-key", pagertreetest.DefaultAPIKey, "the Bearer key the API accepts (v4)")
 	load := fs.String("load", "", "YAML or JSON file of users and teams to preload")
 	var faults pagertreetest.Faults
 	fs.DurationVar(&faults.Latency, "latency", 0, "latency added to every request")
@@ -35,7 +37,10 @@ func runEmulator(ctx context.Context, e env) int {
 		return fail(e, "emulator", fmt.Errorf("unexpected argument %q", fs.Arg(0)))
 	}
 
-	srv := pagertreetest.New(pagertreetest.Options{Username: *username, Password: *password})
+	if *api != "v3" && *api != "v4" {
+		return fail(e, "emulator", fmt.Errorf("--api %q: want v3 or v4", *api))
+	}
+	srv := pagertreetest.New(pagertreetest.Options{API: *api, Username: *username, Password: *password, APIKey: *apiKey})
 	srv.SetFaults(faults)
 	if *load != "" {
 		f, err := os.Open(*load)
@@ -54,7 +59,11 @@ func runEmulator(ctx context.Context, e env) int {
 		return fail(e, "emulator", fmt.Errorf("listen on %s: %w (is the port in use?)", *listen, err))
 	}
 	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second}
-	fmt.Fprintf(e.stdout, "PagerTree emulator listening on http://%s (login %s); Ctrl-C stops it\n", ln.Addr(), *username)
+	who := "login " + *username
+	if *api == "v4" {
+		who = "API v4, key " + *apiKey
+	}
+	fmt.Fprintf(e.stdout, "PagerTree emulator listening on http://%s (%s); Ctrl-C stops it\n", ln.Addr(), who)
 
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()

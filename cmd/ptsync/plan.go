@@ -57,6 +57,7 @@ func runPlan(ctx context.Context, e env) int {
 	}
 	prep.Plan.Origin = origin
 	prep.Plan.Origin.AllowDestructive = prep.Policy.AllowDestructive
+	prep.Plan.Origin.AccountID = prep.Current.AccountID
 	if *out != "" {
 		if err := savePlan(*out, prep.Plan); err != nil {
 			return fail(e, "plan", err)

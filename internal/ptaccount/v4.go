@@ -157,7 +157,7 @@ func (a *V4) DeleteTeam(ctx context.Context, id string) error {
 
 func syncUser(u pagertree.AccountUser) sync.AccountUser {
 	primary := u.User.PrimaryEmail()
-	out := sync.AccountUser{ID: u.ID, Email: primary, Name: u.User.Name, Admin: u.Roles.Admin, Invited: u.Invited}
+	out := sync.AccountUser{ID: u.ID, Email: primary, Name: u.User.Name, Admin: u.Roles.Admin, Invited: u.Invited, AccountID: u.AccountID}
 	for _, e := range u.User.Emails {
 		if e.Email != primary {
 			out.Emails = append(out.Emails, e.Email)
@@ -170,5 +170,5 @@ func syncUser(u pagertree.AccountUser) sync.AccountUser {
 }
 
 func syncTeam(t pagertree.TeamV4) sync.AccountTeam {
-	return sync.AccountTeam{ID: t.ID, Name: t.Name, Description: t.Notes, MemberIDs: t.MemberAccountUserIDs, AdminIDs: t.AdminAccountUserIDs}
+	return sync.AccountTeam{ID: t.ID, Name: t.Name, Description: t.Notes, MemberIDs: t.MemberAccountUserIDs, AdminIDs: t.AdminAccountUserIDs, AccountID: t.AccountID}
 }

@@ -46,6 +46,10 @@ type Options struct {
 	// APIKey is the key v4 accepts as "Authorization: Bearer <key>"
 	// (DefaultAPIKey when empty; v4 only).
 	APIKey string
+	// AccountID is the account_id every v4 object carries (a new ULID
+	// when empty). Two emulators started together issue the same ids, so
+	// a test of two accounts names them.
+	AccountID string
 }
 
 // Faults are the knobs that make the emulator misbehave. The zero value
@@ -189,6 +193,9 @@ func New(opts Options) *Server {
 	}
 	if opts.API == "v4" {
 		s.v4 = newStateV4(s.now())
+		if opts.AccountID != "" {
+			s.v4.account = opts.AccountID
+		}
 	}
 	s.SetFaults(Faults{})
 	s.ResetStats()
