@@ -35,12 +35,16 @@ func (a *V4) ListUsers(ctx context.Context) ([]sync.AccountUser, error) {
 		return nil, err
 	}
 	out := make([]sync.AccountUser, len(users))
-	a.mu.Lock()
-	defer a.mu.Unlock()
+	people := make(map[string]pagertree.Person, len(users))
 	for i, u := range users {
-		a.people[u.ID] = u.User
+		people[u.ID] = u.User
 		out[i] = syncUser(u)
 	}
+	// A fresh listing replaces what earlier runs read: a daemon must not
+	// keep every person it ever saw.
+	a.mu.Lock()
+	a.people = people
+	a.mu.Unlock()
 	return out, nil
 }
 
@@ -125,7 +129,13 @@ func (a *V4) remember(u pagertree.AccountUser) {
 
 // DeleteUser deletes the account user (v4 does not delete users).
 func (a *V4) DeleteUser(ctx context.Context, id string) error {
-	return a.client.DeleteAccountUser(ctx, id)
+	if err := a.client.DeleteAccountUser(ctx, id); err != nil {
+		return err
+	}
+	a.mu.Lock()
+	delete(a.people, id)
+	a.mu.Unlock()
+	return nil
 }
 
 // CreateTeam creates a team with its members and admins; PagerTree makes
