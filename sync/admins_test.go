@@ -180,3 +180,18 @@ func TestOtherEmailsAndInvited(t *testing.T) {
 		t.Errorf("text plan does not show the invited user:\n%s", text.String())
 	}
 }
+
+// A v4 group gone empty leaves its team's members in place, with or
+// without --allow-destructive: PagerTree refuses an empty team.
+func TestV4GroupGoneEmptyKeepsItsMembers(t *testing.T) {
+	for _, allow := range []bool{false, true} {
+		pol := v4Policy()
+		pol.AllowDestructive = allow
+		snap := editDirectory(func(s *sources.Snapshot) { s.Groups[1].Members = nil; s.Groups[1].Name = "oncall-database" })
+		p := MakePlan(v4Account(), mustDesired(t, pol, snap), pol)
+		equalLines(t, "changes", briefs(p.Changes), []string{`~ team Database #t2 name:"Db">"Database"`})
+		if len(p.Withheld) > 0 || len(p.Conflicts) != 1 || !strings.Contains(p.Conflicts[0].Reason, "a v4 team cannot be emptied") {
+			t.Errorf("allow-destructive %v: withheld %q, conflicts %q", allow, briefs(p.Withheld), conflictLines(p.Conflicts))
+		}
+	}
+}

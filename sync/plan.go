@@ -593,6 +593,12 @@ func (pl *planner) updateTeam(t teamRef, w WantedTeam, takeover string, byName m
 		c.KeepIDs = pl.unmatchedMembers(t.AccountTeam)
 		c.Destructive = len(c.MembersRemoved)
 	}
+	if pl.pol.TeamRoles && c.MembersSet && len(w.Members)+len(c.KeepIDs) == 0 {
+		// PagerTree refuses a team with no member whatever the limits
+		// say: the members stay, the rest of the change goes ahead.
+		pl.conflict(w.Name, "group %q of source %q has no member ptsync can add, and a v4 team cannot be emptied (it needs a member); its members stay until the group has one", w.GroupName, w.Source)
+		c.MembersSet, c.MembersAdded, c.MembersRemoved, c.KeepIDs, c.Destructive = false, nil, nil, nil, 0
+	}
 	if len(c.AdminsAdded)+len(c.AdminsRemoved) > 0 {
 		why = append(why, "admins differ")
 	}

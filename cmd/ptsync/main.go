@@ -8,11 +8,14 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"os/signal"
 	"runtime/debug"
 	"sort"
 	"syscall"
+
+	"github.com/ptsync/ptsync/pagertree"
 )
 
 // Exit codes, the same for every command.
@@ -116,6 +119,16 @@ func parseFlags(fs *flag.FlagSet, e env) (code int, ok bool) {
 
 // fail prints one error line for command name and returns exitError.
 func fail(e env, name string, err error) int {
-	fmt.Fprintf(e.stderr, "ptsync %s: %v\n", name, err)
+	fmt.Fprintf(e.stderr, "ptsync %s: %v%s\n", name, err, hint(err))
 	return exitError
+}
+
+// hint is what to do about err, where the error itself cannot say: "" or
+// "; ..." to append to its line.
+func hint(err error) string {
+	var api *pagertree.APIError
+	if errors.As(err, &api) && api.Service == "pagertree" && api.Status == http.StatusUnauthorized {
+		return "; PagerTree refused the credentials: check pagertree.api_key (api: v4; the key may be revoked) or pagertree.username and password (api: v3)"
+	}
+	return ""
 }

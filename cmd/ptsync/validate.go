@@ -76,7 +76,7 @@ func checkSource(ctx context.Context, src sources.Source) (string, error) {
 // report prints one line for a checked peer and says whether it passed.
 func report(e env, label, okMsg string, err error) bool {
 	if err != nil {
-		fmt.Fprintf(e.stderr, "FAIL %s: %v\n", label, err)
+		fmt.Fprintf(e.stderr, "FAIL %s: %v%s\n", label, err, hint(err))
 		return false
 	}
 	fmt.Fprintf(e.stdout, "ok   %s: %s\n", label, okMsg)

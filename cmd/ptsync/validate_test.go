@@ -61,3 +61,22 @@ func TestPlanMetricsFileCountsTheRun(t *testing.T) {
 		}
 	}
 }
+
+// admins_from_owners over a source whose groups have no owners is refused
+// by validation, naming the rule and what to do instead.
+func TestValidateAdminsFromOwnersOnAFileSource(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "ptsync.yaml")
+	if err := os.WriteFile(path, []byte(`pagertree: {api: v4, api_key: k}
+sources:
+  - {name: corp, type: file, file: {path: dir.yaml}}
+teams:
+  - {source: corp, match: "oncall-*", admins_from_owners: true}
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, _, stderr := runCmd(t, "validate", "--config", path)
+	if code != exitError || !strings.Contains(stderr, `teams[0].admins_from_owners: source "corp" reports no group owners: a file's groups have no owners`) {
+		t.Errorf("exit %d, stderr %q", code, stderr)
+	}
+}

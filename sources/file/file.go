@@ -201,3 +201,12 @@ func (p *parser) claimID(id string, line int) error {
 	p.idLine[id] = line
 	return nil
 }
+
+// ReportsOwners is false: a directory file's groups have no owners
+// (config.OwnerSettings).
+func (c *Config) ReportsOwners() bool { return false }
+
+// OwnersHint says where a file source's team admins come from instead.
+func (c *Config) OwnersHint() string {
+	return "a file's groups have no owners; list the admins on the rule (admins:) or in pagertree.team_admins"
+}

@@ -69,3 +69,12 @@ func (c *Config) Check(k *config.Checker) {
 		k.Add("timeout", "must be greater than 0")
 	}
 }
+
+// ReportsOwners is false: this build does not read Okta group owners
+// (config.OwnerSettings).
+func (c *Config) ReportsOwners() bool { return false }
+
+// OwnersHint says where an Okta source's team admins come from instead.
+func (c *Config) OwnersHint() string {
+	return "this build does not read Okta group owners; list the admins on the rule (admins:) or in pagertree.team_admins"
+}
