@@ -695,7 +695,7 @@ func TestLoadV4(t *testing.T) {
 		t.Errorf("team_admins = %q", pt.TeamAdmins)
 	}
 	r := cfg.Teams[1]
-	if !slices.Equal(r.Admins, []string{"cto@example.com"}) || !r.AdminsFromOwners || cfg.Teams[0].AdminsFromOwners {
+	if !slices.Equal(r.Admins, []string{"cto@example.com"}) || len(cfg.Teams[0].Admins) > 0 {
 		t.Errorf("rules' admins = %+v, %+v", cfg.Teams[0], r)
 	}
 }

@@ -254,7 +254,7 @@ func (k *Checker) teamAdmins(p string, r TeamRule) {
 			k.Add(p+".admins_from_owners", "needs pagertree.api: v4 (v3 teams have no admins)")
 		}
 	}
-	if r.AdminsFromOwners {
+	if pt.API == APIv4 && r.AdminsFromOwners {
 		if src, ok := k.c.Source(r.Source); ok {
 			if o, ok := src.Settings.(OwnerSettings); ok && !o.ReportsOwners() {
 				k.Add(p+".admins_from_owners", "source %q reports no group owners: %s", r.Source, o.OwnersHint())
