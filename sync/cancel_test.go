@@ -19,7 +19,6 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/ptsync/ptsync/internal/ptaccount"
-	"github.com/ptsync/ptsync/pagertree"
 	"github.com/ptsync/ptsync/pagertree/pagertreetest"
 	"github.com/ptsync/ptsync/sources"
 	"github.com/ptsync/ptsync/sources/file"
@@ -30,6 +29,7 @@ import (
 // n-th user create has arrived, as SIGINT would in the middle of an apply.
 type cancelAfter struct {
 	next   http.Handler
+	create string // the user collection's path: a POST there is a user create
 	n      int
 	cancel context.CancelFunc
 
@@ -38,7 +38,7 @@ type cancelAfter struct {
 }
 
 func (c *cancelAfter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.Method == http.MethodPost && r.URL.Path == "/user" {
+	if r.Method == http.MethodPost && r.URL.Path == c.create {
 		c.mu.Lock()
 		c.creates++
 		if c.creates == c.n {
@@ -56,6 +56,10 @@ func (c *cancelAfter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // result, no failure for the changes-failing alert to see; and the run
 // still fails (exit 1). Nothing is written after the cancel.
 func TestCancelledApply(t *testing.T) {
+	forEachAPI(t, testCancelledApply)
+}
+
+func testCancelledApply(t *testing.T, api string) {
 	const users = 200
 	var yaml strings.Builder
 	yaml.WriteString("users:\n")
@@ -74,24 +78,28 @@ func TestCancelledApply(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	emu := pagertreetest.New(pagertreetest.Options{})
+	acct := newAccount(api)
+	preloaded := 0
+	if acct.v4() {
+		// A v4 team needs an admin: the owner, an account admin, is
+		// pagertree.team_admins (acct.policy). It is no created user.
+		acct.addUser(t, userView{Name: "Owner", Email: ownerEmail, Admin: true})
+		preloaded = 1
+	}
+	emu := acct.emu
 	emu.SetFaults(pagertreetest.Faults{Latency: 20 * time.Millisecond})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	srv := httptest.NewServer(&cancelAfter{next: emu, n: 5, cancel: cancel})
+	srv := httptest.NewServer(&cancelAfter{next: emu, create: acct.userRoute(), n: 5, cancel: cancel})
 	defer srv.Close()
 	reg := prometheus.NewRegistry()
 	metrics := sync.NewMetrics(reg, "test")
-	client, err := pagertree.New(pagertree.Config{URL: srv.URL, Username: pagertreetest.DefaultUsername,
-		Password: pagertreetest.DefaultPassword, Concurrency: 4, Observer: metrics})
-	if err != nil {
-		t.Fatal(err)
-	}
+	client := acct.newClient(t, srv.URL, metrics, 4)
 	core, logs := observer.New(zapcore.DebugLevel)
 	engine := &sync.Engine{
 		Sources:        []sources.Source{src},
-		PagerTree:      ptaccount.V3{Client: client},
-		Policy:         defaultPolicy(),
+		PagerTree:      ptaccount.For(api, client),
+		Policy:         acct.policy(defaultPolicy()),
 		MinSourceUsers: 1,
 		Concurrency:    4,
 		Metrics:        metrics,
@@ -107,7 +115,7 @@ func TestCancelledApply(t *testing.T) {
 	}
 
 	st := emu.Stats()
-	created := len(emu.Users())
+	created := len(acct.users()) - preloaded
 	c := rep.Result.Counts
 	if c.Failed != 0 || c.Withheld != 0 || c.Applied+c.Cancelled != users+1 {
 		t.Errorf("counts %+v, want none failed and each of the %d changes applied or cancelled", c, users+1)

@@ -12,16 +12,22 @@ import (
 // address (PagerTree would answer 400 to its create) is left out and
 // counted, with its memberships, and the run of everyone else succeeds.
 func TestMalformedEmailIsSkipped(t *testing.T) {
+	forEachAPI(t, func(t *testing.T, api string) {
+		testMalformedEmailIsSkipped(t, api)
+	})
+}
+
+func testMalformedEmailIsSkipped(t *testing.T, api string) {
 	dir := corp()
 	dir.Users = append(dir.Users, person{ID: "p5", Email: "not-an-email", Name: "Eve Typo"})
 	dir.Groups[1].Members = append(dir.Groups[1].Members, "p5") // oncall-db
-	r := newRig(t, dir, defaultPolicy())
+	r := newAPIRig(t, api, dir, defaultPolicy())
 
 	rep, code := r.run(sync.RunOptions{})
 	if code != sync.ExitOK || rep.Result.Counts.Failed != 0 {
 		t.Fatalf("exit code %d, counts %+v; want a clean run", code, rep.Result.Counts)
 	}
-	want := corpInStep()
+	want := r.inStep()
 	if got := r.state(); !reflect.DeepEqual(got, want) {
 		t.Errorf("PagerTree:\n%+v\nwant:\n%+v", got, want)
 	}
@@ -32,7 +38,8 @@ func TestMalformedEmailIsSkipped(t *testing.T) {
 		t.Errorf("ptsync_source_skipped_total{reason=\"invalid_email\"} = %v, want 1", got)
 	}
 	// No request ever carried the malformed address.
-	if got := r.rec.writes(); !reflect.DeepEqual(got, []string{"POST /user", "POST /user", "POST /user", "POST /team", "POST /team"}) {
+	user, team := "POST "+r.userRoute(), "POST "+r.teamRoute()
+	if got := r.rec.writes(); !reflect.DeepEqual(got, []string{user, user, user, team, team}) {
 		t.Errorf("writes = %v, want the 3 good users and 2 teams created", got)
 	}
 	if rep, code := r.run(sync.RunOptions{}); code != sync.ExitOK || len(rep.Plan.Changes) != 0 {

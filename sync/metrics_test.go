@@ -19,32 +19,33 @@ import (
 // exposition with promtool and the exact value of the series that matter.
 func TestMetricsAfterRuns(t *testing.T) {
 	promtool := testenv.Need(t, "promtool")
-	r := newRig(t, corp(), defaultPolicy())
-	if _, code := r.run(sync.RunOptions{}); code != sync.ExitOK {
-		t.Fatalf("first run exit %d", code)
-	}
-	if _, code := r.run(sync.RunOptions{}); code != sync.ExitOK {
-		t.Fatalf("second run exit %d", code)
-	}
+	forEachAPI(t, func(t *testing.T, api string) {
+		r := newAPIRig(t, api, corp(), defaultPolicy())
+		if _, code := r.run(sync.RunOptions{}); code != sync.ExitOK {
+			t.Fatalf("first run exit %d", code)
+		}
+		if _, code := r.run(sync.RunOptions{}); code != sync.ExitOK {
+			t.Fatalf("second run exit %d", code)
+		}
 
-	families, err := r.reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var exposition bytes.Buffer
-	enc := expfmt.NewEncoder(&exposition, expfmt.NewFormat(expfmt.TypeTextPlain))
-	for _, f := range families {
-		if err := enc.Encode(f); err != nil {
+		families, err := r.reg.Gather()
+		if err != nil {
 			t.Fatal(err)
 		}
-	}
-	cmd := exec.Command(promtool, "check", "metrics")
-	cmd.Stdin = bytes.NewReader(exposition.Bytes())
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Errorf("promtool check metrics: %v\n%s", err, out)
-	}
+		var exposition bytes.Buffer
+		enc := expfmt.NewEncoder(&exposition, expfmt.NewFormat(expfmt.TypeTextPlain))
+		for _, f := range families {
+			if err := enc.Encode(f); err != nil {
+				t.Fatal(err)
+			}
+		}
+		cmd := exec.Command(promtool, "check", "metrics")
+		cmd.Stdin = bytes.NewReader(exposition.Bytes())
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Errorf("promtool check metrics: %v\n%s", err, out)
+		}
 
-	want := `
+		want := `
 # HELP ptsync_sync_runs_total Sync runs, by result: success, failure (an error or a failed change) or withheld (destructive changes held back by the safety limits).
 # TYPE ptsync_sync_runs_total counter
 ptsync_sync_runs_total{result="failure"} 0
@@ -66,53 +67,61 @@ ptsync_pending_changes{kind="user",op="update"} 0
 # TYPE ptsync_build_info gauge
 ptsync_build_info{version="v1.2.3-test"} 1
 `
-	if err := testutil.GatherAndCompare(r.reg, strings.NewReader(want),
-		"ptsync_sync_runs_total", "ptsync_source_objects", "ptsync_pending_changes", "ptsync_build_info"); err != nil {
-		t.Error(err)
-	}
+		if err := testutil.GatherAndCompare(r.reg, strings.NewReader(want),
+			"ptsync_sync_runs_total", "ptsync_source_objects", "ptsync_pending_changes", "ptsync_build_info"); err != nil {
+			t.Error(err)
+		}
 
-	// Every request the emulator saw is counted once, under its route
-	// template and status.
-	st := r.emu.Stats()
-	got := map[string]float64{}
-	for _, f := range families {
-		switch f.GetName() {
-		case "ptsync_changes_total":
-			for _, m := range f.GetMetric() {
-				if v := m.GetCounter().GetValue(); v != 0 {
-					got["change "+labels(m.GetLabel())] = v
+		// Every request the emulator saw is counted once, under its route
+		// template and status.
+		st := r.emu.Stats()
+		got := map[string]float64{}
+		for _, f := range families {
+			switch f.GetName() {
+			case "ptsync_changes_total":
+				for _, m := range f.GetMetric() {
+					if v := m.GetCounter().GetValue(); v != 0 {
+						got["change "+labels(m.GetLabel())] = v
+					}
+				}
+			case "ptsync_pagertree_requests_total":
+				for _, m := range f.GetMetric() {
+					got["request "+labels(m.GetLabel())] = m.GetCounter().GetValue()
+				}
+			case "ptsync_pagertree_request_duration_seconds":
+				for _, m := range f.GetMetric() {
+					got["duration "+labels(m.GetLabel())] = float64(m.GetHistogram().GetSampleCount())
 				}
 			}
-		case "ptsync_pagertree_requests_total":
-			for _, m := range f.GetMetric() {
-				got["request "+labels(m.GetLabel())] = m.GetCounter().GetValue()
-			}
-		case "ptsync_pagertree_request_duration_seconds":
-			for _, m := range f.GetMetric() {
-				got["duration "+labels(m.GetLabel())] = float64(m.GetHistogram().GetSampleCount())
-			}
 		}
-	}
-	wantValues := map[string]float64{
-		"change kind=team op=create result=applied":        2,
-		"change kind=user op=create result=applied":        3,
-		"request code=200 method=GET route=/team":          float64(st.Requests["GET /team"]),
-		"request code=200 method=GET route=/user":          float64(st.Requests["GET /user"]),
-		"request code=200 method=POST route=/public/login": float64(st.Requests["POST /public/login"]),
-		"request code=201 method=POST route=/team":         2,
-		"request code=201 method=POST route=/user":         3,
-		"duration method=GET route=/team":                  2,
-		"duration method=GET route=/user":                  2,
-		"duration method=POST route=/public/login":         1,
-		"duration method=POST route=/team":                 2,
-		"duration method=POST route=/user":                 3,
-	}
-	if st.Requests["GET /user"] != 2 || st.Requests["POST /public/login"] != 1 {
-		t.Errorf("emulator saw %v, want 2 user lists and 1 login", st.Requests)
-	}
-	if !maps.Equal(got, wantValues) {
-		t.Errorf("series =\n%v\nwant\n%v", got, wantValues)
-	}
+		users, teams := r.userRoute(), r.teamRoute()
+		wantValues := map[string]float64{
+			"change kind=team op=create result=applied":   2,
+			"change kind=user op=create result=applied":   3,
+			"request code=200 method=GET route=" + teams:  float64(st.Requests["GET "+teams]),
+			"request code=200 method=GET route=" + users:  float64(st.Requests["GET "+users]),
+			"request code=201 method=POST route=" + teams: 2,
+			"request code=201 method=POST route=" + users: 3,
+			"duration method=GET route=" + teams:          2,
+			"duration method=GET route=" + users:          2,
+			"duration method=POST route=" + teams:         2,
+			"duration method=POST route=" + users:         3,
+		}
+		wantLogins := 1
+		if r.v4() {
+			// v4 sends its API key with every request and has no login.
+			wantLogins = 0
+		} else {
+			wantValues["request code=200 method=POST route=/public/login"] = float64(st.Requests["POST /public/login"])
+			wantValues["duration method=POST route=/public/login"] = 1
+		}
+		if st.Requests["GET "+users] != 2 || st.Requests["POST /public/login"] != wantLogins {
+			t.Errorf("emulator saw %v, want 2 user lists and %d login(s)", st.Requests, wantLogins)
+		}
+		if !maps.Equal(got, wantValues) {
+			t.Errorf("series =\n%v\nwant\n%v", got, wantValues)
+		}
+	})
 }
 
 func labels(ls []*dto.LabelPair) string {

@@ -9,7 +9,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/ptsync/ptsync/pagertree"
 	"github.com/ptsync/ptsync/sync"
 )
 
@@ -74,15 +73,12 @@ func change(t *testing.T, p sync.Plan, kind sync.Kind, name string) (int, sync.C
 // protected user, a hand-made team) whose directory then changed: bob left
 // and eve joined payments. Its honest plan creates eve, updates both teams
 // and deletes bob.
-func leaverRig(t *testing.T) (*rig, pagertree.User) {
+func leaverRig(t *testing.T, api string) (*rig, userView) {
 	t.Helper()
 	pol := defaultPolicy()
 	pol.Protect = []string{"boss@example.com"}
-	r := newRig(t, corp(), pol)
-	boss, err := r.emu.AddUser(pagertree.User{Name: "Boss", Email: "boss@example.com"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	r := newAPIRig(t, api, corp(), pol)
+	boss := r.addUser(t, userView{Name: "Boss", Email: "boss@example.com"})
 	if _, code := r.run(sync.RunOptions{}); code != sync.ExitOK {
 		t.Fatalf("first sync: exit %d", code)
 	}
@@ -98,33 +94,33 @@ func TestApplyPlanRefusesTamperedPlans(t *testing.T) {
 	createOutsider := sync.Change{Op: sync.OpCreate, Kind: sync.KindUser, Name: outsider, UserName: "Mallory"}
 	tests := []struct {
 		name string
-		edit func(p *sync.Plan, r *rig, boss pagertree.User)
+		edit func(p *sync.Plan, r *rig, boss userView)
 		want []string // each refused change, as its line starts
 	}{
 		{
 			name: "delete the account owner, an admin",
-			edit: func(p *sync.Plan, r *rig, _ pagertree.User) {
+			edit: func(p *sync.Plan, r *rig, _ userView) {
 				p.Changes = append(p.Changes, sync.Change{Op: sync.OpDelete, Kind: sync.KindUser, Name: "owner@example.com", ID: r.owner.ID, Destructive: 1})
 			},
 			want: []string{"- user owner@example.com: not in a fresh plan"},
 		},
 		{
 			name: "delete a protected user",
-			edit: func(p *sync.Plan, _ *rig, boss pagertree.User) {
+			edit: func(p *sync.Plan, _ *rig, boss userView) {
 				p.Changes = append(p.Changes, sync.Change{Op: sync.OpDelete, Kind: sync.KindUser, Name: "boss@example.com", ID: boss.ID, Destructive: 1})
 			},
 			want: []string{"- user boss@example.com: not in a fresh plan"},
 		},
 		{
 			name: "delete a hand-made team",
-			edit: func(p *sync.Plan, r *rig, _ pagertree.User) {
+			edit: func(p *sync.Plan, r *rig, _ userView) {
 				p.Changes = append(p.Changes, sync.Change{Op: sync.OpDelete, Kind: sync.KindTeam, Name: "facilities", ID: r.unmanaged.ID, Destructive: 1})
 			},
 			want: []string{"- team facilities: not in a fresh plan"},
 		},
 		{
 			name: "take a hand-made team over",
-			edit: func(p *sync.Plan, r *rig, _ pagertree.User) {
+			edit: func(p *sync.Plan, r *rig, _ userView) {
 				p.Changes = append(p.Changes, sync.Change{Op: sync.OpUpdate, Kind: sync.KindTeam, Name: "facilities", ID: r.unmanaged.ID,
 					Description: sync.Marker{Source: "corp", GroupID: "g-pay"}.String(), Fields: []sync.FieldChange{{Field: "description"}}})
 			},
@@ -132,7 +128,7 @@ func TestApplyPlanRefusesTamperedPlans(t *testing.T) {
 		},
 		{
 			name: "add an outside email to a managed team",
-			edit: func(p *sync.Plan, _ *rig, _ pagertree.User) {
+			edit: func(p *sync.Plan, _ *rig, _ userView) {
 				i, c := change(t, *p, sync.KindTeam, "payments")
 				c.Members = append(slices.Clone(c.Members), outsider)
 				c.MembersAdded = append(slices.Clone(c.MembersAdded), outsider)
@@ -143,7 +139,7 @@ func TestApplyPlanRefusesTamperedPlans(t *testing.T) {
 		},
 		{
 			name: "replace a managed team's members with an outside email",
-			edit: func(p *sync.Plan, _ *rig, _ pagertree.User) {
+			edit: func(p *sync.Plan, _ *rig, _ userView) {
 				i, c := change(t, *p, sync.KindTeam, "db")
 				c.MembersRemoved = []string{"bob@example.com", "cat@example.com"}
 				c.Members, c.MembersAdded, c.Destructive = []string{outsider}, []string{outsider}, 2
@@ -154,7 +150,7 @@ func TestApplyPlanRefusesTamperedPlans(t *testing.T) {
 		},
 		{
 			name: "change a new user's name",
-			edit: func(p *sync.Plan, _ *rig, _ pagertree.User) {
+			edit: func(p *sync.Plan, _ *rig, _ userView) {
 				i, c := change(t, *p, sync.KindUser, "eve@example.com")
 				c.UserName = "Eve (CEO)"
 				p.Changes[i] = c
@@ -163,7 +159,7 @@ func TestApplyPlanRefusesTamperedPlans(t *testing.T) {
 		},
 		{
 			name: "list a change twice",
-			edit: func(p *sync.Plan, _ *rig, _ pagertree.User) {
+			edit: func(p *sync.Plan, _ *rig, _ userView) {
 				_, c := change(t, *p, sync.KindUser, "bob@example.com")
 				p.Changes = append(p.Changes, c)
 			},
@@ -171,7 +167,7 @@ func TestApplyPlanRefusesTamperedPlans(t *testing.T) {
 		},
 		{
 			name: "all of it at once, as the issue's edited plan did",
-			edit: func(p *sync.Plan, r *rig, _ pagertree.User) {
+			edit: func(p *sync.Plan, r *rig, _ userView) {
 				i, c := change(t, *p, sync.KindTeam, "payments")
 				c.MembersRemoved = []string{"ann@example.com", "bob@example.com"}
 				c.Members, c.MembersAdded = []string{outsider}, []string{outsider}
@@ -190,152 +186,164 @@ func TestApplyPlanRefusesTamperedPlans(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r, boss := leaverRig(t)
-			honest := savePlan(t, r, sync.RunOptions{})
-			before := r.state()
-			p := tamper(t, honest, func(p *sync.Plan) { tt.edit(p, r, boss) })
-			r.emu.ResetStats()
+			forEachAPI(t, func(t *testing.T, api string) {
+				r, boss := leaverRig(t, api)
+				honest := savePlan(t, r, sync.RunOptions{})
+				before := r.state()
+				p := tamper(t, honest, func(p *sync.Plan) { tt.edit(p, r, boss) })
+				r.emu.ResetStats()
 
-			rep, err := r.engine.ApplyPlan(context.Background(), p, sync.RunOptions{})
-			if st := r.emu.Stats(); st.WriteAttempts != 0 {
-				t.Errorf("a tampered plan sent %d write requests", st.WriteAttempts)
-			}
-			if !reflect.DeepEqual(r.state(), before) {
-				t.Error("a tampered plan changed PagerTree")
-			}
-			var refused *sync.RefusedError
-			if !errors.Is(err, sync.ErrPlanRefused) || !errors.As(err, &refused) {
-				t.Fatalf("ApplyPlan error = %v, want a *RefusedError", err)
-			}
-			var got []string
-			for _, r := range refused.Refusals {
-				got = append(got, r.String())
-			}
-			if !reflect.DeepEqual(got, tt.want) {
-				t.Errorf("refusals =\n  %s\nwant\n  %s", strings.Join(got, "\n  "), strings.Join(tt.want, "\n  "))
-			}
-			if msg := err.Error(); strings.Contains(msg, "\n") || !strings.HasSuffix(msg, "PagerTree or the directory changed since, or the file was edited; make a new plan with ptsync plan --out") {
-				t.Errorf("error is not one line saying what to do: %q", msg)
-			}
-			if sync.ExitCode(rep, err) != sync.ExitError {
-				t.Errorf("exit code %d, want 1", sync.ExitCode(rep, err))
-			}
+				rep, err := r.engine.ApplyPlan(context.Background(), p, sync.RunOptions{})
+				if st := r.emu.Stats(); st.WriteAttempts != 0 {
+					t.Errorf("a tampered plan sent %d write requests", st.WriteAttempts)
+				}
+				if !reflect.DeepEqual(r.state(), before) {
+					t.Error("a tampered plan changed PagerTree")
+				}
+				var refused *sync.RefusedError
+				if !errors.Is(err, sync.ErrPlanRefused) || !errors.As(err, &refused) {
+					t.Fatalf("ApplyPlan error = %v, want a *RefusedError", err)
+				}
+				var got []string
+				for _, r := range refused.Refusals {
+					got = append(got, r.String())
+				}
+				if !reflect.DeepEqual(got, tt.want) {
+					t.Errorf("refusals =\n  %s\nwant\n  %s", strings.Join(got, "\n  "), strings.Join(tt.want, "\n  "))
+				}
+				if msg := err.Error(); strings.Contains(msg, "\n") || !strings.HasSuffix(msg, "PagerTree or the directory changed since, or the file was edited; make a new plan with ptsync plan --out") {
+					t.Errorf("error is not one line saying what to do: %q", msg)
+				}
+				if sync.ExitCode(rep, err) != sync.ExitError {
+					t.Errorf("exit code %d, want 1", sync.ExitCode(rep, err))
+				}
 
-			// The honest plan still applies: the refusal was the edit's.
-			if rep, err := r.engine.ApplyPlan(context.Background(), honest, sync.RunOptions{}); err != nil || rep.Result.Counts != (sync.Counts{Applied: 4}) {
-				t.Errorf("the honest plan: %v, counts %+v", err, rep.Result.Counts)
-			}
+				// The honest plan still applies: the refusal was the edit's.
+				if rep, err := r.engine.ApplyPlan(context.Background(), honest, sync.RunOptions{}); err != nil || rep.Result.Counts != (sync.Counts{Applied: 4}) {
+					t.Errorf("the honest plan: %v, counts %+v", err, rep.Result.Counts)
+				}
+			})
 		})
 	}
 }
 
 func TestApplyPlanWithholdsWhatAFreshPlanWithholds(t *testing.T) {
-	r, _ := leaverRig(t)
-	r.engine.Policy.MaxDestructive = 1
-	honest := savePlan(t, r, sync.RunOptions{})
-	if len(honest.Withheld) != 3 {
-		t.Fatalf("withheld %d changes, want bob's removal from two teams and his delete", len(honest.Withheld))
-	}
+	forEachAPI(t, func(t *testing.T, api string) {
+		r, _ := leaverRig(t, api)
+		r.engine.Policy.MaxDestructive = 1
+		honest := savePlan(t, r, sync.RunOptions{})
+		if len(honest.Withheld) != 3 {
+			t.Fatalf("withheld %d changes, want bob's removal from two teams and his delete", len(honest.Withheld))
+		}
 
-	moved := tamper(t, honest, func(p *sync.Plan) {
-		for _, c := range p.Withheld {
-			c.WithheldReason = ""
-			p.Changes = append(p.Changes, c)
+		moved := tamper(t, honest, func(p *sync.Plan) {
+			for _, c := range p.Withheld {
+				c.WithheldReason = ""
+				p.Changes = append(p.Changes, c)
+			}
+		})
+		r.emu.ResetStats()
+		_, err := r.engine.ApplyPlan(context.Background(), moved, sync.RunOptions{})
+		if !errors.Is(err, sync.ErrPlanRefused) || !strings.Contains(err.Error(), "- user bob@example.com: withheld by the safety limits in a fresh plan: 3 destructive changes exceed safety.max_destructive (1)") {
+			t.Errorf("withheld changes moved into the plan: error %v", err)
+		}
+		if st := r.emu.Stats(); st.WriteAttempts != 0 {
+			t.Errorf("the refused plan sent %d write requests", st.WriteAttempts)
+		}
+
+		rep, err := r.engine.ApplyPlan(context.Background(), honest, sync.RunOptions{})
+		if err != nil || rep.Result.Counts != (sync.Counts{Applied: 2, Withheld: 3}) || sync.ExitCode(rep, err) != sync.ExitWithheld {
+			t.Errorf("the honest plan: %v, counts %+v, want 2 applied and 3 withheld (exit 3)", err, rep.Result.Counts)
+		}
+		if got := r.state().Teams["db"]; !reflect.DeepEqual(got, []string{"bob@example.com", "cat@example.com"}) {
+			t.Errorf("db = %v, want bob kept: his removal was withheld", got)
 		}
 	})
-	r.emu.ResetStats()
-	_, err := r.engine.ApplyPlan(context.Background(), moved, sync.RunOptions{})
-	if !errors.Is(err, sync.ErrPlanRefused) || !strings.Contains(err.Error(), "- user bob@example.com: withheld by the safety limits in a fresh plan: 3 destructive changes exceed safety.max_destructive (1)") {
-		t.Errorf("withheld changes moved into the plan: error %v", err)
-	}
-	if st := r.emu.Stats(); st.WriteAttempts != 0 {
-		t.Errorf("the refused plan sent %d write requests", st.WriteAttempts)
-	}
-
-	rep, err := r.engine.ApplyPlan(context.Background(), honest, sync.RunOptions{})
-	if err != nil || rep.Result.Counts != (sync.Counts{Applied: 2, Withheld: 3}) || sync.ExitCode(rep, err) != sync.ExitWithheld {
-		t.Errorf("the honest plan: %v, counts %+v, want 2 applied and 3 withheld (exit 3)", err, rep.Result.Counts)
-	}
-	if got := r.state().Teams["db"]; !reflect.DeepEqual(got, []string{"bob@example.com", "cat@example.com"}) {
-		t.Errorf("db = %v, want bob kept: his removal was withheld", got)
-	}
 }
 
 // A plan made with --allow-destructive records it, and apply plans afresh
 // the same way: the changes the limits would withhold are applied.
 func TestApplyPlanMadeWithAllowDestructive(t *testing.T) {
-	r, _ := leaverRig(t)
-	r.engine.Policy.MaxDestructive = 1
-	p := savePlan(t, r, sync.RunOptions{AllowDestructive: true})
-	if !p.Origin.AllowDestructive || len(p.Withheld) != 0 {
-		t.Fatalf("origin %+v, %d withheld: want --allow-destructive recorded and nothing withheld", p.Origin, len(p.Withheld))
-	}
-	rep, err := r.engine.ApplyPlan(context.Background(), p, sync.RunOptions{})
-	if err != nil || rep.Result.Counts != (sync.Counts{Applied: 4}) {
-		t.Fatalf("ApplyPlan: %v, counts %+v", err, rep.Result.Counts)
-	}
-	if _, ok := r.state().Users["bob@example.com"]; ok {
-		t.Error("bob was not deleted")
-	}
+	forEachAPI(t, func(t *testing.T, api string) {
+		r, _ := leaverRig(t, api)
+		r.engine.Policy.MaxDestructive = 1
+		p := savePlan(t, r, sync.RunOptions{AllowDestructive: true})
+		if !p.Origin.AllowDestructive || len(p.Withheld) != 0 {
+			t.Fatalf("origin %+v, %d withheld: want --allow-destructive recorded and nothing withheld", p.Origin, len(p.Withheld))
+		}
+		rep, err := r.engine.ApplyPlan(context.Background(), p, sync.RunOptions{})
+		if err != nil || rep.Result.Counts != (sync.Counts{Applied: 4}) {
+			t.Fatalf("ApplyPlan: %v, counts %+v", err, rep.Result.Counts)
+		}
+		if _, ok := r.state().Users["bob@example.com"]; ok {
+			t.Error("bob was not deleted")
+		}
+	})
 }
 
 func TestApplyPlanAppliesAReviewedSubset(t *testing.T) {
-	r, _ := leaverRig(t)
-	honest := savePlan(t, r, sync.RunOptions{})
-	part := tamper(t, honest, func(p *sync.Plan) {
-		p.Changes = slices.DeleteFunc(p.Changes, func(c sync.Change) bool { return c.Name == "eve@example.com" || c.Name == "payments" })
+	forEachAPI(t, func(t *testing.T, api string) {
+		r, _ := leaverRig(t, api)
+		honest := savePlan(t, r, sync.RunOptions{})
+		part := tamper(t, honest, func(p *sync.Plan) {
+			p.Changes = slices.DeleteFunc(p.Changes, func(c sync.Change) bool { return c.Name == "eve@example.com" || c.Name == "payments" })
+		})
+		rep, err := r.engine.ApplyPlan(context.Background(), part, sync.RunOptions{})
+		if err != nil || rep.Result.Counts != (sync.Counts{Applied: 2}) {
+			t.Fatalf("ApplyPlan: %v, counts %+v", err, rep.Result.Counts)
+		}
+		want := map[string][]string{"facilities": {"owner@example.com"}, "payments": {"ann@example.com"}, "db": {"cat@example.com"}}
+		if got := r.state().Teams; !reflect.DeepEqual(got, want) {
+			t.Errorf("teams = %v, want %v (bob out, eve not yet in)", got, want)
+		}
 	})
-	rep, err := r.engine.ApplyPlan(context.Background(), part, sync.RunOptions{})
-	if err != nil || rep.Result.Counts != (sync.Counts{Applied: 2}) {
-		t.Fatalf("ApplyPlan: %v, counts %+v", err, rep.Result.Counts)
-	}
-	want := map[string][]string{"facilities": {"owner@example.com"}, "payments": {"ann@example.com"}, "db": {"cat@example.com"}}
-	if got := r.state().Teams; !reflect.DeepEqual(got, want) {
-		t.Errorf("teams = %v, want %v (bob out, eve not yet in)", got, want)
-	}
 }
 
 // Dropping a team's membership write but keeping the user deletes it
 // counted on would empty the team: refused, though each change is in a
 // fresh plan.
 func TestApplyPlanRefusesAPartThatEmptiesATeam(t *testing.T) {
-	r, _ := leaverRig(t)
-	dir := corp().without("p2").without("p3")
-	dir.Groups[1].Members = []string{"p1"} // db: ann replaces bob and cat
-	r.write(dir)
-	honest := savePlan(t, r, sync.RunOptions{})
-	part := tamper(t, honest, func(p *sync.Plan) {
-		p.Changes = slices.DeleteFunc(p.Changes, func(c sync.Change) bool { return c.Name == "db" })
+	forEachAPI(t, func(t *testing.T, api string) {
+		r, _ := leaverRig(t, api)
+		dir := corp().without("p2").without("p3")
+		dir.Groups[1].Members = []string{"p1"} // db: ann replaces bob and cat
+		r.write(dir)
+		honest := savePlan(t, r, sync.RunOptions{})
+		part := tamper(t, honest, func(p *sync.Plan) {
+			p.Changes = slices.DeleteFunc(p.Changes, func(c sync.Change) bool { return c.Name == "db" })
+		})
+		r.emu.ResetStats()
+		_, err := r.engine.ApplyPlan(context.Background(), part, sync.RunOptions{})
+		want := "saved plan refused; nothing was written: ~ team db: applying only part of a fresh plan would leave it with no members (keep its membership change, or drop the user deletes that empty it); make a new plan with ptsync plan --out"
+		if err == nil || err.Error() != want {
+			t.Errorf("error = %v\nwant    %s", err, want)
+		}
+		if st := r.emu.Stats(); st.WriteAttempts != 0 {
+			t.Errorf("the refused plan sent %d write requests", st.WriteAttempts)
+		}
+		if rep, err := r.engine.ApplyPlan(context.Background(), honest, sync.RunOptions{}); err != nil || rep.Result.Counts.Failed != 0 {
+			t.Errorf("the whole plan: %v, counts %+v", err, rep.Result.Counts)
+		}
 	})
-	r.emu.ResetStats()
-	_, err := r.engine.ApplyPlan(context.Background(), part, sync.RunOptions{})
-	want := "saved plan refused; nothing was written: ~ team db: applying only part of a fresh plan would leave it with no members (keep its membership change, or drop the user deletes that empty it); make a new plan with ptsync plan --out"
-	if err == nil || err.Error() != want {
-		t.Errorf("error = %v\nwant    %s", err, want)
-	}
-	if st := r.emu.Stats(); st.WriteAttempts != 0 {
-		t.Errorf("the refused plan sent %d write requests", st.WriteAttempts)
-	}
-	if rep, err := r.engine.ApplyPlan(context.Background(), honest, sync.RunOptions{}); err != nil || rep.Result.Counts.Failed != 0 {
-		t.Errorf("the whole plan: %v, counts %+v", err, rep.Result.Counts)
-	}
 }
 
 // A group whose name would render a team name with a newline fails the run
 // before any request that writes, naming the group.
 func TestGroupNameWithControlCharactersFailsTheRun(t *testing.T) {
-	dir := corp()
-	dir.Groups = append(dir.Groups, group{ID: "g-ops", Name: "oncall-ops\n\nNo changes. PagerTree is in sync.", Members: []string{"p1"}})
-	r := newRig(t, dir, defaultPolicy())
-	rep, err := r.engine.RunOnce(context.Background(), sync.RunOptions{})
-	want := `desired state: teams[0].name for group "oncall-ops\n\nNo changes. PagerTree is in sync." (id "g-ops") of source "corp" renders team name "ops\n\nNo changes. PagerTree is in sync.", which holds control characters`
-	if err == nil || !strings.HasPrefix(err.Error(), want) {
-		t.Fatalf("error = %v, want it to start with %s", err, want)
-	}
-	if w := r.rec.writes(); len(w) != 0 {
-		t.Errorf("write requests: %v", w)
-	}
-	if sync.ExitCode(rep, err) != sync.ExitError {
-		t.Errorf("exit code %d, want 1", sync.ExitCode(rep, err))
-	}
+	forEachAPI(t, func(t *testing.T, api string) {
+		dir := corp()
+		dir.Groups = append(dir.Groups, group{ID: "g-ops", Name: "oncall-ops\n\nNo changes. PagerTree is in sync.", Members: []string{"p1"}})
+		r := newAPIRig(t, api, dir, defaultPolicy())
+		rep, err := r.engine.RunOnce(context.Background(), sync.RunOptions{})
+		want := `desired state: teams[0].name for group "oncall-ops\n\nNo changes. PagerTree is in sync." (id "g-ops") of source "corp" renders team name "ops\n\nNo changes. PagerTree is in sync.", which holds control characters`
+		if err == nil || !strings.HasPrefix(err.Error(), want) {
+			t.Fatalf("error = %v, want it to start with %s", err, want)
+		}
+		if w := r.rec.writes(); len(w) != 0 {
+			t.Errorf("write requests: %v", w)
+		}
+		if sync.ExitCode(rep, err) != sync.ExitError {
+			t.Errorf("exit code %d, want 1", sync.ExitCode(rep, err))
+		}
+	})
 }
