@@ -195,3 +195,27 @@ func TestV4GroupGoneEmptyKeepsItsMembers(t *testing.T) {
 		}
 	}
 }
+
+// Over the safety limits a team update's member removals are withheld; its
+// admin change is not destructive and still goes ahead, even when nothing
+// else of the change is left (here: the lead, whom someone removed by hand,
+// is made admin again; the marker already records them).
+func TestAdminChangeSurvivesWithheldRemovals(t *testing.T) {
+	pol := v4Policy()
+	pol.MaxDestructive = 1
+	cur := v4Account()
+	for i := range cur.Teams {
+		cur.Teams[i].AdminIDs = []string{"p3"} // carol by hand; the lead was taken off
+	}
+	snap := editDirectory(func(s *sources.Snapshot) { s.Groups[0].Members = []string{"u1"} })
+	snap.Groups[1].Members = []string{"u3"}
+	p := MakePlan(cur, mustDesired(t, pol, snap), pol)
+	equalLines(t, "changes", briefs(p.Changes), []string{
+		"~ team Db #t2 admins=[carol@example.com,lead@example.com] +admin:lead@example.com",
+		"~ team Payments #t1 admins=[carol@example.com,lead@example.com] +admin:lead@example.com",
+	})
+	equalLines(t, "withheld", briefs(p.Withheld), []string{
+		"~ team Db #t2 members=[carol@example.com] -bob@example.com destroys=1",
+		"~ team Payments #t1 members=[alice@example.com] -bob@example.com destroys=1",
+	})
+}

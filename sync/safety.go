@@ -306,7 +306,7 @@ func empties(c Change) bool {
 
 // splitRemovals separates a team update's member removals from the rest.
 // safe keeps the removed members and is only worth applying (split) when it
-// still renames, marks or adds someone. Deletes are withheld whole.
+// still renames, marks, adds someone or changes the admins. Deletes are withheld whole.
 func splitRemovals(c Change) (safe, held Change, split bool) {
 	if c.Op != OpUpdate || c.Kind != KindTeam || len(c.MembersRemoved) == 0 {
 		return Change{}, c, false
@@ -320,7 +320,7 @@ func splitRemovals(c Change) (safe, held Change, split bool) {
 	} else {
 		safe.Members, safe.MembersSet, safe.KeepIDs = nil, false, nil
 	}
-	return safe, held, len(safe.Fields) > 0 || safe.MembersSet
+	return safe, held, len(safe.Fields) > 0 || safe.MembersSet || safe.AdminsSet
 }
 
 // mergeSorted is the sorted union of two sorted, unique lists.
