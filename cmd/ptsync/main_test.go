@@ -186,20 +186,3 @@ func TestEmulatorCommand(t *testing.T) {
 		t.Errorf("missing fixture: code %d, stderr %q", code, stderr)
 	}
 }
-
-func TestValidateUnsupportedSourceType(t *testing.T) {
-	cfgFile := filepath.Join(t.TempDir(), "ptsync.yaml")
-	mustWrite(t, cfgFile, `pagertree: {username: u, password: p}
-sources:
-  - name: idp
-    type: scim
-    scim: {base_url: "http://127.0.0.1:1/scim/v2", bearer_token: t}
-teams:
-  - {source: idp, match: "oncall-*"}
-`)
-	code, stdout, stderr := runCmd(t, "validate", "--config", cfgFile)
-	want := cfgFile + `: source "idp": type "scim" is not supported by this build (supported: [file ldap msgraph okta])` + "\n"
-	if code != exitError || stdout != "" || stderr != want {
-		t.Errorf("code %d, stdout %q, stderr %q; want exit 1 and stderr %q", code, stdout, stderr, want)
-	}
-}

@@ -508,18 +508,6 @@ func TestRunStartupErrors(t *testing.T) {
 			},
 		},
 		{
-			name: "a source type this build lacks",
-			config: func(t *testing.T) string {
-				cfg := t.TempDir() + "/ptsync.yaml"
-				mustWrite(t, cfg, "pagertree: {username: u, password: p}\nsources:\n  - name: people\n    type: scim\n"+
-					"    scim: {base_url: \"http://127.0.0.1:1/scim/v2\", bearer_token: t}\nteams:\n  - {source: people, match: \"oncall-*\"}\n")
-				return cfg
-			},
-			stderr: func(cfg string) string {
-				return "ptsync run: " + cfg + `: source "people": type "scim" is not supported by this build (supported: [file ldap msgraph okta])` + "\n"
-			},
-		},
-		{
 			name:   "negative --drain-timeout",
 			config: func(t *testing.T) string { return writeConfig(t, unreachable, daemonExtra) },
 			args:   []string{"--drain-timeout", "-1s"},

@@ -278,7 +278,9 @@ teams: [{source: entra, match: "*"}]
 		}},
 		{"workspace", *cfg.Sources[2].Settings.(*google.Config), google.Config{
 			CredentialsFile: "/etc/sa.json", Subject: "admin@example.com", Customer: "my_customer", Nested: true,
+			DerivedMembership: true, NameAttribute: "name",
 			BaseURL: "https://admin.googleapis.com/admin/directory/v1", TokenURL: "https://oauth2.googleapis.com/token",
+			Concurrency: 4, Timeout: 30 * time.Second,
 		}},
 		{"okta", *cfg.Sources[3].Settings.(*okta.Config), okta.Config{
 			OrgURL: "https://example.okta.com/", APIToken: "t", Scopes: []string{"okta.users.read", "okta.groups.read"},

@@ -109,6 +109,12 @@ type Config struct {
 	// and 5xx answers (Okta: until X-Rate-Limit-Reset). It gets the
 	// answer's header and the time it arrived.
 	RetryAfter func(h http.Header, now time.Time) time.Duration
+	// Throttled, when set, is shown each answer outside 2xx that would
+	// otherwise end the call (not 429, 5xx, or a 401 that renews the
+	// credentials) as its *APIError: true makes it a rate-limit answer,
+	// retried as a 429 is (Observer reason "429"). For APIs that say "slow
+	// down" with another status: Google's 403 userRateLimitExceeded.
+	Throttled func(e *APIError) bool
 	// Secrets are extra strings cut from error messages (a password); the
 	// credential Auth put on the request is always cut.
 	Secrets []string
@@ -136,6 +142,7 @@ type Client struct {
 	parseError     func(status int, body []byte) (string, []string)
 	gate           Gate
 	retryAfter     func(h http.Header, now time.Time) time.Duration
+	throttled      func(e *APIError) bool
 	secrets        []string
 }
 
@@ -177,6 +184,7 @@ func New(cfg Config) (*Client, error) {
 		parseError:     cfg.ParseError,
 		gate:           cfg.Gate,
 		retryAfter:     cfg.RetryAfter,
+		throttled:      cfg.Throttled,
 		secrets:        cfg.Secrets,
 	}
 	// A burst of one spaces attempts at least 1/RequestsPerSecond apart, so

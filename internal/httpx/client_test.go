@@ -612,3 +612,62 @@ func ExampleLinkNext() {
 	fmt.Println(httpx.LinkNext(h))
 	// Output: https://example.okta.com/api/v1/users?after=00u1&limit=200
 }
+
+func TestThrottledHookRetriesOtherStatuses(t *testing.T) {
+	// The hook picks 403s whose code says "rate limited", as Google's are.
+	throttled := func(e *httpx.APIError) bool { return e.Status == http.StatusForbidden && e.Code == "slowDown" }
+	parse := func(_ int, body []byte) (string, []string) {
+		code, msg, _ := strings.Cut(string(body), ":")
+		return code, []string{msg}
+	}
+	answer := func(w http.ResponseWriter, status int, body string) {
+		w.WriteHeader(status)
+		_, _ = w.Write([]byte(body))
+	}
+	t.Run("picked: retried as a 429", func(t *testing.T) {
+		var calls atomic.Int32
+		srv := newServer(t, func(w http.ResponseWriter, r *http.Request) {
+			if calls.Add(1) <= 2 {
+				answer(w, http.StatusForbidden, "slowDown:rate limit exceeded")
+				return
+			}
+			_, _ = w.Write([]byte(`{}`))
+		})
+		obs := &events{}
+		c := newClient(t, srv.URL, func(cfg *httpx.Config) {
+			cfg.ParseError, cfg.Throttled, cfg.Observer = parse, throttled, obs
+		})
+		if _, err := c.Do(t.Context(), httpx.Request{Method: "GET", Route: "/x", Path: "/x"}); err != nil {
+			t.Fatalf("Do: %v", err)
+		}
+		want := []string{"GET /x 403", "retry 429", "GET /x 403", "retry 429", "GET /x 200"}
+		if got := obs.all(); !slices.Equal(got, want) {
+			t.Fatalf("observed %q, want %q", got, want)
+		}
+	})
+	t.Run("picked: gives up after MaxAttempts", func(t *testing.T) {
+		srv := newServer(t, func(w http.ResponseWriter, r *http.Request) {
+			answer(w, http.StatusForbidden, "slowDown:rate limit exceeded")
+		})
+		c := newClient(t, srv.URL, func(cfg *httpx.Config) { cfg.ParseError, cfg.Throttled, cfg.MaxAttempts = parse, throttled, 2 })
+		_, err := c.Do(t.Context(), httpx.Request{Method: "GET", Route: "/x", Path: "/x"})
+		if err == nil || err.Error() != "test: GET /x answered 403: rate limit exceeded (slowDown) (gave up after 2 attempts)" {
+			t.Fatalf("Do = %v", err)
+		}
+	})
+	for _, tc := range []struct {
+		name string
+		hook func(*httpx.APIError) bool
+	}{{"not picked", throttled}, {"no hook", nil}} {
+		t.Run(tc.name+": ends the call", func(t *testing.T) {
+			srv := newServer(t, func(w http.ResponseWriter, r *http.Request) {
+				answer(w, http.StatusForbidden, "forbidden:not an admin")
+			})
+			c := newClient(t, srv.URL, func(cfg *httpx.Config) { cfg.ParseError, cfg.Throttled = parse, tc.hook })
+			_, err := c.Do(t.Context(), httpx.Request{Method: "GET", Route: "/x", Path: "/x"})
+			if err == nil || err.Error() != "test: GET /x answered 403: not an admin (forbidden)" || len(srv.requests()) != 1 {
+				t.Fatalf("Do = %v after %d requests; want the 403 after one", err, len(srv.requests()))
+			}
+		})
+	}
+}

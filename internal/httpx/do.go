@@ -85,10 +85,11 @@ func (e *transportError) Unwrap() error { return e.err }
 // Do sends req until it succeeds (a 2xx answer, returned), fails for good
 // or runs out of attempts.
 //
-// 429, 5xx and transport errors are retried after a backoff, unless the
-// answer's Retry-After is longer than MaxRetryWait; a 401 has Auth renew
-// the credentials and replays the request (up to maxRenewals times per
-// call, not counted as attempts); other answers outside 2xx end the call
+// 429, 5xx, transport errors and the answers Config.Throttled picks are
+// retried after a backoff, unless the answer's Retry-After is longer than
+// MaxRetryWait; a 401 has Auth renew the credentials and replays the
+// request (up to maxRenewals times per call, not counted as attempts);
+// other answers outside 2xx end the call
 // with an *APIError. Before retrying after an answer that may have been
 // lost, FindLost is asked whether the object exists. Cancelling ctx ends
 // the call at once with an error wrapping ctx.Err(). Errors from Auth are
@@ -153,6 +154,8 @@ func (c *Client) Do(ctx context.Context, req Request) (*Response, error) {
 				reason, retryAfter = reasonRateLimited, apiErr.RetryAfter
 			case ans.Status >= 500:
 				reason, retryAfter, outcomeUnknown = reasonServerError, apiErr.RetryAfter, true
+			case c.throttled != nil && c.throttled(apiErr):
+				reason, retryAfter = reasonRateLimited, apiErr.RetryAfter
 			case ans.Status == http.StatusNotFound && req.GoneIsDone && anyOutcomeUnknown:
 				c.log.Debug("object already gone after an answer was lost; counting the delete as done",
 					zap.String("method", req.Method), zap.String("route", req.Route))

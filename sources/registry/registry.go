@@ -1,11 +1,12 @@
 // Package registry lists the source types this build knows: for each, the
-// constructor of its configuration block (with its defaults) and, when the
-// build can fetch from it, its factory. Adding a source type is one package
-// under sources/ and one line here.
+// constructor of its configuration block (with its defaults) and its
+// factory. Adding a source type is one package under sources/ and one line
+// here.
 package registry
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 
 	"go.uber.org/zap"
@@ -24,8 +25,7 @@ import (
 type Type struct {
 	// Settings returns a new configuration block holding the defaults.
 	Settings func() config.SourceSettings
-	// New builds a source; nil when this build parses the type's block
-	// but cannot fetch from it yet.
+	// New builds a source.
 	New sources.Factory
 }
 
@@ -36,11 +36,11 @@ type Registry map[string]Type
 func Builtin() Registry {
 	return Registry{
 		"file":    {func() config.SourceSettings { return file.DefaultConfig() }, file.New},
-		"google":  {func() config.SourceSettings { return google.DefaultConfig() }, nil},
+		"google":  {func() config.SourceSettings { return google.DefaultConfig() }, google.New},
 		"ldap":    {func() config.SourceSettings { return ldap.DefaultConfig() }, ldap.New},
 		"msgraph": {func() config.SourceSettings { return msgraph.DefaultConfig() }, msgraph.New},
 		"okta":    {func() config.SourceSettings { return okta.DefaultConfig() }, okta.New},
-		"scim":    {func() config.SourceSettings { return scim.DefaultConfig() }, nil},
+		"scim":    {func() config.SourceSettings { return scim.DefaultConfig() }, scim.New},
 	}
 }
 
@@ -56,21 +56,16 @@ func (r Registry) ConfigTypes() config.SourceTypes {
 // New builds the source src describes; its logger carries the source's name.
 func (r Registry) New(src config.Source, opts sources.Options) (sources.Source, error) {
 	t, ok := r[src.Type]
-	if !ok || t.New == nil {
-		return nil, fmt.Errorf("source %q: type %q is not supported by this build (supported: %v)", src.Name, src.Type, r.buildable())
+	if !ok {
+		return nil, fmt.Errorf("source %q: unknown type %q (types: %v)", src.Name, src.Type, r.names())
 	}
 	opts.Log = opts.Logger().With(zap.String("source", src.Name))
 	return t.New(src.Name, src.Settings, opts)
 }
 
-// buildable lists the types this build can fetch from, sorted.
-func (r Registry) buildable() []string {
-	var names []string
-	for name, t := range r {
-		if t.New != nil {
-			names = append(names, name)
-		}
-	}
+// names lists the types, sorted.
+func (r Registry) names() []string {
+	names := slices.Collect(maps.Keys(r))
 	slices.Sort(names)
 	return names
 }

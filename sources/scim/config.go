@@ -1,17 +1,26 @@
-// Package scim is the SCIM 2.0 source (RFC 7644). This build parses and
-// checks its configuration block; the fetch is not in it yet, so the
-// registry refuses to build one.
 package scim
 
-import "github.com/ptsync/ptsync/internal/config"
+import (
+	"time"
+
+	"github.com/ptsync/ptsync/internal/config"
+)
 
 // Config is the scim: block of a source.
 type Config struct {
+	// BaseURL is the SCIM root: /Users, /Groups and /ServiceProviderConfig
+	// are below it.
 	BaseURL         string  `yaml:"base_url"`
 	BearerToken     string  `yaml:"bearer_token"`
 	BearerTokenFile string  `yaml:"bearer_token_file" config:"secret"`
 	OAuth2          *OAuth2 `yaml:"oauth2"`
-	GroupFilter     string  `yaml:"group_filter"`
+	// GroupFilter is a SCIM filter on /Groups; the server applies it, or
+	// the source does when the server cannot filter.
+	GroupFilter string `yaml:"group_filter"`
+	// Concurrency bounds the requests for single resources (member groups
+	// outside group_filter, users by id) in flight at once.
+	Concurrency int           `yaml:"concurrency"`
+	Timeout     time.Duration `yaml:"timeout"`
 }
 
 // OAuth2 is a client-credentials grant.
@@ -23,8 +32,10 @@ type OAuth2 struct {
 	Scopes           []string `yaml:"scopes"`
 }
 
-// DefaultConfig returns the block's defaults: none.
-func DefaultConfig() *Config { return &Config{} }
+// DefaultConfig returns the block's defaults.
+func DefaultConfig() *Config {
+	return &Config{Concurrency: 4, Timeout: 30 * time.Second}
+}
 
 // Complete has no defaults that depend on other keys.
 func (c *Config) Complete() {}
@@ -46,4 +57,17 @@ func (c *Config) Check(k *config.Checker) {
 			k.Add("oauth2.client_secret", "is required (or client_secret_file)")
 		}
 	}
+	k.Between("concurrency", c.Concurrency, 1, 64)
+	if c.Timeout <= 0 {
+		k.Add("timeout", "must be greater than 0")
+	}
+}
+
+// ReportsOwners is false: SCIM groups have no owners in the core schema
+// (config.OwnerSettings).
+func (c *Config) ReportsOwners() bool { return false }
+
+// OwnersHint says where a SCIM source's team admins come from instead.
+func (c *Config) OwnersHint() string {
+	return "SCIM groups have no owners; list the admins on the rule (admins:) or in pagertree.team_admins"
 }
