@@ -45,7 +45,7 @@ func v4Engine(t *testing.T, path, account string) (*sync.Engine, *pagertreetest.
 		Policy: sync.Policy{
 			Rules:     []config.TeamRule{{Source: "corp", Match: "oncall-*", Name: "{{ .Name }}", OnMissing: config.OnMissingKeep}},
 			Scope:     config.ScopeTeamMembers,
-			TeamRoles: true, TeamAdmins: []string{"owner@example.com"},
+			TeamRoles: true, PhonesE164: true, TeamAdmins: []string{"owner@example.com"},
 		},
 		MinSourceUsers: 1,
 		Concurrency:    4,

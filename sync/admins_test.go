@@ -11,7 +11,7 @@ import (
 // v4Policy is corp's on-call rule on an account whose teams need a member
 // and an admin, with lead@example.com as every team's admin.
 func v4Policy() Policy {
-	return Policy{Rules: rules(oncallRule()), TeamRoles: true, TeamAdmins: []string{"Lead@Example.com"}}
+	return Policy{Rules: rules(oncallRule()), TeamRoles: true, PhonesE164: true, TeamAdmins: []string{"Lead@Example.com"}}
 }
 
 // v4Account is convergedAccount with the lead, and its teams with the lead
@@ -218,4 +218,27 @@ func TestAdminChangeSurvivesWithheldRemovals(t *testing.T) {
 		"~ team Db #t2 members=[carol@example.com] -bob@example.com destroys=1",
 		"~ team Payments #t1 members=[alice@example.com] -bob@example.com destroys=1",
 	})
+}
+
+// An admin id no listed user has is not counted as an admin: ptsync does
+// not remove the last listed admin on the strength of it, and a fresh plan
+// passes its own saved-plan check.
+func TestUnlistedAdminIsNotCountedAsOne(t *testing.T) {
+	pol := v4Policy()
+	pol.TeamAdmins = nil
+	pol.Rules[0].AdminsFromOwners = true // and the groups have no owners
+	cur := v4Account()
+	cur.Teams[0].AdminIDs = []string{"ghost", "p9"}
+	p := MakePlan(cur, mustDesired(t, pol, corpDirectory()), pol)
+	for _, c := range p.Changes {
+		if c.AdminsSet {
+			t.Errorf("admins written: %s", brief(c))
+		}
+	}
+	if len(p.Conflicts) != 2 || !strings.Contains(p.Conflicts[0].Reason, "a v4 team needs an admin") {
+		t.Errorf("conflicts: %q", conflictLines(p.Conflicts))
+	}
+	if _, err := VerifySaved(p, p, cur); err != nil {
+		t.Errorf("a fresh plan fails its own check: %v", err)
+	}
 }

@@ -164,11 +164,11 @@ type applier struct {
 	notTried  int                      // changes not tried because ctx had ended
 }
 
-// teamsByMember indexes the current teams by member id.
+// teamsByMember indexes the current teams by member and admin id.
 func teamsByMember(teams []AccountTeam) map[string][]AccountTeam {
 	of := map[string][]AccountTeam{}
 	for _, t := range teams {
-		for _, id := range t.MemberIDs {
+		for _, id := range append(slices.Clone(t.MemberIDs), t.AdminIDs...) {
 			if !slices.ContainsFunc(of[id], func(o AccountTeam) bool { return o.ID == t.ID }) {
 				of[id] = append(of[id], t)
 			}
@@ -282,6 +282,11 @@ func (a *applier) write(ctx context.Context, c *Change) error {
 		return a.w.DeleteUser(ctx, c.ID)
 	case c.Kind == KindTeam && c.Op == OpCreate:
 		ids, missing := a.resolve(c.Members)
+		if len(ids) == 0 && len(c.Members) > 0 {
+			// An on-call team that pages no one (and, on v4, one PagerTree
+			// refuses): the next run creates it once a member has a user.
+			return fmt.Errorf("not written: none of its %d members has a PagerTree user (%s)", len(c.Members), missing)
+		}
 		admins, err := a.resolveAdmins(c)
 		if err != nil {
 			return err

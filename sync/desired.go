@@ -39,6 +39,10 @@ type Policy struct {
 	// TeamAdmins is pagertree.team_admins: the admins of every team whose
 	// rule names none.
 	TeamAdmins []string
+	// PhonesE164 says the account takes phones in E.164 only (PagerTree
+	// v4): a directory phone that cannot be put in E.164 is left out, and
+	// the plan lists it, rather than failing the person's create.
+	PhonesE164 bool
 	// TeamRoles says the account's teams must always have at least one
 	// member and one admin (PagerTree v4): a group with no wanted member is
 	// not made a team, and no write may leave a team without either.
@@ -119,6 +123,9 @@ type Desired struct {
 	Present map[string]bool
 	// Skipped counts directory users left out, by reason (disabled, no_email).
 	Skipped map[string]int
+	// UnusablePhones are the wanted users' phones left out because the
+	// account takes E.164 only (PhonesE164): "email (phone)", sorted.
+	UnusablePhones []string
 }
 
 // Reasons BuildDesired leaves a directory user out.
@@ -285,7 +292,31 @@ func BuildDesired(snaps []*sources.Snapshot, pol Policy) (Desired, error) {
 		}
 	}
 	normalizePhones(want.Users, pol.PhoneRegion)
+	if pol.PhonesE164 {
+		for email, u := range want.Users {
+			if u.Phone != "" && !isE164(u.Phone) {
+				want.UnusablePhones = append(want.UnusablePhones, email+" ("+u.Phone+")")
+				u.Phone = ""
+				want.Users[email] = u
+			}
+		}
+		sort.Strings(want.UnusablePhones)
+	}
 	return want, nil
+}
+
+// isE164 reports whether phone is written in E.164: "+", then 8 to 15
+// digits, the first not 0.
+func isE164(phone string) bool {
+	if len(phone) < 9 || len(phone) > 16 || phone[0] != '+' || phone[1] == '0' {
+		return false
+	}
+	for _, r := range phone[1:] {
+		if r < '0' || r > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 // normalizePhones puts every wanted user's phone in E.164. Parsing a number

@@ -43,6 +43,12 @@ type Plan struct {
 	// Invited are the wanted users PagerTree holds as invited: they have
 	// not yet accepted the invitation a create sent (v4).
 	Invited []string
+	// UnusablePhones are directory phones left out because they are not
+	// in E.164, which the account requires (Desired.UnusablePhones).
+	UnusablePhones []string
+	// teamRoles is the policy's TeamRoles the plan was made under; a
+	// saved plan is checked against a fresh one's (VerifySaved).
+	teamRoles bool
 }
 
 // Summary counts a plan's changes by op.
@@ -180,6 +186,8 @@ type planner struct {
 	// Which of them the directory means is for a person to say: the plan
 	// leaves them, and every team they are in or wanted in, alone.
 	twins map[string][]string
+	// twinWhy says, per email of twins, why it is left alone.
+	twinWhy map[string]string
 	// twinTeams are the ids of current teams left alone for a twin; their
 	// members are not deleted either, as that would change the team.
 	twinTeams map[string]bool
@@ -197,6 +205,7 @@ func MakePlan(cur Current, want Desired, pol Policy) Plan {
 		byEmail:      make(map[string]AccountUser, len(cur.Users)),
 		byID:         make(map[string]AccountUser, len(cur.Users)),
 		twins:        map[string][]string{},
+		twinWhy:      map[string]string{},
 		twinTeams:    map[string]bool{},
 		managedTeams: map[string]AccountTeam{},
 	}
@@ -223,10 +232,13 @@ func MakePlan(cur Current, want Desired, pol Policy) Plan {
 	}
 	slices.Sort(pl.plan.Invited)
 	for email, ids := range pl.twins {
+		pl.twinWhy[email] = fmt.Sprintf("users %s have the email %s", strings.Join(ids, ", "), email)
 		pl.plan.Conflicts = append(pl.plan.Conflicts, Conflict{User: email, Reason: fmt.Sprintf(
 			"PagerTree users %s have this email (up to case and spaces); ptsync cannot tell which one is meant, so none is updated or deleted: delete or correct all but one",
 			strings.Join(ids, ", "))})
 	}
+	pl.findMerged(users)
+	pl.plan.UnusablePhones, pl.plan.teamRoles = want.UnusablePhones, pol.TeamRoles
 	pl.planUsers()
 	pl.planTeams()
 	pl.planUserDeletes(users)
@@ -242,6 +254,34 @@ func MakePlan(cur Current, want Desired, pol Policy) Plan {
 	normalizeChanges(pl.plan.Changes)
 	normalizeChanges(pl.plan.Withheld)
 	return pl.plan
+}
+
+// findMerged treats like twins the emails of a PagerTree user who has
+// several addresses the directory holds as different people: which person
+// the user is is for a person to say, so neither is written through it,
+// and its teams are left alone.
+func (pl *planner) findMerged(users []AccountUser) {
+	for _, u := range users {
+		if len(u.Emails) == 0 {
+			continue
+		}
+		var wanted []string
+		for _, k := range emailKeys(u) {
+			if _, ok := pl.want.Users[k]; ok && pl.twins[k] == nil {
+				wanted = append(wanted, k)
+			}
+		}
+		if len(wanted) < 2 {
+			continue
+		}
+		for _, k := range wanted {
+			pl.twins[k] = []string{u.ID}
+			pl.twinWhy[k] = fmt.Sprintf("user %s has the emails %s, which the directory holds as different people", u.ID, strings.Join(wanted, " and "))
+		}
+		pl.plan.Conflicts = append(pl.plan.Conflicts, Conflict{User: wanted[0], Reason: fmt.Sprintf(
+			"PagerTree user %s has the emails %s, which the directory holds as different people; ptsync cannot tell which one the user is, so it is neither updated nor deleted: remove all but one of the addresses from the user, or make them one person in the directory",
+			u.ID, strings.Join(wanted, ", "))})
+	}
 }
 
 // emailKeys are the distinct email keys of u: its primary address and any
@@ -283,7 +323,7 @@ func protected(email string, globs []string) bool {
 // manageable reports whether ptsync may change or delete u: account admins
 // and protected users are never written.
 func (pl *planner) manageable(u AccountUser) bool {
-	return !u.Admin && !protected(EmailKey(u.Email), pl.pol.Protect)
+	return !u.Admin && !slices.ContainsFunc(emailKeys(u), func(k string) bool { return protected(k, pl.pol.Protect) })
 }
 
 func (pl *planner) add(c Change) { pl.plan.Changes = append(pl.plan.Changes, c) }
@@ -404,6 +444,7 @@ func (pl *planner) planTeams() {
 	}
 	slices.SortFunc(wanted, func(a, b WantedTeam) int { return cmp.Compare(a.Name, b.Name) })
 	for _, w := range wanted {
+		w.Admins = pl.canonical(w.Admins)
 		switch own := byKey[w.Key]; {
 		case len(own) > 1:
 			pl.conflict(w.Name, "%d teams (%s) carry the ptsync marker of group %q of source %q; remove it from all but one",
@@ -457,6 +498,24 @@ func (pl *planner) planTeams() {
 		}
 		pl.planMissing(t)
 	}
+}
+
+// canonical maps admin emails to the key that stands for their PagerTree
+// user in team diffs (keyOf), so an admin named by another of the user's
+// addresses is the same admin; emails of no user stay as they are.
+func (pl *planner) canonical(emails []string) []string {
+	if len(emails) == 0 {
+		return nil
+	}
+	out := make([]string, 0, len(emails))
+	for _, e := range emails {
+		if u, ok := pl.byEmail[e]; ok {
+			e = pl.keyOf(u)
+		}
+		out = append(out, e)
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
 }
 
 // createTeam plans the create of a wanted team no PagerTree team matches.
@@ -517,7 +576,7 @@ func (pl *planner) planAdmins(c *Change, t teamRef, w WantedTeam) (Marker, bool)
 	current := pl.emailsOf(t.AdminIDs)
 	var added []string // ptsync's before this run
 	if t.marked {
-		added = t.marker.Admins
+		added = pl.canonical(t.marker.Admins)
 	}
 	byHand := make([]string, 0, len(current))
 	for _, e := range current {
@@ -544,7 +603,9 @@ func (pl *planner) planAdmins(c *Change, t teamRef, w WantedTeam) (Marker, bool)
 	}
 	final := mergeSorted(slices.DeleteFunc(slices.Clone(current), func(e string) bool { return slices.Contains(removed, e) }), w.Admins)
 	keep := pl.unmatchedIDs(t.AdminIDs)
-	if pl.pol.TeamRoles && len(final)+len(keep) == 0 {
+	// Ids no listed user has do not count as admins (they may be gone),
+	// as everywhere the safety rules weigh a team.
+	if pl.pol.TeamRoles && len(final) == 0 {
 		pl.conflict(w.Name, "its admins %s are no longer wanted and no other is: a v4 team needs an admin, so they stay until one is configured", strings.Join(removed, ", "))
 		return Marker{}, false
 	}
@@ -566,7 +627,12 @@ func (pl *planner) updateTeam(t teamRef, w WantedTeam, takeover string, byName m
 	c := Change{Op: OpUpdate, Kind: KindTeam, Name: w.Name, ID: t.ID, Members: w.Members}
 	marker, ok := pl.planAdmins(&c, t, w)
 	if !ok {
-		marker = t.marker
+		// The admins stay as they are, and so does ptsync's record of
+		// the ones it added; a takeover still moves the marker.
+		marker = w.Marker()
+		if t.marked {
+			marker.Admins = t.marker.Admins
+		}
 	}
 	why := []string{fmt.Sprintf("group %q of source %q", w.GroupName, w.Source)}
 	if t.Name != w.Name {
@@ -593,9 +659,11 @@ func (pl *planner) updateTeam(t teamRef, w WantedTeam, takeover string, byName m
 		c.KeepIDs = pl.unmatchedMembers(t.AccountTeam)
 		c.Destructive = len(c.MembersRemoved)
 	}
-	if pl.pol.TeamRoles && c.MembersSet && len(w.Members)+len(c.KeepIDs) == 0 {
+	if pl.pol.TeamRoles && c.MembersSet && len(w.Members) == 0 {
 		// PagerTree refuses a team with no member whatever the limits
-		// say: the members stay, the rest of the change goes ahead.
+		// say: the members stay, the rest of the change goes ahead. Ids
+		// no listed user has do not count as members, as everywhere the
+		// safety rules weigh a team (they may be gone).
 		pl.conflict(w.Name, "group %q of source %q has no member ptsync can add, and a v4 team cannot be emptied (it needs a member); its members stay until the group has one", w.GroupName, w.Source)
 		c.MembersSet, c.MembersAdded, c.MembersRemoved, c.KeepIDs, c.Destructive = false, nil, nil, nil, 0
 	}
@@ -697,7 +765,7 @@ func (pl *planner) leftForTwins(name string, wanted []string, cur AccountTeam) b
 	slices.Sort(emails)
 	shared := make([]string, 0, len(emails))
 	for _, e := range slices.Compact(emails) {
-		shared = append(shared, fmt.Sprintf("users %s have the email %s", strings.Join(pl.twins[e], ", "), e))
+		shared = append(shared, pl.twinWhy[e])
 	}
 	if cur.ID != "" {
 		pl.twinTeams[cur.ID] = true

@@ -22,6 +22,8 @@ type planDocument struct {
 	// Skipped is per source, then per reason.
 	Skipped map[string]map[string]int `json:"skipped"`
 	Invited []string                  `json:"invited,omitempty"`
+	// UnusablePhones are "email (phone)" entries, phones left out.
+	UnusablePhones []string `json:"unusable_phones,omitempty"`
 }
 
 // RenderJSON writes the plan as one indented JSON object. Empty lists are
@@ -31,7 +33,7 @@ func RenderJSON(w io.Writer, p Plan) error {
 	doc := planDocument{
 		Changes: orEmpty(p.Changes), Summary: p.Summary, Withheld: orEmpty(p.Withheld),
 		Conflicts: orEmpty(p.Conflicts), Fingerprint: p.Fingerprint, Base: p.Base, Destructive: p.Destructive,
-		Origin: p.Origin, Skipped: p.Skipped, Invited: p.Invited,
+		Origin: p.Origin, Skipped: p.Skipped, Invited: p.Invited, UnusablePhones: p.UnusablePhones,
 	}
 	if doc.Skipped == nil {
 		doc.Skipped = map[string]map[string]int{}
@@ -66,6 +68,7 @@ func ReadPlan(r io.Reader) (Plan, error) {
 		Changes: nilIfEmpty(doc.Changes), Withheld: nilIfEmpty(doc.Withheld),
 		Conflicts: nilIfEmpty(doc.Conflicts), Fingerprint: doc.Fingerprint, Summary: doc.Summary,
 		Base: doc.Base, Destructive: doc.Destructive, Origin: doc.Origin, Invited: nilIfEmpty(doc.Invited),
+		UnusablePhones: nilIfEmpty(doc.UnusablePhones),
 	}
 	if len(doc.Skipped) > 0 {
 		p.Skipped = doc.Skipped
@@ -167,17 +170,26 @@ func markerKey(description string) string {
 	return ""
 }
 
-// invitedLine says which wanted users have not accepted PagerTree's
-// invitation yet, or "".
-func invitedLine(p Plan) string {
-	if len(p.Invited) == 0 {
-		return ""
+// noteLines are the plan's notes beside what sources skipped: the wanted
+// users who have not accepted PagerTree's invitation yet, and the phones
+// left out because they are not in E.164.
+func noteLines(p Plan) []string {
+	list := func(items []string) string {
+		safe := make([]string, len(items))
+		for i, e := range items {
+			safe[i] = SafeText(e)
+		}
+		return strings.Join(safe, ", ")
 	}
-	safe := make([]string, len(p.Invited))
-	for i, e := range p.Invited {
-		safe[i] = SafeText(e)
+	var lines []string
+	if len(p.Invited) > 0 {
+		lines = append(lines, fmt.Sprintf("Invited, not accepted yet (%d; they exist and are not created again): %s", len(p.Invited), list(p.Invited)))
 	}
-	return fmt.Sprintf("Invited, not accepted yet (%d; they exist and are not created again): %s", len(p.Invited), strings.Join(safe, ", "))
+	if len(p.UnusablePhones) > 0 {
+		lines = append(lines, fmt.Sprintf("Phones left out, not in E.164 as PagerTree requires (%d; set users.phone_region for numbers without +country): %s",
+			len(p.UnusablePhones), list(p.UnusablePhones)))
+	}
+	return lines
 }
 
 func nonEmpty(ss ...string) []string {
@@ -244,10 +256,7 @@ func RenderText(w io.Writer, p Plan) error {
 			fmt.Fprintf(b, "! %s: %s\n", SafeText(c.Subject()), SafeText(c.Reason))
 		}
 	}
-	skipped := SkippedLines(p.Skipped)
-	if line := invitedLine(p); line != "" {
-		skipped = append(skipped, line)
-	}
+	skipped := append(SkippedLines(p.Skipped), noteLines(p)...)
 	if len(skipped) > 0 {
 		if len(p.Changes)+len(p.Withheld)+len(p.Conflicts) > 0 {
 			b.WriteByte('\n')
@@ -271,10 +280,7 @@ func RenderText(w io.Writer, p Plan) error {
 func RenderMarkdown(w io.Writer, p Plan) error {
 	b := bufio.NewWriter(w)
 	fmt.Fprintf(b, "### ptsync plan\n\n**%s**\n", SummaryLine(p))
-	skipped := SkippedLines(p.Skipped)
-	if line := invitedLine(p); line != "" {
-		skipped = append(skipped, line)
-	}
+	skipped := append(SkippedLines(p.Skipped), noteLines(p)...)
 	if len(skipped) > 0 {
 		fmt.Fprintf(b, "\n")
 		for _, line := range skipped {

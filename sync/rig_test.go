@@ -182,7 +182,7 @@ func (a account) errorBody(message string) []byte {
 // names admins itself.
 func (a account) policy(pol sync.Policy) sync.Policy {
 	if a.v4() {
-		pol.TeamRoles = true
+		pol.TeamRoles, pol.PhonesE164 = true, true
 		if pol.TeamAdmins == nil {
 			pol.TeamAdmins = []string{ownerEmail}
 		}

@@ -119,10 +119,19 @@ func VerifySaved(saved, fresh Plan, cur Current) (Plan, error) {
 			refused = append(refused, Refusal{Change: s, Why: whyNotFresh(s, fresh)})
 		}
 	}
-	if len(refused) == 0 && !saved.Origin.AllowDestructive {
-		for _, t := range emptiedTeams(cur, picked) {
-			refused = append(refused, Refusal{Change: Change{Op: OpUpdate, Kind: KindTeam, Name: t.Name, ID: t.ID}, Partial: true,
-				Why: "applying only part of a fresh plan would leave it with no members (keep its membership change, or drop the user deletes that empty it)"})
+	// A part may not empty a team the whole would not (--allow-destructive
+	// lifts that), nor leave a team PagerTree refuses, whatever the flags:
+	// without a member or an admin where teams need both (v4).
+	if len(refused) == 0 && (!saved.Origin.AllowDestructive || fresh.teamRoles) {
+		roles := []teamRole{membersRole}
+		if fresh.teamRoles {
+			roles = append(roles, adminsRole)
+		}
+		for _, role := range roles {
+			for _, t := range emptiedTeams(cur, picked, role) {
+				refused = append(refused, Refusal{Change: Change{Op: OpUpdate, Kind: KindTeam, Name: t.Name, ID: t.ID}, Partial: true,
+					Why: fmt.Sprintf("applying only part of a fresh plan would leave it with no %s (keep its %s, or drop the user deletes that empty it)", role.name, role.change)})
+			}
 		}
 	}
 	if len(refused) > 0 {
@@ -132,6 +141,7 @@ func VerifySaved(saved, fresh Plan, cur Current) (Plan, error) {
 	return Plan{
 		Changes: picked, Withheld: fresh.Withheld, Conflicts: fresh.Conflicts, Fingerprint: fresh.Fingerprint,
 		Summary: summarize(picked), Base: fresh.Base, Destructive: fresh.Destructive, Origin: saved.Origin, Skipped: fresh.Skipped,
+		Invited: fresh.Invited, UnusablePhones: fresh.UnusablePhones, teamRoles: fresh.teamRoles,
 	}, nil
 }
 
@@ -170,12 +180,28 @@ func changedFields(a, b Change) []string {
 	return names
 }
 
-// emptiedTeams are the teams of cur that have members and that changes,
-// all applied, would leave with none: PagerTree takes a deleted user out of
-// every team, and a membership write replaces the members with its own
-// (resolved as Apply resolves them, users created by changes included,
-// then the ids it keeps).
-func emptiedTeams(cur Current, changes []Change) []AccountTeam {
+// teamRole is one list of account users a team holds: its members, or
+// (v4) its admins.
+type teamRole struct {
+	name    string                                  // "members", "admins"
+	change  string                                  // what writes it: "membership change"
+	current func(AccountTeam) []string              // the ids the team holds
+	written func(Change) (bool, []string, []string) // set?, emails, kept ids
+}
+
+var (
+	membersRole = teamRole{"members", "membership change", func(t AccountTeam) []string { return t.MemberIDs },
+		func(c Change) (bool, []string, []string) { return c.MembersSet, c.Members, c.KeepIDs }}
+	adminsRole = teamRole{"admins", "admin change", func(t AccountTeam) []string { return t.AdminIDs },
+		func(c Change) (bool, []string, []string) { return c.AdminsSet, c.Admins, c.KeepAdminIDs }}
+)
+
+// emptiedTeams are the teams of cur that hold someone in role and that
+// changes, all applied, would leave with no one there: PagerTree takes a
+// deleted user out of every team, and a write of the role replaces its
+// ids with its own (resolved as Apply resolves them, users created by
+// changes included, then the ids it keeps).
+func emptiedTeams(cur Current, changes []Change, role teamRole) []AccountTeam {
 	ids := userIDsByEmail(cur.Users)
 	listed := map[string]bool{}
 	for _, u := range cur.Users {
@@ -186,7 +212,7 @@ func emptiedTeams(cur Current, changes []Change) []AccountTeam {
 	deletedTeams := map[string]bool{}
 	written := map[string]Change{}
 	for _, c := range changes {
-		switch {
+		switch set, _, _ := role.written(c); {
 		case c.Kind == KindUser && c.Op == OpCreate:
 			if _, ok := ids[EmailKey(c.Name)]; !ok {
 				ids[EmailKey(c.Name)] = "new user " + EmailKey(c.Name)
@@ -196,29 +222,30 @@ func emptiedTeams(cur Current, changes []Change) []AccountTeam {
 			deletedUsers[c.ID] = true
 		case c.Kind == KindTeam && c.Op == OpDelete:
 			deletedTeams[c.ID] = true
-		case c.Kind == KindTeam && c.Op == OpUpdate && c.MembersSet:
+		case c.Kind == KindTeam && c.Op == OpUpdate && set:
 			written[c.ID] = c
 		}
 	}
 	var emptied []AccountTeam
 	for _, t := range cur.Teams {
-		if deletedTeams[t.ID] || !slices.ContainsFunc(t.MemberIDs, func(id string) bool { return listed[id] }) {
+		held := role.current(t)
+		if deletedTeams[t.ID] || !slices.ContainsFunc(held, func(id string) bool { return listed[id] }) {
 			continue
 		}
-		members := t.MemberIDs
 		if c, ok := written[t.ID]; ok {
+			_, emails, kept := role.written(c)
 			var resolved []string
-			for _, e := range c.Members {
+			for _, e := range emails {
 				if id, ok := ids[EmailKey(e)]; ok {
 					resolved = append(resolved, id)
 				}
 			}
 			// Apply writes nothing when no member resolves (see write).
-			if len(resolved) > 0 || len(c.Members) == 0 {
-				members = append(resolved, c.KeepIDs...)
+			if len(resolved) > 0 || len(emails) == 0 {
+				held = append(resolved, kept...)
 			}
 		}
-		if !slices.ContainsFunc(members, func(id string) bool { return created[id] || listed[id] && !deletedUsers[id] }) {
+		if !slices.ContainsFunc(held, func(id string) bool { return created[id] || listed[id] && !deletedUsers[id] }) {
 			emptied = append(emptied, t)
 		}
 	}

@@ -75,7 +75,7 @@ func runDemo(ctx context.Context, e env) int {
 	}
 	if *api == pagertree.APIv4 {
 		ptCfg = pagertree.Config{API: *api, URL: emu.URL(), APIKey: pagertreetest.DefaultAPIKey}
-		pol.TeamRoles, pol.TeamAdmins = true, []string{demoOwner}
+		pol.TeamRoles, pol.PhonesE164, pol.TeamAdmins = true, true, []string{demoOwner}
 	}
 	client, err := pagertree.New(ptCfg)
 	if err != nil {

@@ -179,8 +179,11 @@ func TestSourceErrorWritesNothing(t *testing.T) {
 	if line := lastLine(stderr); line != want {
 		t.Errorf("last stderr line = %q, want %q", line, want)
 	}
-	if len(emu.Stats().Requests) != 0 {
-		t.Errorf("PagerTree got requests: %v", emu.Stats().Requests)
+	// PagerTree is read while the sources are fetched, so a login or a
+	// listing may have gone out before the source failed; nothing is
+	// written.
+	if st := emu.Stats(); st.WriteAttempts != 0 {
+		t.Errorf("PagerTree got %d write requests: %v", st.WriteAttempts, st.Requests)
 	}
 }
 

@@ -90,6 +90,7 @@ func newPolicy(cfg *config.Config) sync.Policy {
 		MaxDestructivePercent: cfg.Safety.MaxDestructivePercent,
 		TeamAdmins:            cfg.PagerTree.TeamAdmins,
 		TeamRoles:             cfg.PagerTree.API == config.APIv4,
+		PhonesE164:            cfg.PagerTree.API == config.APIv4,
 	}
 }
 
