@@ -4,9 +4,10 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 
 # Real peers the tests start themselves: OpenLDAP's slapd (+ slapadd,
-# ldapsearch), a Samba AD domain controller, and promtool.
-TEST_PACKAGES := slapd ldap-utils samba-ad-dc prometheus
-TEST_COMMANDS := /usr/sbin/slapd /usr/bin/ldapsearch /usr/sbin/samba /usr/bin/promtool
+# ldapsearch), a Samba AD domain controller, promtool, and chromium
+# (headless) for the status page's browser test.
+TEST_PACKAGES := slapd ldap-utils samba-ad-dc prometheus chromium
+TEST_COMMANDS := /usr/sbin/slapd /usr/bin/ldapsearch /usr/sbin/samba /usr/bin/promtool /usr/bin/chromium
 
 .PHONY: all build test test-deps lint bench clean
 

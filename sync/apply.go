@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	gosync "sync"
+	"time"
 
 	"go.uber.org/zap"
 	"golang.org/x/sync/errgroup"
@@ -37,6 +38,9 @@ type ChangeResult struct {
 	Change
 	Outcome Outcome `json:"outcome"`
 	Error   string  `json:"error,omitempty"`
+	// written says the change's write went through, perhaps without some
+	// members (a partly applied team write): its team is ptsync's.
+	written bool
 }
 
 // Counts tallies a Result by outcome.
@@ -65,6 +69,10 @@ type ApplyOptions struct {
 	Concurrency int
 	Log         *zap.Logger // nil: no logs
 	Metrics     *Metrics    // nil: no metrics
+	// AfterPhase, when set, is called once each phase of a run that is
+	// not a dry run has finished, with that phase's results (the engine
+	// records there the teams ptsync created, adopted and deleted).
+	AfterPhase func(phase Phase, done []ChangeResult)
 }
 
 // Apply is the only code that writes to PagerTree. It runs p.Changes phase
@@ -116,6 +124,13 @@ func Apply(ctx context.Context, w Writer, cur Current, p Plan, opt ApplyOptions)
 			})
 		}
 		_ = g.Wait() // workers report through their ChangeResult, never an error
+		if opt.AfterPhase != nil && !opt.DryRun && len(phases[phase]) > 0 {
+			done := make([]ChangeResult, 0, len(phases[phase]))
+			for _, i := range phases[phase] {
+				done = append(done, res.Changes[i])
+			}
+			opt.AfterPhase(phase, done)
+		}
 	}
 	for _, c := range p.Withheld {
 		a.log.Warn("withheld destructive change", changeFields(c, zap.String("reason", c.WithheldReason))...)
@@ -142,9 +157,20 @@ func Apply(ctx context.Context, w Writer, cur Current, p Plan, opt ApplyOptions)
 		// One line, not one per change: a cancelled run of thousands of
 		// changes must not read as thousands of failures.
 		a.log.Warn(fmt.Sprintf("run cancelled: %d changes not tried", a.notTried),
-			zap.Int("not_tried", a.notTried), zap.NamedError("cause", context.Cause(ctx)))
+			zap.Int("not_tried", a.notTried), zap.NamedError("cause", cmp.Or(context.Cause(ctx), context.DeadlineExceeded)))
 	}
 	return res
+}
+
+// ended reports whether the run's context has ended, or its deadline has
+// passed: the timer that ends it may fire late on a loaded machine, and
+// no write may start after the deadline.
+func ended(ctx context.Context) bool {
+	if ctx.Err() != nil {
+		return true
+	}
+	d, ok := ctx.Deadline()
+	return ok && !time.Now().Before(d)
 }
 
 // applier is the state of one Apply call shared by its workers.
@@ -222,7 +248,7 @@ func (a *applier) wouldApply(r *ChangeResult) {
 }
 
 func (a *applier) apply(ctx context.Context, r *ChangeResult) {
-	if ctx.Err() != nil {
+	if ended(ctx) {
 		a.mu.Lock()
 		a.notTried++
 		a.mu.Unlock()
@@ -243,6 +269,7 @@ func (a *applier) apply(ctx context.Context, r *ChangeResult) {
 		a.unwritten[r.ID] = true
 		a.mu.Unlock()
 	}
+	r.written = err == nil || errors.As(err, &partial)
 	switch {
 	case err == nil:
 		r.Outcome = OutcomeApplied

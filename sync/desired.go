@@ -9,6 +9,7 @@ import (
 	"strings"
 	gosync "sync"
 	"text/template"
+	"time"
 	"unicode/utf8"
 
 	"github.com/ptsync/ptsync/internal/config"
@@ -24,6 +25,10 @@ type Policy struct {
 	Scope string
 	// DeleteUsers is users.delete.
 	DeleteUsers bool
+	// DeleteGrace is users.delete_grace: a leaver is deleted only once a
+	// healthy run first found them missing that long ago (Remembered);
+	// until then the plan lists them as pending. 0: at once.
+	DeleteGrace time.Duration
 	// Protect holds users.protect: path.Match globs on lower-cased emails.
 	Protect []string
 

@@ -7,6 +7,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"go.uber.org/zap"
@@ -42,6 +44,16 @@ type Engine struct {
 	Concurrency int
 	Metrics     *Metrics    // nil: no metrics
 	Logger      *zap.Logger // nil: no logs; each run adds its run_id
+	// Memory is the state database (state.dir); nil: no state (see Memory).
+	Memory Memory
+	// MaxSourceDropPercent is safety.max_source_drop_percent: a source
+	// returning that much fewer users or groups than at its last healthy
+	// run (Memory.LastGood) aborts the run before any write. 0, or no
+	// Memory: no check.
+	MaxSourceDropPercent float64
+	// Now is the clock runs are dated by and users.delete_grace counted
+	// on; nil: time.Now. Durations are measured on the monotonic clock.
+	Now func() time.Time
 }
 
 // RunOptions are the switches of one run.
@@ -52,14 +64,21 @@ type RunOptions struct {
 	// RunID names the run in every log line; NewRunID() when empty. Pass
 	// one when the sources and PagerTree client log with it too.
 	RunID string
+	// AcceptSourceDrop names sources whose shrink beyond
+	// safety.max_source_drop_percent this run accepts
+	// (--accept-source-drop): their new size becomes the last good one
+	// once the run ends healthy.
+	AcceptSourceDrop []string
+	// Command is the command line that ran the run, for its history.
+	Command string
 }
 
 // SourceReport is what one source returned.
 type SourceReport struct {
-	Name    string
-	Users   int
-	Groups  int
-	Skipped map[string]int
+	Name    string         `json:"name"`
+	Users   int            `json:"users"`
+	Groups  int            `json:"groups"`
+	Skipped map[string]int `json:"skipped"`
 }
 
 // Timings are where a run's time went.
@@ -73,13 +92,24 @@ type Timings struct {
 
 // Report is one run: what was read, planned and done.
 type Report struct {
-	RunID   string
+	RunID string
+	// Command is the command line that ran it (RunOptions.Command).
+	Command string
 	DryRun  bool
-	Started time.Time
+	Started time.Time // by Engine.Now
 	Sources []SourceReport
 	Plan    Plan
 	Result  Result
 	Timings Timings
+	// Status is what the run came to (StatusOK, ...), set when it ends.
+	Status string
+	// Error is why the run failed before or instead of applying.
+	Error string
+	// StateError says what the run could not write to the state
+	// database (state.dir); the run then exits 1.
+	StateError string
+	// began is when the run started on the monotonic clock.
+	began time.Time
 }
 
 // Prepared is a run up to its plan: everything read and decided, nothing
@@ -90,8 +120,13 @@ type Prepared struct {
 	Current   Current
 	Desired   Desired
 	Policy    Policy
-	Plan      Plan
-	Timings   Timings
+	// Remembered is what the state database held for the plan.
+	Remembered Remembered
+	Plan       Plan
+	Timings    Timings
+	// first says the state database has no record of ptsync's teams
+	// yet: this is its first run (see runMemory.start).
+	first bool
 }
 
 // NewRunID returns a random id for a run.
@@ -111,12 +146,22 @@ func (e *Engine) Prepare(ctx context.Context, opts RunOptions) (*Prepared, error
 	start := time.Now()
 	prep, err := e.prepare(ctx, opts, e.logger().With(zap.String("run_id", opts.RunID)))
 	e.Metrics.observePlanRun(prep, err, start)
-	return prep, err
+	if err != nil {
+		return nil, err
+	}
+	return prep, nil
 }
 
+// prepare is Prepare. On an error it returns what it got that far too: a
+// failed run's report still says what the sources it read returned (a
+// source the shrink check stopped included).
 func (e *Engine) prepare(ctx context.Context, opts RunOptions, log *zap.Logger) (*Prepared, error) {
 	prep := &Prepared{RunID: opts.RunID, Policy: e.Policy}
 	prep.Policy.AllowDestructive = prep.Policy.AllowDestructive || opts.AllowDestructive
+	gate, err := e.recall(prep, opts)
+	if err != nil {
+		return prep, err
+	}
 
 	// The sources and PagerTree are read at once: the run takes as long as
 	// the slower of the two, not their sum. Prepare writes nothing, and the
@@ -124,7 +169,7 @@ func (e *Engine) prepare(ctx context.Context, opts RunOptions, log *zap.Logger) 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
 		start := time.Now()
-		snaps, err := e.fetch(gctx, log)
+		snaps, err := e.fetch(gctx, log, gate)
 		prep.Snapshots, prep.Timings.Fetch = snaps, time.Since(start)
 		return err
 	})
@@ -139,15 +184,14 @@ func (e *Engine) prepare(ctx context.Context, opts RunOptions, log *zap.Logger) 
 		return err
 	})
 	if err := g.Wait(); err != nil {
-		return nil, err
+		return prep, err
 	}
 
 	start := time.Now()
-	var err error
 	if prep.Desired, err = BuildDesired(prep.Snapshots, prep.Policy); err != nil {
-		return nil, fmt.Errorf("desired state: %w", err)
+		return prep, fmt.Errorf("desired state: %w", err)
 	}
-	prep.Plan = MakePlan(prep.Current, prep.Desired, prep.Policy)
+	prep.Plan = PlanWith(prep.Current, prep.Desired, prep.Policy, prep.Remembered)
 	prep.Plan.Skipped = SkippedBySource(prep.Snapshots)
 	prep.Timings.Plan = time.Since(start)
 	e.Metrics.observePending(prep.Plan.Changes, prep.Plan.Withheld)
@@ -164,24 +208,38 @@ func (e *Engine) RunOnce(ctx context.Context, opts RunOptions) (Report, error) {
 		opts.RunID = NewRunID()
 	}
 	log := e.logger().With(zap.String("run_id", opts.RunID))
-	rep := Report{RunID: opts.RunID, DryRun: opts.DryRun, Started: time.Now()}
+	rep := e.newReport(opts)
 	log.Info("sync run started", zap.Bool("dry_run", opts.DryRun), zap.Bool("allow_destructive", opts.AllowDestructive),
 		zap.Int("sources", len(e.Sources)))
 
 	prep, err := e.prepare(ctx, opts, log)
+	rep.Sources = sourceReports(prep.Snapshots)
 	if err != nil {
-		return e.finish(log, rep, err)
+		return e.finish(log, rep, nil, err)
 	}
 	rep.Plan, rep.Timings = prep.Plan, prep.Timings
-	rep.Sources = sourceReports(prep.Snapshots)
+	mem := e.newRunMemory(log, opts.DryRun, prep.Plan)
+	mem.start(prep.first, prep.Remembered.Owned, prep.Current)
 	cur, p := prep.Current, prep.Plan
 	// Apply needs only the account and the plan: letting the snapshots and
 	// desired state go keeps a large run's peak memory down.
 	prep = nil
 	start := time.Now()
-	rep.Result = Apply(ctx, e.PagerTree, cur, p, e.applyOptions(opts.DryRun, log))
+	rep.Result = Apply(ctx, e.PagerTree, cur, p, e.applyOptions(opts.DryRun, log, mem))
 	rep.Timings.Apply = time.Since(start)
-	return e.finish(log, rep, nil)
+	return e.finish(log, rep, mem, nil)
+}
+
+// newReport starts the report of a run.
+func (e *Engine) newReport(opts RunOptions) Report {
+	return Report{RunID: opts.RunID, Command: opts.Command, DryRun: opts.DryRun, Started: e.now(), began: time.Now()}
+}
+
+func (e *Engine) now() time.Time {
+	if e.Now != nil {
+		return e.Now()
+	}
+	return time.Now()
 }
 
 // ApplyPlan applies a saved plan without trusting it. It plans afresh from
@@ -197,23 +255,24 @@ func (e *Engine) ApplyPlan(ctx context.Context, p Plan, opts RunOptions) (Report
 		opts.RunID = NewRunID()
 	}
 	log := e.logger().With(zap.String("run_id", opts.RunID))
-	rep := Report{RunID: opts.RunID, DryRun: opts.DryRun, Started: time.Now(), Plan: p}
+	rep := e.newReport(opts)
+	rep.Plan = p
 	log.Info("applying a saved plan", zap.Bool("dry_run", opts.DryRun), zap.String("fingerprint", p.Fingerprint),
 		zap.Bool("allow_destructive", p.Origin.AllowDestructive))
 
 	opts.AllowDestructive = p.Origin.AllowDestructive
 	prep, err := e.prepare(ctx, opts, log)
+	rep.Sources = sourceReports(prep.Snapshots)
 	if err != nil {
-		return e.finish(log, rep, err)
+		return e.finish(log, rep, nil, err)
 	}
 	rep.Timings = prep.Timings
-	rep.Sources = sourceReports(prep.Snapshots)
 	if saved, now := p.Origin.AccountID, prep.Current.AccountID; saved != "" && saved != now {
-		return e.finish(log, rep, fmt.Errorf("%w: it was made for PagerTree account %s, and this one is %s; make a new plan",
+		return e.finish(log, rep, nil, fmt.Errorf("%w: it was made for PagerTree account %s, and this one is %s; make a new plan",
 			ErrPlanRefused, SafeText(saved), cmp.Or(SafeText(now), "not known (it lists nothing)")))
 	}
 	if now := prep.Plan.Fingerprint; now != p.Fingerprint {
-		return e.finish(log, rep, fmt.Errorf("%w (plan %s, PagerTree now %s): make a new plan with ptsync plan --out",
+		return e.finish(log, rep, nil, fmt.Errorf("%w (plan %s, PagerTree now %s): make a new plan with ptsync plan --out",
 			ErrStalePlan, shortHash(p.Fingerprint), shortHash(now)))
 	}
 	verified, err := VerifySaved(p, prep.Plan, prep.Current)
@@ -224,27 +283,96 @@ func (e *Engine) ApplyPlan(ctx context.Context, p Plan, opts RunOptions) (Report
 				log.Error("saved change refused", changeFields(r.Change, zap.String("reason", r.Why))...)
 			}
 		}
-		return e.finish(log, rep, err)
+		return e.finish(log, rep, nil, err)
 	}
 	rep.Plan = verified
+	// The fresh plan's leavers: the saved plan may carry only part of
+	// its deletes, and the clocks are about who is missing now.
+	mem := e.newRunMemory(log, opts.DryRun, prep.Plan)
+	mem.start(prep.first, prep.Remembered.Owned, prep.Current)
 	cur := prep.Current
 	prep = nil // as in RunOnce: Apply needs only the account and the plan
 	start := time.Now()
-	rep.Result = Apply(ctx, e.PagerTree, cur, verified, e.applyOptions(opts.DryRun, log))
+	rep.Result = Apply(ctx, e.PagerTree, cur, verified, e.applyOptions(opts.DryRun, log, mem))
 	rep.Timings.Apply = time.Since(start)
-	return e.finish(log, rep, nil)
+	return e.finish(log, rep, mem, nil)
 }
 
-func (e *Engine) applyOptions(dryRun bool, log *zap.Logger) ApplyOptions {
-	return ApplyOptions{DryRun: dryRun, Concurrency: e.Concurrency, Log: log, Metrics: e.Metrics}
+func (e *Engine) applyOptions(dryRun bool, log *zap.Logger, mem *runMemory) ApplyOptions {
+	opt := ApplyOptions{DryRun: dryRun, Concurrency: e.Concurrency, Log: log, Metrics: e.Metrics}
+	if mem != nil {
+		opt.AfterPhase = mem.afterPhase
+	}
+	return opt
 }
 
-// finish logs the end of a run and records its metrics.
-func (e *Engine) finish(log *zap.Logger, rep Report, err error) (Report, error) {
-	rep.Timings.Total = time.Since(rep.Started)
+// recall reads what the state database holds for the run into
+// prep.Remembered and returns the run's shrink check. The sources named by
+// --accept-source-drop must be sources of the run, and need a state.
+func (e *Engine) recall(prep *Prepared, opts RunOptions) (sourceGate, error) {
+	prep.Remembered = Remembered{Now: e.now()}
+	gate := sourceGate{percent: e.MaxSourceDropPercent, accept: map[string]bool{}}
+	names := make([]string, len(e.Sources))
+	for i, src := range e.Sources {
+		names[i] = src.Name()
+	}
+	for _, name := range opts.AcceptSourceDrop {
+		if !slices.Contains(names, name) {
+			return gate, fmt.Errorf("--accept-source-drop %s: no source of that name (sources: %s)", SafeText(name), strings.Join(names, ", "))
+		}
+		gate.accept[name] = true
+	}
+	if e.Memory == nil {
+		if len(opts.AcceptSourceDrop) > 0 {
+			return gate, errors.New("--accept-source-drop needs state.dir: without the state database there is no last good size to compare a source with, so there is nothing to accept")
+		}
+		return gate, nil
+	}
+	var err error
+	if gate.lastGood, err = e.Memory.LastGood(); err != nil {
+		return gate, fmt.Errorf("state.dir: %w", err)
+	}
+	if prep.Remembered.MissingSince, err = e.Memory.Missing(); err != nil {
+		return gate, fmt.Errorf("state.dir: %w", err)
+	}
+	owned, recorded, err := e.Memory.OwnedTeams()
+	if err != nil {
+		return gate, fmt.Errorf("state.dir: %w", err)
+	}
+	if !recorded {
+		prep.first = true
+	} else {
+		if owned == nil {
+			owned = map[string]bool{}
+		}
+		prep.Remembered.Owned = owned
+	}
+	return gate, nil
+}
+
+// finish writes what the run leaves in the state database (mem; nil when
+// it did not plan, or is a dry run) and its history row, logs the end of
+// the run and records its metrics.
+func (e *Engine) finish(log *zap.Logger, rep Report, mem *runMemory, err error) (Report, error) {
+	rep.Timings.Total = time.Since(rep.began)
+	if serr := mem.end(rep); serr != nil {
+		rep.StateError = serr.Error()
+		log.Error("the run could not write its state to state.dir; the run counts as failed", zap.Error(serr))
+	}
+	if err != nil {
+		rep.Error = err.Error()
+	}
+	rep.Status = status(rep, err)
+	if e.Memory != nil {
+		if rerr := e.Memory.RecordRun(rep); rerr != nil {
+			log.Error("the run could not be recorded in state.dir's history; the run counts as failed", zap.Error(rerr))
+			rep.StateError = strings.TrimPrefix(rep.StateError+"; ", "; ") + rerr.Error()
+			rep.Status = status(rep, err)
+		}
+	}
 	result := runResult(rep, err)
-	e.Metrics.observeRun(result, rep.Timings.Total, rep.Started.Add(rep.Timings.Total), rep.DryRun)
-	fields := []zap.Field{zap.String("result", result), zap.Bool("dry_run", rep.DryRun),
+	e.Metrics.observeRun(result, rep.Timings.Total, time.Now(), rep.DryRun)
+	fields := []zap.Field{zap.String("result", result), zap.String("status", rep.Status), zap.Bool("dry_run", rep.DryRun),
 		zap.Int("applied", rep.Result.Counts.Applied), zap.Int("failed", rep.Result.Counts.Failed),
 		zap.Int("withheld", rep.Result.Counts.Withheld), zap.Int("cancelled", rep.Result.Counts.Cancelled),
 		zap.Duration("duration", rep.Timings.Total)}
@@ -257,8 +385,11 @@ func (e *Engine) finish(log *zap.Logger, rep Report, err error) (Report, error) 
 }
 
 // fetch reads every source at once. The first failure cancels the others
-// and fails the run: no partial directory is ever planned against.
-func (e *Engine) fetch(ctx context.Context, log *zap.Logger) ([]*sources.Snapshot, error) {
+// and fails the run: no partial directory is ever planned against. On a
+// failure it returns, beside the error, the snapshots it has (nil where a
+// source did not answer), a source that failed a safety check included,
+// for the run's report.
+func (e *Engine) fetch(ctx context.Context, log *zap.Logger, gate sourceGate) ([]*sources.Snapshot, error) {
 	snaps := make([]*sources.Snapshot, len(e.Sources))
 	g, gctx := errgroup.WithContext(ctx)
 	for i, src := range e.Sources {
@@ -271,18 +402,21 @@ func (e *Engine) fetch(ctx context.Context, log *zap.Logger) ([]*sources.Snapsho
 			if snap.Source == "" {
 				snap.Source = src.Name()
 			}
+			snaps[i] = snap
 			if n := len(snap.Users); n < e.MinSourceUsers {
 				return fmt.Errorf("source %q returned %d users, fewer than safety.min_source_users (%d); nothing was written: check the source's filter and base DN",
 					src.Name(), n, e.MinSourceUsers)
 			}
+			if err := gate.check(snap, log); err != nil {
+				return err
+			}
 			log.Info("fetched source", zap.String("source", src.Name()), zap.Int("users", len(snap.Users)),
 				zap.Int("groups", len(snap.Groups)), zap.Any("skipped", snap.Skipped), zap.Duration("duration", time.Since(start)))
-			snaps[i] = snap
 			return nil
 		})
 	}
 	if err := g.Wait(); err != nil {
-		return nil, err
+		return snaps, err
 	}
 	// Recorded only once every source is healthy, so a failed run leaves
 	// the last good counts in place.
@@ -352,7 +486,8 @@ func accountOf(cur Current) (string, error) {
 func logPlan(log *zap.Logger, p Plan, d time.Duration) {
 	log.Info("plan made", zap.Int("create", p.Summary.Create), zap.Int("update", p.Summary.Update),
 		zap.Int("delete", p.Summary.Delete), zap.Int("withheld", len(p.Withheld)),
-		zap.Int("conflicts", len(p.Conflicts)), zap.Int("destructive", p.Destructive), zap.Int("base", p.Base),
+		zap.Int("conflicts", len(p.Conflicts)), zap.Int("pending_deletes", len(p.PendingDeletes)),
+		zap.Int("destructive", p.Destructive), zap.Int("base", p.Base),
 		zap.Duration("duration", d))
 	for _, c := range p.Conflicts {
 		if c.User != "" {
@@ -380,7 +515,7 @@ func ExitCode(rep Report, err error) int {
 // (an error, a failed change, a cancelled one), withheld, or success.
 func runResult(rep Report, err error) string {
 	switch {
-	case err != nil || rep.Result.Counts.Failed > 0 || rep.Result.Counts.Cancelled > 0:
+	case err != nil || rep.StateError != "" || rep.Result.Counts.Failed > 0 || rep.Result.Counts.Cancelled > 0:
 		return RunFailure
 	case rep.Result.Counts.Withheld > 0:
 		return RunWithheld
@@ -406,8 +541,11 @@ func shortHash(fp string) string {
 
 // sourceReports is what each snapshot holds, for a run's report.
 func sourceReports(snaps []*sources.Snapshot) []SourceReport {
-	out := make([]SourceReport, 0, len(snaps))
+	var out []SourceReport
 	for _, s := range snaps {
+		if s == nil {
+			continue
+		}
 		out = append(out, SourceReport{Name: s.Source, Users: len(s.Users), Groups: len(s.Groups), Skipped: s.Skipped})
 	}
 	return out

@@ -27,6 +27,8 @@ type Explanation struct {
 	// team writes adding or removing them included).
 	Changes, Withheld []Change
 	Conflicts         []Conflict
+	// Pending is the user's delete users.delete_grace keeps for now.
+	Pending []PendingDelete
 }
 
 // Explain looks query up, as an email when it has an @ and as a team (or
@@ -34,11 +36,18 @@ type Explanation struct {
 // state, PagerTree and the plan. It works from what the caller already
 // fetched and planned; it does no I/O.
 func Explain(query string, snaps []*sources.Snapshot, want Desired, cur Current, p Plan, pol Policy) Explanation {
+	return ExplainWith(query, snaps, want, cur, p, pol, Remembered{})
+}
+
+// ExplainWith is Explain for a plan made with what the state database
+// remembered (PlanWith): a team carrying the marker that the state does
+// not record as ptsync's is said to be not ptsync's.
+func ExplainWith(query string, snaps []*sources.Snapshot, want Desired, cur Current, p Plan, pol Policy, mem Remembered) Explanation {
 	rules, _ := compileRules(pol.Rules) // BuildDesired already accepted them
 	if strings.Contains(query, "@") {
 		return explainUser(EmailKey(query), snaps, rules, want, cur, p, pol)
 	}
-	return explainTeam(strings.TrimSpace(query), snaps, rules, want, cur, p, pol)
+	return explainTeam(strings.TrimSpace(query), snaps, rules, want, cur, p, pol, mem)
 }
 
 func (e *Explanation) say(format string, args ...any) {
@@ -111,8 +120,15 @@ func explainUser(email string, snaps []*sources.Snapshot, rules []rule, want Des
 		case want.Present[email]:
 		case !pol.DeleteUsers:
 			e.say("  absent from every source; kept because users.delete is false")
+		case !u.Admin && !protected(email, pol.Protect) && pol.DeleteGrace > 0:
+			e.say("  absent from every source; users.delete removes it once missing for users.delete_grace (%s)", shortGrace(pol.DeleteGrace))
 		case !u.Admin && !protected(email, pol.Protect):
 			e.say("  absent from every source; users.delete removes it")
+		}
+	}
+	for _, d := range p.PendingDeletes {
+		if d.Email == email {
+			e.Pending = append(e.Pending, d)
 		}
 	}
 	about := func(c Change) bool {
@@ -122,7 +138,7 @@ func explainUser(email string, snaps []*sources.Snapshot, rules []rule, want Des
 	return e
 }
 
-func explainTeam(name string, snaps []*sources.Snapshot, rules []rule, want Desired, cur Current, p Plan, pol Policy) Explanation {
+func explainTeam(name string, snaps []*sources.Snapshot, rules []rule, want Desired, cur Current, p Plan, pol Policy, mem Remembered) Explanation {
 	e := Explanation{Query: name, Kind: KindTeam}
 	var keys, ids []string
 	names := []string{name} // the query and the team names its groups render
@@ -158,6 +174,9 @@ func explainTeam(name string, snaps []*sources.Snapshot, rules []rule, want Desi
 			e.say("PagerTree: team %s %q, members: %d, not managed by ptsync (no marker)", t.ID, t.Name, len(t.MemberIDs))
 		case !want.Sources[m.Source]:
 			e.say("PagerTree: team %s %q, members: %d, managed for source %q, which this configuration does not sync", t.ID, t.Name, len(t.MemberIDs), m.Source)
+		case mem.Owned != nil && !mem.Owned[t.ID]:
+			e.say("PagerTree: team %s %q, members: %d, carries ptsync's marker (key %s), but the state database has no record of ptsync creating or adopting it: not managed by ptsync",
+				t.ID, t.Name, len(t.MemberIDs), m.Key())
 		case !slices.Contains(keys, m.Key()):
 			e.say("PagerTree: team %s %q, members: %d, managed by ptsync (marker key %s), but its group is gone from source %q or no rule matches it: on_missing %s applies",
 				t.ID, t.Name, len(t.MemberIDs), m.Key(), m.Source, missingAction(pol.Rules, m.Source))
@@ -204,7 +223,7 @@ func (e Explanation) Render(w io.Writer) error {
 	for _, l := range e.Lines {
 		fmt.Fprintf(b, "  %s\n", SafeText(l))
 	}
-	if len(e.Changes)+len(e.Withheld)+len(e.Conflicts) == 0 {
+	if len(e.Changes)+len(e.Withheld)+len(e.Conflicts)+len(e.Pending) == 0 {
 		fmt.Fprintf(b, "plan: nothing to do\n")
 	} else {
 		fmt.Fprintf(b, "plan:\n")
@@ -214,6 +233,9 @@ func (e Explanation) Render(w io.Writer) error {
 	}
 	for _, c := range e.Withheld {
 		writeChange(b, "  withheld: ", c, c.WithheldReason)
+	}
+	for _, d := range e.Pending {
+		writeChange(b, "  pending: ", Change{Op: OpDelete, Kind: KindUser, Name: d.Email}, pendingNote(d))
 	}
 	for _, c := range e.Conflicts {
 		fmt.Fprintf(b, "  conflict: %s: %s\n", SafeText(c.Subject()), SafeText(c.Reason))

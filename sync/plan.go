@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/ptsync/ptsync/internal/config"
 )
@@ -46,6 +47,9 @@ type Plan struct {
 	// UnusablePhones are directory phones left out because they are not
 	// in E.164, which the account requires (Desired.UnusablePhones).
 	UnusablePhones []string
+	// PendingDeletes are leavers users.delete_grace keeps for now, by
+	// email: not changes, and never applied from a saved plan.
+	PendingDeletes []PendingDelete
 	// teamRoles is the policy's TeamRoles the plan was made under; a
 	// saved plan is checked against a fresh one's (VerifySaved).
 	teamRoles bool
@@ -180,6 +184,7 @@ type planner struct {
 	cur     Current
 	want    Desired
 	pol     Policy
+	mem     Remembered
 	byEmail map[string]AccountUser // first user (by id) per email key
 	byID    map[string]AccountUser
 	// twins maps an email key more than one user has to their ids, sorted.
@@ -197,11 +202,20 @@ type planner struct {
 }
 
 // MakePlan diffs the current PagerTree state against the wanted one and
-// applies the safety rules. It is pure: no I/O, and the same inputs always
-// give the same plan.
+// applies the safety rules, as a run without state does (PlanWith with
+// nothing remembered). It is pure: no I/O, and the same inputs always give
+// the same plan.
 func MakePlan(cur Current, want Desired, pol Policy) Plan {
+	return PlanWith(cur, want, pol, Remembered{})
+}
+
+// PlanWith is MakePlan with what earlier runs left in the state database:
+// when each leaver went missing (users.delete_grace counts from then up to
+// mem.Now) and which teams ptsync created or adopted (a team carrying the
+// marker that is not among them is not ptsync's). It is pure too.
+func PlanWith(cur Current, want Desired, pol Policy, mem Remembered) Plan {
 	pl := &planner{
-		cur: cur, want: want, pol: pol,
+		cur: cur, want: want, pol: pol, mem: mem,
 		byEmail:      make(map[string]AccountUser, len(cur.Users)),
 		byID:         make(map[string]AccountUser, len(cur.Users)),
 		twins:        map[string][]string{},
@@ -396,15 +410,68 @@ func (pl *planner) planUserDeletes(users []AccountUser) {
 			!pl.manageable(u) || inTwinTeam[u.ID] {
 			continue
 		}
-		pl.add(Change{Op: OpDelete, Kind: KindUser, Name: email, ID: u.ID, Destructive: 1, Reason: "absent from every source"})
+		reason := "absent from every source"
+		if grace := pl.pol.DeleteGrace; grace > 0 {
+			since, ok := pl.mem.MissingSince[email]
+			if !ok {
+				since = pl.mem.Now
+			}
+			if after := since.Add(grace); pl.mem.Now.Before(after) {
+				pl.plan.PendingDeletes = append(pl.plan.PendingDeletes, PendingDelete{Email: email, ID: u.ID, Since: since, After: after})
+				continue
+			}
+			reason = fmt.Sprintf("absent from every source since %s, longer than users.delete_grace (%s)", stamp(since), shortGrace(grace))
+		}
+		pl.add(Change{Op: OpDelete, Kind: KindUser, Name: email, ID: u.ID, Destructive: 1, Reason: reason})
 	}
+	slices.SortFunc(pl.plan.PendingDeletes, func(a, b PendingDelete) int { return cmp.Or(cmp.Compare(a.Email, b.Email), cmp.Compare(a.ID, b.ID)) })
+}
+
+// leavers are the email keys of every leaver the plan found, pending or
+// deleted (a delete withheld included): what a healthy run records as
+// missing (Memory.UpdateMissing).
+func (p Plan) leavers() []string {
+	var out []string
+	for _, d := range p.PendingDeletes {
+		out = append(out, d.Email)
+	}
+	for _, cs := range [][]Change{p.Changes, p.Withheld} {
+		for _, c := range cs {
+			if c.Kind == KindUser && c.Op == OpDelete {
+				out = append(out, c.Name)
+			}
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+// stamp writes a time as plans and reports do: UTC, to the second.
+func stamp(t time.Time) string { return t.UTC().Format(time.RFC3339) }
+
+// shortGrace writes a duration as a config would: 72h, 90m, not 72h0m0s.
+func shortGrace(d time.Duration) string {
+	s := d.String()
+	for _, zero := range []string{"0s", "0m"} {
+		if strings.HasSuffix(s, "m"+zero) || strings.HasSuffix(s, "h"+zero) {
+			s = strings.TrimSuffix(s, zero)
+		}
+	}
+	return s
 }
 
 // teamRef is a current team with its parsed marker.
 type teamRef struct {
 	AccountTeam
 	marker Marker
+	// marked says the team is ptsync's: it carries the marker and, where
+	// the state records ptsync's teams, is one of them.
 	marked bool
+	// unrecorded says the team carries the marker but the state has no
+	// record of ptsync creating or adopting it: anyone who can edit a
+	// description can type a marker, so it is treated as a team ptsync
+	// does not manage (adopt: true may take it over) and reported.
+	unrecorded bool
 }
 
 // planTeams matches wanted teams to PagerTree teams (marker first, then
@@ -414,7 +481,8 @@ func (pl *planner) planTeams() {
 	teams := make([]teamRef, 0, len(pl.cur.Teams))
 	for _, t := range pl.cur.Teams {
 		m, ok := ParseMarker(t.Description)
-		teams = append(teams, teamRef{AccountTeam: t, marker: m, marked: ok})
+		unrecorded := ok && pl.mem.Owned != nil && !pl.mem.Owned[t.ID]
+		teams = append(teams, teamRef{AccountTeam: t, marker: m, marked: ok && !unrecorded, unrecorded: unrecorded})
 	}
 	slices.SortFunc(teams, func(a, b teamRef) int { return cmp.Compare(a.ID, b.ID) })
 	byKey := map[string][]teamRef{}
@@ -437,6 +505,7 @@ func (pl *planner) planTeams() {
 		}
 	}
 	handled := map[string]bool{}
+	reported := map[string]bool{} // unrecorded teams a conflict names already
 
 	wanted := make([]WantedTeam, 0, len(pl.want.Teams))
 	for _, w := range pl.want.Teams {
@@ -474,11 +543,19 @@ func (pl *planner) planTeams() {
 			for _, t := range others {
 				handled[t.ID] = true
 			}
+		case others[0].unrecorded && !w.Adopt:
+			reported[others[0].ID] = true
+			pl.conflict(w.Name, "%s; set adopt: true on teams[%d] to take it over if it is ptsync's, or remove the marker from its description",
+				unrecordedWhy(others[0]), w.Rule)
 		case !others[0].marked && !w.Adopt:
 			pl.conflict(w.Name, "team %q exists and is not managed by ptsync; set adopt: true on teams[%d] to take it over", w.Name, w.Rule)
 		case !others[0].marked:
 			handled[others[0].ID] = true
-			if pl.updateTeam(others[0], w, fmt.Sprintf("adopted by teams[%d] (adopt: true)", w.Rule), byName) {
+			how := fmt.Sprintf("adopted by teams[%d] (adopt: true)", w.Rule)
+			if others[0].unrecorded {
+				how += "; its ptsync marker was not ptsync's own"
+			}
+			if pl.updateTeam(others[0], w, how, byName) {
 				pl.managedTeams[others[0].ID] = others[0].AccountTeam
 			}
 		case !pl.want.Sources[others[0].marker.Source]:
@@ -493,11 +570,21 @@ func (pl *planner) planTeams() {
 	}
 
 	for _, t := range teams {
+		if t.unrecorded && !handled[t.ID] && !reported[t.ID] && pl.want.Sources[t.marker.Source] {
+			pl.conflict(t.Name, "%s, so it is left alone (on_missing does not apply to it); remove the marker from its description, or, if it is ptsync's, set adopt: true on the rule of its name to take it over",
+				unrecordedWhy(t))
+		}
 		if !t.marked || handled[t.ID] || claimed[t.ID] || !pl.want.Sources[t.marker.Source] {
 			continue
 		}
 		pl.planMissing(t)
 	}
+}
+
+// unrecordedWhy says why an unrecorded team is not ptsync's.
+func unrecordedWhy(t teamRef) string {
+	return fmt.Sprintf("team %s carries ptsync's marker (source %q, group %q), but the state database (state.dir) has no record of ptsync creating or adopting it: anyone who can edit a description can type a marker, so ptsync does not take it as its own",
+		t.ID, t.marker.Source, t.marker.GroupID)
 }
 
 // canonical maps admin emails to the key that stands for their PagerTree

@@ -24,26 +24,34 @@ type planDocument struct {
 	Invited []string                  `json:"invited,omitempty"`
 	// UnusablePhones are "email (phone)" entries, phones left out.
 	UnusablePhones []string `json:"unusable_phones,omitempty"`
+	// PendingDeletes are leavers users.delete_grace keeps for now.
+	PendingDeletes []PendingDelete `json:"pending_deletes,omitempty"`
 }
 
 // RenderJSON writes the plan as one indented JSON object. Empty lists are
 // written as [], never null, and "skipped" as {}, so scripts can index them
 // unguarded.
 func RenderJSON(w io.Writer, p Plan) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(toDocument(p)); err != nil {
+		return fmt.Errorf("write plan as JSON: %w", err)
+	}
+	return nil
+}
+
+// toDocument is the JSON form of p.
+func toDocument(p Plan) planDocument {
 	doc := planDocument{
 		Changes: orEmpty(p.Changes), Summary: p.Summary, Withheld: orEmpty(p.Withheld),
 		Conflicts: orEmpty(p.Conflicts), Fingerprint: p.Fingerprint, Base: p.Base, Destructive: p.Destructive,
 		Origin: p.Origin, Skipped: p.Skipped, Invited: p.Invited, UnusablePhones: p.UnusablePhones,
+		PendingDeletes: p.PendingDeletes,
 	}
 	if doc.Skipped == nil {
 		doc.Skipped = map[string]map[string]int{}
 	}
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	if err := enc.Encode(doc); err != nil {
-		return fmt.Errorf("write plan as JSON: %w", err)
-	}
-	return nil
+	return doc
 }
 
 // ReadPlan loads a plan RenderJSON wrote (ptsync plan --out). It rejects
@@ -64,21 +72,27 @@ func ReadPlan(r io.Reader) (Plan, error) {
 			return Plan{}, fmt.Errorf("read plan: %w", err)
 		}
 	}
+	p := fromDocument(doc)
+	if got := summarize(p.Changes); got != p.Summary {
+		return Plan{}, fmt.Errorf("read plan: summary %+v does not match its changes %+v; the file was edited", p.Summary, got)
+	}
+	return p, nil
+}
+
+// fromDocument is the plan doc holds, in the shape MakePlan gives.
+func fromDocument(doc planDocument) Plan {
 	p := Plan{
 		Changes: nilIfEmpty(doc.Changes), Withheld: nilIfEmpty(doc.Withheld),
 		Conflicts: nilIfEmpty(doc.Conflicts), Fingerprint: doc.Fingerprint, Summary: doc.Summary,
 		Base: doc.Base, Destructive: doc.Destructive, Origin: doc.Origin, Invited: nilIfEmpty(doc.Invited),
-		UnusablePhones: nilIfEmpty(doc.UnusablePhones),
+		UnusablePhones: nilIfEmpty(doc.UnusablePhones), PendingDeletes: nilIfEmpty(doc.PendingDeletes),
 	}
 	if len(doc.Skipped) > 0 {
 		p.Skipped = doc.Skipped
 	}
 	normalizeChanges(p.Changes)
 	normalizeChanges(p.Withheld)
-	if got := summarize(p.Changes); got != p.Summary {
-		return Plan{}, fmt.Errorf("read plan: summary %+v does not match its changes %+v; the file was edited", p.Summary, got)
-	}
-	return p, nil
+	return p
 }
 
 // validChange checks what Apply relies on in a change read from a file.
@@ -204,9 +218,19 @@ func nonEmpty(ss ...string) []string {
 
 // SummaryLine is the plan's one-line total, as text output ends with it.
 func SummaryLine(p Plan) string {
+	pending := ""
+	if n := len(p.PendingDeletes); n > 0 {
+		pending = fmt.Sprintf("; %d pending delete", n)
+		if n > 1 {
+			pending += "s"
+		}
+	}
 	if p.InSync() {
-		if len(p.Conflicts) > 0 {
-			return fmt.Sprintf("No changes; %d conflicts left alone.", len(p.Conflicts))
+		switch {
+		case len(p.Conflicts) > 0:
+			return fmt.Sprintf("No changes; %d conflicts left alone%s.", len(p.Conflicts), pending)
+		case pending != "":
+			return "No changes" + pending + "."
 		}
 		return "No changes. PagerTree is in sync."
 	}
@@ -214,7 +238,7 @@ func SummaryLine(p Plan) string {
 	if len(p.Withheld) > 0 {
 		line += fmt.Sprintf("; %d withheld", len(p.Withheld))
 	}
-	return line + "."
+	return line + pending + "."
 }
 
 // writeChange writes one change as a text line: sign, kind, name, details
@@ -237,17 +261,46 @@ func writeChange(w io.Writer, indent string, c Change, note string) {
 
 // RenderText writes the plan the way terraform plan reads: one +, ~ or -
 // line per change with its reason as a # comment, then what the safety
-// limits withheld, conflicts, a line per source that skipped entries and
-// the summary line.
+// limits withheld, the deletes users.delete_grace keeps pending,
+// conflicts, a line per source that skipped entries and the summary line.
 func RenderText(w io.Writer, p Plan) error {
-	b := bufio.NewWriter(w)
-	for _, c := range p.Changes {
-		writeChange(b, "", c, c.Reason)
+	changes := make([]textLine, len(p.Changes))
+	for i, c := range p.Changes {
+		changes[i] = textLine{c, c.Reason}
 	}
-	if len(p.Withheld) > 0 {
+	withheld := make([]textLine, len(p.Withheld))
+	for i, c := range p.Withheld {
+		withheld[i] = textLine{c, c.WithheldReason}
+	}
+	if err := renderText(w, changes, withheld, p, SummaryLine(p)); err != nil {
+		return fmt.Errorf("write plan: %w", err)
+	}
+	return nil
+}
+
+// textLine is one change line of the text output and its # comment.
+type textLine struct {
+	c    Change
+	note string
+}
+
+// renderText writes the change lines, the withheld ones, and p's pending
+// deletes, conflicts and notes, then last, the summary line.
+func renderText(w io.Writer, changes, withheld []textLine, p Plan, last string) error {
+	b := bufio.NewWriter(w)
+	for _, l := range changes {
+		writeChange(b, "", l.c, l.note)
+	}
+	if len(withheld) > 0 {
 		fmt.Fprintf(b, "\nWithheld by the safety limits (rerun with --allow-destructive to apply them):\n")
-		for _, c := range p.Withheld {
-			writeChange(b, "", c, c.WithheldReason)
+		for _, l := range withheld {
+			writeChange(b, "", l.c, l.note)
+		}
+	}
+	if len(p.PendingDeletes) > 0 {
+		fmt.Fprintf(b, "\nPending deletes (users.delete_grace: not changes of this run):\n")
+		for _, d := range p.PendingDeletes {
+			writeChange(b, "", Change{Op: OpDelete, Kind: KindUser, Name: d.Email}, pendingNote(d))
 		}
 	}
 	if len(p.Conflicts) > 0 {
@@ -257,22 +310,25 @@ func RenderText(w io.Writer, p Plan) error {
 		}
 	}
 	skipped := append(SkippedLines(p.Skipped), noteLines(p)...)
+	sections := len(changes) + len(withheld) + len(p.PendingDeletes) + len(p.Conflicts)
 	if len(skipped) > 0 {
-		if len(p.Changes)+len(p.Withheld)+len(p.Conflicts) > 0 {
+		if sections > 0 {
 			b.WriteByte('\n')
 		}
 		for _, line := range skipped {
 			fmt.Fprintln(b, line)
 		}
 	}
-	if len(p.Changes)+len(p.Withheld)+len(p.Conflicts)+len(skipped) > 0 {
+	if sections+len(skipped) > 0 {
 		b.WriteByte('\n')
 	}
-	fmt.Fprintln(b, SummaryLine(p))
-	if err := b.Flush(); err != nil {
-		return fmt.Errorf("write plan: %w", err)
-	}
-	return nil
+	fmt.Fprintln(b, last)
+	return b.Flush()
+}
+
+// pendingNote is the comment of a pending delete's line.
+func pendingNote(d PendingDelete) string {
+	return fmt.Sprintf("missing since %s, deleted after %s", stamp(d.Since), stamp(d.After))
 }
 
 // RenderMarkdown writes the plan for a pull-request comment or a report:
@@ -298,6 +354,12 @@ func RenderMarkdown(w io.Writer, p Plan) error {
 	}
 	table("Changes", p.Changes, func(c Change) string { return c.Reason })
 	table("Withheld by the safety limits", p.Withheld, func(c Change) string { return c.WithheldReason })
+	if len(p.PendingDeletes) > 0 {
+		fmt.Fprintf(b, "\n#### Pending deletes (users.delete_grace)\n\n| | kind | name | missing since | deleted after |\n|---|---|---|---|---|\n")
+		for _, d := range p.PendingDeletes {
+			fmt.Fprintf(b, "| `-` | user | %s | %s | %s |\n", mdCell(d.Email), stamp(d.Since), stamp(d.After))
+		}
+	}
 	if len(p.Conflicts) > 0 {
 		fmt.Fprintf(b, "\n#### Conflicts (left alone)\n\n")
 		for _, c := range p.Conflicts {

@@ -142,6 +142,7 @@ func VerifySaved(saved, fresh Plan, cur Current) (Plan, error) {
 		Changes: picked, Withheld: fresh.Withheld, Conflicts: fresh.Conflicts, Fingerprint: fresh.Fingerprint,
 		Summary: summarize(picked), Base: fresh.Base, Destructive: fresh.Destructive, Origin: saved.Origin, Skipped: fresh.Skipped,
 		Invited: fresh.Invited, UnusablePhones: fresh.UnusablePhones, teamRoles: fresh.teamRoles,
+		PendingDeletes: fresh.PendingDeletes,
 	}, nil
 }
 

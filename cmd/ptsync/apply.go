@@ -16,6 +16,7 @@ func runApply(ctx context.Context, e env) int {
 	fs := newFlags("apply", e)
 	path := fs.String("config", "ptsync.yaml", "configuration file")
 	metricsFile := metricsFileFlag(fs)
+	accept := acceptSourceDropFlag(fs)
 	planFile, code, ok := parseWithArg(fs, e, "PLAN.json")
 	if !ok {
 		return code
@@ -34,6 +35,7 @@ func runApply(ctx context.Context, e env) int {
 	if !ok {
 		return code
 	}
+	defer run.close()
 	here, err := planOrigin(run.cfg)
 	if err != nil {
 		return fail(e, "apply", err)
@@ -43,7 +45,7 @@ func runApply(ctx context.Context, e env) int {
 	}
 	ctx, cancel := withCycleTimeout(ctx, run.cfg)
 	defer cancel()
-	rep, err := run.engine.ApplyPlan(ctx, p, sync.RunOptions{RunID: run.runID})
+	rep, err := run.engine.ApplyPlan(ctx, p, sync.RunOptions{RunID: run.runID, AcceptSourceDrop: *accept, Command: run.command})
 	if !writeMetricsFile(e, "apply", run, *metricsFile) {
 		return exitError
 	}

@@ -11,6 +11,7 @@ import (
 func runExplain(ctx context.Context, e env) int {
 	fs := newFlags("explain", e)
 	path := fs.String("config", "ptsync.yaml", "configuration file")
+	accept := acceptSourceDropFlag(fs)
 	query, code, ok := parseWithArg(fs, e, "EMAIL or TEAM")
 	if !ok {
 		return code
@@ -19,11 +20,12 @@ func runExplain(ctx context.Context, e env) int {
 	if !ok {
 		return code
 	}
-	prep, err := run.engine.Prepare(ctx, sync.RunOptions{RunID: run.runID})
+	defer run.close()
+	prep, err := run.engine.Prepare(ctx, sync.RunOptions{RunID: run.runID, AcceptSourceDrop: *accept})
 	if err != nil {
 		return fail(e, "explain", err)
 	}
-	x := sync.Explain(query, prep.Snapshots, prep.Desired, prep.Current, prep.Plan, prep.Policy)
+	x := sync.ExplainWith(query, prep.Snapshots, prep.Desired, prep.Current, prep.Plan, prep.Policy, prep.Remembered)
 	if err := x.Render(e.stdout); err != nil {
 		return fail(e, "explain", err)
 	}

@@ -50,6 +50,8 @@ var commands = map[string]command{
 	"explain":  {"why one user or team is (or is not) wanted", runExplain},
 	"demo":     {"an embedded directory and PagerTree emulator, one full cycle", runDemo},
 	"emulator": {"serve the PagerTree API emulator", runEmulator},
+	"history":  {"the last runs, from the state database (state.dir)", runHistory},
+	"report":   {"one run's report: its plan and what became of every change", runReport},
 	"version":  {"print version, commit and Go version", runVersion},
 }
 

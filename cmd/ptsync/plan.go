@@ -28,6 +28,7 @@ func runPlan(ctx context.Context, e env) int {
 	detailed := fs.Bool("detailed-exitcode", false, "exit 2 when the plan has changes (0 when none)")
 	allowDestructive := fs.Bool("allow-destructive", false, "plan without the safety limits, as sync --allow-destructive would apply")
 	metricsFile := metricsFileFlag(fs)
+	accept := acceptSourceDropFlag(fs)
 	if code, ok := parseFlags(fs, e); !ok {
 		return code
 	}
@@ -42,13 +43,16 @@ func runPlan(ctx context.Context, e env) int {
 	if !ok {
 		return code
 	}
+	defer run.close()
 	origin, err := planOrigin(run.cfg) // local and cheap: before the network
 	if err != nil {
 		return fail(e, "plan", err)
 	}
 	ctx, cancel := withCycleTimeout(ctx, run.cfg)
 	defer cancel()
-	prep, err := run.engine.Prepare(ctx, sync.RunOptions{AllowDestructive: *allowDestructive, RunID: run.runID})
+	// A plan reads the state (the shrink check, pending deletes, ptsync's
+	// teams) and records nothing: it is no run of the history.
+	prep, err := run.engine.Prepare(ctx, sync.RunOptions{AllowDestructive: *allowDestructive, RunID: run.runID, AcceptSourceDrop: *accept})
 	if !writeMetricsFile(e, "plan", run, *metricsFile) {
 		return exitError
 	}

@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/ptsync/ptsync/internal/config"
 	"github.com/ptsync/ptsync/internal/server"
+	"github.com/ptsync/ptsync/internal/state"
 	"github.com/ptsync/ptsync/sync"
 )
 
@@ -26,6 +28,11 @@ import (
 // grace period, so a run cut short is cancelled (and says so in the log)
 // rather than killed.
 const defaultDrainTimeout = 25 * time.Second
+
+// overrunGrace is how long past its cycle_timeout a cycle may take to end
+// (it is cancelled at the deadline, and unwinds) before /readyz reports it
+// as having run past cycle_timeout.
+const overrunGrace = time.Second
 
 // Why /readyz answers 503 outside a failed run.
 const (
@@ -50,6 +57,7 @@ func runDaemon(ctx context.Context, e env, reload <-chan os.Signal) int {
 	path := fs.String("config", "ptsync.yaml", "configuration file")
 	drainTimeout := fs.Duration("drain-timeout", defaultDrainTimeout,
 		"on SIGTERM or SIGINT, how long a running sync may go on before it is cancelled")
+	accept := acceptSourceDropFlag(fs)
 	if code, ok := parseFlags(fs, e); !ok {
 		return code
 	}
@@ -68,6 +76,15 @@ func runDaemon(ctx context.Context, e env, reload <-chan os.Signal) int {
 		}
 		return fail(e, "run", err)
 	}
+	// The state is opened once, for the daemon's life: a second ptsync on
+	// the same directory is refused, and this one stops before it serves.
+	db, err := openState(loaded.cfg)
+	if err != nil {
+		return fail(e, "run", err)
+	}
+	if db != nil {
+		defer db.Close()
+	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	d := &daemon{
@@ -76,6 +93,9 @@ func runDaemon(ctx context.Context, e env, reload <-chan os.Signal) int {
 		loaded:  loaded,
 		metrics: sync.NewMetrics(reg, version),
 		server:  server.New(reg, loaded.log),
+		state:   db,
+		command: commandLine("run", e.args),
+		accept:  *accept,
 	}
 	listen := loaded.cfg.Metrics.Listen
 	ln, err := net.Listen("tcp", listen)
@@ -151,6 +171,13 @@ type daemon struct {
 	// lastSuccess is when the last cycle that did not fail ended; zero
 	// before the first.
 	lastSuccess time.Time
+	// state is the state database the daemon opened at start (nil: none);
+	// every cycle remembers through it and is recorded in it.
+	state   *state.DB
+	command string // the daemon's command line, for the run history
+	// accept are the --accept-source-drop sources: accepted by every
+	// cycle until one ends healthy, which records their new size.
+	accept []string
 }
 
 func (d *daemon) log() *zap.Logger { return d.loaded.log }
@@ -168,12 +195,16 @@ func (d *daemon) loop(ctx context.Context, reload <-chan os.Signal, served <-cha
 		running = true
 		loaded := d.loaded
 		runID := sync.NewRunID()
+		accept := slices.Clone(d.accept)
 		// The cycle is cancelled at its deadline; should it still not end
-		// (a peer that ignores the cancel), /readyz says so.
+		// overrunGrace later (a peer that ignores the cancel), /readyz
+		// says so. A cycle that is only unwinding from its cancel is not
+		// reported as stuck.
 		timeout := loaded.cfg.CycleTimeout
-		d.server.SetDeadline(time.Now().Add(timeout),
+		deadline := time.Now().Add(timeout)
+		d.server.SetDeadline(deadline.Add(overrunGrace),
 			fmt.Sprintf("sync run %s has run past cycle_timeout (%s)", runID, shortDuration(timeout)))
-		go func() { finished <- d.cycle(cycleCtx, loaded, runID) }()
+		go func() { finished <- d.cycle(cycleCtx, loaded, runID, accept, deadline) }()
 	}
 
 	start()
@@ -192,6 +223,7 @@ func (d *daemon) loop(ctx context.Context, reload <-chan os.Signal, served <-cha
 			running = false
 			d.server.ClearDeadline()
 			if reason == "" {
+				d.accept = nil // the accepted sizes are the last good ones now
 				d.lastSuccess = time.Now()
 				d.server.SetReady()
 				d.expectNextSuccess()
@@ -272,23 +304,28 @@ func (d *daemon) untilNext() time.Duration {
 // cancelled at cycle_timeout. It returns why the run leaves the daemon not
 // ready, or "" when it did not fail (a run whose destructive changes were
 // withheld did not fail).
-func (d *daemon) cycle(ctx context.Context, loaded daemonConfig, runID string) string {
-	ctx, cancel := withCycleTimeout(ctx, loaded.cfg)
+func (d *daemon) cycle(ctx context.Context, loaded daemonConfig, runID string, accept []string, deadline time.Time) string {
+	ctx, cancel := context.WithDeadlineCause(ctx, deadline, cycleTimeoutError{loaded.cfg.CycleTimeout})
 	defer cancel()
 	engine, err := newEngine(loaded.cfg, loaded.log, loaded.log.With(zap.String("run_id", runID)), d.metrics, true)
 	if err != nil {
 		loaded.log.Error("sync run could not start", zap.String("run_id", runID), zap.Error(err))
 		return oneLine(fmt.Sprintf("sync run %s could not start: %v", runID, err))
 	}
-	rep, err := engine.RunOnce(ctx, sync.RunOptions{RunID: runID})
+	engine.Memory = memoryOf(d.state)
+	rep, err := engine.RunOnce(ctx, sync.RunOptions{RunID: runID, AcceptSourceDrop: accept, Command: d.command})
 	if sync.ExitCode(rep, err) != sync.ExitError {
 		return ""
 	}
 	if err != nil {
 		return oneLine(fmt.Sprintf("last sync run %s failed: %v", runID, runError(ctx, err)))
 	}
+	if rep.StateError != "" {
+		return oneLine(fmt.Sprintf("last sync run %s failed: state.dir: %s", runID, rep.StateError))
+	}
 	c := rep.Result.Counts
 	if c.Cancelled > 0 {
+		<-ctx.Done() // past its deadline (see sync's Apply) or ended: its cause is set now
 		return oneLine(fmt.Sprintf("last sync run %s failed: run cancelled (%v): %d changes cancelled, %d failed",
 			runID, context.Cause(ctx), c.Cancelled, c.Failed))
 	}
@@ -316,6 +353,13 @@ func (d *daemon) reload() bool {
 	if was, now := d.loaded.cfg.Metrics.Listen, next.cfg.Metrics.Listen; was != now {
 		next.log.Warn("metrics.listen changed: restart ptsync to listen there; still listening as before",
 			zap.String("listening", was), zap.String("configured", now))
+	}
+	if was, now := d.loaded.cfg.State, next.cfg.State; was != now {
+		// The state directory is held for the daemon's life. Without
+		// the state it needs, a users.delete_grace deletes nobody.
+		next.log.Warn("state changed: restart ptsync to use the new state.dir and keep_reports; still using the state it started with",
+			zap.String("using", was.Dir), zap.Int("using_keep_reports", was.KeepReports),
+			zap.String("configured", now.Dir), zap.Int("configured_keep_reports", now.KeepReports))
 	}
 	d.loaded = next
 	next.log.Info("config reloaded; the next sync run uses it", zap.String("config", d.path), zap.String("schedule", next.cfg.Schedule))

@@ -15,6 +15,7 @@ func runSync(ctx context.Context, e env) int {
 	dryRun := fs.Bool("dry-run", false, "plan and log what would be done; write nothing")
 	allowDestructive := fs.Bool("allow-destructive", false, "lift the safety limits for this run")
 	metricsFile := metricsFileFlag(fs)
+	accept := acceptSourceDropFlag(fs)
 	if code, ok := parseFlags(fs, e); !ok {
 		return code
 	}
@@ -25,9 +26,11 @@ func runSync(ctx context.Context, e env) int {
 	if !ok {
 		return code
 	}
+	defer run.close()
 	ctx, cancel := withCycleTimeout(ctx, run.cfg)
 	defer cancel()
-	rep, err := run.engine.RunOnce(ctx, sync.RunOptions{DryRun: *dryRun, AllowDestructive: *allowDestructive, RunID: run.runID})
+	rep, err := run.engine.RunOnce(ctx, sync.RunOptions{DryRun: *dryRun, AllowDestructive: *allowDestructive, RunID: run.runID,
+		AcceptSourceDrop: *accept, Command: run.command})
 	if !writeMetricsFile(e, "sync", run, *metricsFile) {
 		return exitError
 	}
@@ -36,6 +39,7 @@ func runSync(ctx context.Context, e env) int {
 	}
 	code = printRun(e, "sync", rep)
 	if n := rep.Result.Counts.Cancelled; n > 0 {
+		<-ctx.Done() // past its deadline (see sync's Apply) or ended: its cause is set now
 		fail(e, "sync", fmt.Errorf("run cancelled (%v): %d changes not applied; the next run plans them again", context.Cause(ctx), n))
 	}
 	return code
@@ -49,6 +53,10 @@ func printRun(e env, name string, rep sync.Report) int {
 	fmt.Fprintln(e.stdout)
 	if err := sync.RenderResult(e.stdout, rep.Result); err != nil {
 		return fail(e, name, err)
+	}
+	if rep.StateError != "" {
+		// The run did its work, but what it should remember is lost.
+		return fail(e, name, fmt.Errorf("state.dir: %s", rep.StateError))
 	}
 	if rep.DryRun {
 		return exitOK

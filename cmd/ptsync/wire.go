@@ -13,6 +13,7 @@ import (
 
 	"github.com/ptsync/ptsync/internal/config"
 	"github.com/ptsync/ptsync/internal/ptaccount"
+	"github.com/ptsync/ptsync/internal/state"
 	"github.com/ptsync/ptsync/sources"
 	"github.com/ptsync/ptsync/sync"
 )
@@ -24,6 +25,18 @@ type oneShot struct {
 	runID   string
 	engine  *sync.Engine
 	metrics *prometheus.Registry // the run's ptsync_* metrics, for --metrics-file
+	// command is the command line, as the run's history names it.
+	command string
+	// db is the state database of state.dir, nil without one; the engine
+	// remembers through it. close releases it.
+	db *state.DB
+}
+
+// close releases the state directory, for the next ptsync.
+func (o *oneShot) close() {
+	if o.db != nil {
+		_ = o.db.Close()
+	}
 }
 
 // loadOneShot loads the config at path and wires an engine for one run.
@@ -46,7 +59,12 @@ func loadOneShot(e env, name, path string, withSources bool) (*oneShot, int, boo
 	if err != nil {
 		return nil, fail(e, name, err), false
 	}
-	return &oneShot{cfg: cfg, runID: runID, engine: engine, metrics: reg}, exitOK, true
+	db, err := openState(cfg)
+	if err != nil {
+		return nil, fail(e, name, err), false
+	}
+	engine.Memory = memoryOf(db)
+	return &oneShot{cfg: cfg, runID: runID, engine: engine, metrics: reg, command: commandLine(name, e.args), db: db}, exitOK, true
 }
 
 // newEngine wires sources, the PagerTree client and the policy of cfg into
@@ -75,6 +93,10 @@ func newEngine(cfg *config.Config, engineLog, peerLog *zap.Logger, metrics *sync
 		Concurrency:    cfg.PagerTree.Concurrency,
 		Metrics:        metrics,
 		Logger:         engineLog,
+		// The shrink check needs a state to compare with; the caller sets
+		// Engine.Memory when there is one.
+		MaxSourceDropPercent: cfg.Safety.MaxSourceDropPercent,
+		Now:                  clock,
 	}, nil
 }
 
@@ -84,6 +106,7 @@ func newPolicy(cfg *config.Config) sync.Policy {
 		Rules:                 cfg.Teams,
 		Scope:                 cfg.Users.Scope,
 		DeleteUsers:           cfg.Users.Delete,
+		DeleteGrace:           cfg.Users.DeleteGrace,
 		Protect:               cfg.Users.Protect,
 		PhoneRegion:           cfg.Users.PhoneRegion,
 		MaxDestructive:        cfg.Safety.MaxDestructive,

@@ -233,6 +233,29 @@ log:
 	}
 }
 
+// TestStateAndGrace: state.dir is read from the config file's directory,
+// users.delete_grace is accepted with it, and refused without it, naming
+// both keys; max_source_drop_percent is accepted with or without it (it
+// only acts with a state).
+func TestStateAndGrace(t *testing.T) {
+	cfg, err := parse([]byte(minimal+"users: {delete: true, delete_grace: 72h}\nstate: {dir: state, keep_reports: 7}\n"), "/etc/ptsync/ptsync.yaml", lookupIn(nil))
+	if err != nil {
+		t.Fatalf("Parse: %v", err)
+	}
+	if want := (config.State{Dir: "/etc/ptsync/state", KeepReports: 7}); cfg.State != want {
+		t.Errorf("state = %+v, want %+v", cfg.State, want)
+	}
+	if cfg.Users.DeleteGrace != 72*time.Hour {
+		t.Errorf("delete_grace = %v, want 72h", cfg.Users.DeleteGrace)
+	}
+
+	_, err = parse([]byte(minimal+"users:\n  delete: true\n  delete_grace: 1h\nsafety: {max_source_drop_percent: 10}\n"), "ptsync.yaml", lookupIn(nil))
+	want := "ptsync.yaml:15: users.delete_grace: needs state.dir (the state database remembers since when each user is missing); set state.dir, or set users.delete_grace to 0s (deletes then happen on the first healthy run a user is missing)"
+	if err == nil || err.Error() != want {
+		t.Errorf("grace without state.dir:\n got %v\nwant %s", err, want)
+	}
+}
+
 func TestAPISourceDefaults(t *testing.T) {
 	cfg := mustParse(t, `
 pagertree: {username: u, password: p}

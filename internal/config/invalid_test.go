@@ -98,13 +98,12 @@ testdata/invalid-okta-jwt.yaml:10: sources[0].okta.scopes: at least one scope is
 testdata/invalid-scim.yaml:9: sources[0].scim.oauth2.client_secret: is required (or client_secret_file)
 testdata/invalid-scim.yaml:13: sources[1].scim.bearer_token: is required (or bearer_token_file, or oauth2)`,
 	"invalid-users-safety.yaml": `testdata/invalid-users-safety.yaml:13: users.scope: must be one of team_members, all, got "everyone"
-testdata/invalid-users-safety.yaml:15: users.delete_grace: needs the state database, which this build does not have yet; set 0s (deletes then happen on the first healthy run a user is missing)
+testdata/invalid-users-safety.yaml:15: users.delete_grace: needs state.dir (the state database remembers since when each user is missing); set state.dir, or set users.delete_grace to 0s (deletes then happen on the first healthy run a user is missing)
 testdata/invalid-users-safety.yaml:16: users.phone_region: must be an ISO 3166 region code such as US or GB, got "XX"
 testdata/invalid-users-safety.yaml:18: safety.max_destructive: must be 0 or more (0 disables the limit)
 testdata/invalid-users-safety.yaml:19: safety.max_destructive_percent: must be between 0 and 100
 testdata/invalid-users-safety.yaml:20: safety.min_source_users: must be 0 or more
 testdata/invalid-users-safety.yaml:21: safety.max_source_drop_percent: must be between 0 and 100
-testdata/invalid-users-safety.yaml:23: state.dir: the state database is not in this build yet; leave state.dir empty
 testdata/invalid-users-safety.yaml:24: state.keep_reports: must be at least 1
 testdata/invalid-users-safety.yaml:26: metrics.listen: must be host:port, such as 127.0.0.1:9464 or :9464, got "9464"`,
 	"invalid-url-credentials.yaml": `testdata/invalid-url-credentials.yaml:2: pagertree.url: must not carry a user or password (got "https://xxxxx@api.pagertree.com"); use the credential keys

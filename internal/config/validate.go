@@ -298,10 +298,12 @@ func (k *Checker) users() {
 	switch {
 	case u.DeleteGrace < 0:
 		k.Add("users.delete_grace", "must not be negative")
-	case u.DeleteGrace > 0:
-		// Refused rather than ignored: a grace period that silently does
-		// nothing would delete people the admin meant to keep.
-		k.Add("users.delete_grace", "needs the state database, which this build does not have yet; set 0s (deletes then happen on the first healthy run a user is missing)")
+	case u.DeleteGrace > 0 && k.c.State.Dir == "":
+		// Refused rather than ignored: the grace is counted from when a
+		// run first found a user missing, which only the state database
+		// remembers, and a grace that silently did nothing would delete
+		// people the admin meant to keep.
+		k.Add("users.delete_grace", "needs state.dir (the state database remembers since when each user is missing); set state.dir, or set users.delete_grace to 0s (deletes then happen on the first healthy run a user is missing)")
 	}
 	if u.PhoneRegion != "" && !phonenumbers.GetSupportedRegions()[u.PhoneRegion] {
 		k.Add("users.phone_region", "must be an ISO 3166 region code such as US or GB, got %q", u.PhoneRegion)
@@ -326,9 +328,6 @@ func (k *Checker) safety() {
 }
 
 func (k *Checker) state() {
-	if k.c.State.Dir != "" {
-		k.Add("state.dir", "the state database is not in this build yet; leave state.dir empty")
-	}
 	if k.c.State.KeepReports < 1 {
 		k.Add("state.keep_reports", "must be at least 1")
 	}

@@ -1,6 +1,9 @@
 // Package server is the daemon's HTTP side: /metrics for Prometheus,
-// /healthz for liveness and /readyz for readiness. It knows nothing of
-// syncing; the daemon tells it when it is ready and why it is not.
+// /healthz for liveness, /readyz for readiness and, once EnableStatus is
+// called, the status page at / (the last runs, the newest plan, pending
+// deletes, source sizes, PagerTree request rates) read from the state
+// database. It knows nothing of syncing; the daemon tells it when it is
+// ready and why it is not, and the page reads only what runs recorded.
 package server
 
 import (
@@ -28,8 +31,9 @@ const (
 	initialReason = "starting"
 )
 
-// Server serves /metrics, /healthz and /readyz. It starts not ready; its
-// methods are safe for concurrent use.
+// Server serves /metrics, /healthz, /readyz and, once EnableStatus is
+// called, the status page. It starts not ready; its methods are safe for
+// concurrent use.
 //
 // Readiness is the state the daemon last set (SetReady, SetNotReady) and
 // two times it may arm, checked when /readyz is asked, so that a daemon
@@ -37,9 +41,14 @@ const (
 // (SetDeadline), which once passed overrides the state, and an expiry
 // (SetExpiry), which once passed ends a ready state.
 type Server struct {
-	handler http.Handler
-	log     *zap.Logger
-	now     func() time.Time
+	handler  http.Handler
+	mux      *http.ServeMux
+	gatherer prometheus.Gatherer // nil: no /metrics, no request rates on the page
+	log      *zap.Logger
+	now      func() time.Time
+
+	// status is the status page, nil until EnableStatus.
+	status atomicStatus
 
 	mu       sync.Mutex
 	notReady string // why /readyz answers 503; "" when ready
@@ -55,27 +64,33 @@ type alarm struct {
 
 func (a alarm) rang(now time.Time) bool { return !a.at.IsZero() && !now.Before(a.at) }
 
-// New returns a Server whose /metrics serves what gatherer gathers. log
-// receives the HTTP server's own errors (zap.NewNop when nil).
+// New returns a Server whose /metrics serves what gatherer gathers; a nil
+// gatherer serves no /metrics (ptsync status, which has no metrics of its
+// own). log receives the HTTP server's own errors (zap.NewNop when nil).
 func New(gatherer prometheus.Gatherer, log *zap.Logger) *Server {
 	if log == nil {
 		log = zap.NewNop()
 	}
-	s := &Server{log: log, now: time.Now, notReady: initialReason}
+	s := &Server{gatherer: gatherer, log: log, now: time.Now, notReady: initialReason}
 	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{
-		ErrorLog: zap.NewStdLog(log.With(zap.String("handler", "/metrics"))),
-	}))
+	if gatherer != nil {
+		mux.Handle("GET /metrics", promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{
+			ErrorLog: zap.NewStdLog(log.With(zap.String("handler", "/metrics"))),
+		}))
+	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeText(w, http.StatusOK, "ok")
 	})
 	mux.HandleFunc("GET /readyz", s.readyz)
-	s.handler = mux
+	s.mux, s.handler = mux, mux
 	return s
 }
 
 // Handler returns the server's routes, for tests and for mounting
-// elsewhere. GET (and HEAD) only; other methods get 405.
+// elsewhere. GET (and HEAD) only; other methods get 405. The status page
+// needs to know the address each request came in on
+// (http.LocalAddrContextKey, which http.Server sets): without it, a page
+// without auth answers 403.
 func (s *Server) Handler() http.Handler { return s.handler }
 
 // SetReady makes /readyz answer 200.
@@ -153,12 +168,22 @@ func writeText(w http.ResponseWriter, status int, line string) {
 // Serve answers requests on ln until ctx ends, then shuts down gracefully:
 // it stops accepting, lets requests in flight finish (for a few seconds at
 // most) and closes ln. It returns nil after such a shutdown, or the error
-// that stopped it serving sooner.
+// that stopped it serving sooner. With the status page enabled without
+// auth, a listener that is not on a loopback address is closed at once
+// and refused (ErrExposed); with the page, Serve also samples the request
+// counters for its rates until ctx ends.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	hs := &http.Server{
 		Handler:           s.handler,
 		ReadHeaderTimeout: readHeaderTimeout,
 		ErrorLog:          zap.NewStdLog(s.log),
+	}
+	if st := s.status.Load(); st != nil {
+		if err := st.checkListener(ln.Addr()); err != nil {
+			_ = ln.Close()
+			return err
+		}
+		go st.rates.run(ctx)
 	}
 	served := make(chan error, 1)
 	go func() { served <- hs.Serve(ln) }()
