@@ -52,6 +52,7 @@ var commands = map[string]command{
 	"emulator": {"serve the PagerTree API emulator", runEmulator},
 	"history":  {"the last runs, from the state database (state.dir)", runHistory},
 	"report":   {"one run's report: its plan and what became of every change", runReport},
+	"status":   {"serve the status page from the state directory (for installs without the daemon)", runStatus},
 	"version":  {"print version, commit and Go version", runVersion},
 }
 

@@ -98,6 +98,12 @@ func runDaemon(ctx context.Context, e env, reload <-chan os.Signal) int {
 		accept:  *accept,
 	}
 	listen := loaded.cfg.Metrics.Listen
+	if db != nil && statusOf(loaded.cfg).Enabled {
+		// The page reads the state this daemon holds: no other process can.
+		if err := d.server.EnableStatus(statusOptions(loaded.cfg, *path, listen, server.Held(db), true)); err != nil {
+			return fail(e, "run", err)
+		}
+	}
 	ln, err := net.Listen("tcp", listen)
 	if err != nil {
 		if errors.Is(err, syscall.EADDRINUSE) {
@@ -360,6 +366,9 @@ func (d *daemon) reload() bool {
 		next.log.Warn("state changed: restart ptsync to use the new state.dir and keep_reports; still using the state it started with",
 			zap.String("using", was.Dir), zap.Int("using_keep_reports", was.KeepReports),
 			zap.String("configured", now.Dir), zap.Int("configured_keep_reports", now.KeepReports))
+	}
+	if statusOf(d.loaded.cfg) != statusOf(next.cfg) {
+		next.log.Warn("status changed: restart ptsync to serve the status page with it; still serving it as before")
 	}
 	d.loaded = next
 	next.log.Info("config reloaded; the next sync run uses it", zap.String("config", d.path), zap.String("schedule", next.cfg.Schedule))

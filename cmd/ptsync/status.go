@@ -35,8 +35,8 @@ type statusConfig struct {
 // page on, without auth, so only on a loopback address. Once it has, this
 // returns cfg.Status's enabled, auth, username and password_hash.
 func statusOf(cfg *config.Config) statusConfig {
-	_ = cfg
-	return statusConfig{Enabled: true, Auth: server.AuthNone}
+	s := cfg.Status
+	return statusConfig{Enabled: s.Enabled, Auth: s.Auth, Username: s.Username, PasswordHash: s.PasswordHash}
 }
 
 // statusOptions are the status page's options for cfg (loaded from path),

@@ -68,6 +68,7 @@ func TestLoadAppliesDefaults(t *testing.T) {
 		Safety:       config.Safety{MaxDestructive: 25, MaxDestructivePercent: 20, MinSourceUsers: 1, MaxSourceDropPercent: 30},
 		State:        config.State{Dir: "", KeepReports: 50},
 		Metrics:      config.Metrics{Listen: "127.0.0.1:9464"},
+		Status:       config.Status{Enabled: true, Auth: config.StatusAuthNone},
 		Log:          config.Log{Level: "info", Format: "json"},
 		Path:         "testdata/valid-minimal.yaml",
 	}
@@ -225,6 +226,7 @@ log:
 		Safety:       config.Safety{},
 		State:        config.State{KeepReports: 1},
 		Metrics:      config.Metrics{Listen: ":0"},
+		Status:       config.Status{Enabled: true, Auth: config.StatusAuthNone},
 		Log:          config.Log{Level: "debug", Format: "console"},
 		Path:         "ptsync.yaml",
 	}

@@ -29,6 +29,7 @@ func Default() Config {
 		State:        State{KeepReports: 50},
 		CycleTimeout: 30 * time.Minute,
 		Metrics:      Metrics{Listen: "127.0.0.1:9464"},
+		Status:       Status{Enabled: true, Auth: StatusAuthNone},
 		Log:          Log{Level: "info", Format: "json"},
 	}
 }

@@ -18,7 +18,9 @@ type Config struct {
 	// commands): past it the run is cancelled and /readyz turns 503.
 	CycleTimeout time.Duration `yaml:"cycle_timeout"`
 	Metrics      Metrics       `yaml:"metrics"`
-	Log          Log           `yaml:"log"`
+	// Status is the status page served at / on metrics.listen.
+	Status Status `yaml:"status"`
+	Log    Log    `yaml:"log"`
 
 	// Path is the file the configuration was loaded from.
 	Path string `yaml:"-"`
@@ -152,6 +154,27 @@ type State struct {
 type Metrics struct {
 	Listen string `yaml:"listen"`
 }
+
+// Status is the read-only status page the daemon serves at / on
+// metrics.listen, and ptsync status from state.dir alone. It needs
+// state.dir.
+type Status struct {
+	// Enabled serves the page. Without auth, metrics.listen must then be
+	// a loopback address (when state.dir is set).
+	Enabled bool `yaml:"enabled"`
+	// Auth is none or basic: HTTP basic auth with Username and
+	// PasswordHash, a bcrypt hash (ptsync status --hash-password).
+	Auth             string `yaml:"auth"`
+	Username         string `yaml:"username"`
+	PasswordHash     string `yaml:"password_hash"`
+	PasswordHashFile string `yaml:"password_hash_file" config:"secret"`
+}
+
+// status.auth values.
+const (
+	StatusAuthNone  = "none"
+	StatusAuthBasic = "basic"
+)
 
 // Log configures the zap logger.
 type Log struct {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/nyaruka/phonenumbers"
 	"github.com/robfig/cron/v3"
+	"golang.org/x/crypto/bcrypt"
 )
 
 // Validate checks c's values and returns every problem at once, as
@@ -109,6 +110,7 @@ func (c *Config) validate() Problems {
 	k.state()
 	k.cycleTimeout()
 	k.metrics()
+	k.status()
 	k.log()
 	return problems
 }
@@ -338,6 +340,33 @@ func (k *Checker) metrics() {
 	_, port, err := net.SplitHostPort(listen)
 	if n, perr := strconv.ParseUint(port, 10, 16); err != nil || perr != nil || n > 65535 {
 		k.Add("metrics.listen", "must be host:port, such as 127.0.0.1:9464 or :9464, got %q", listen)
+	}
+}
+
+// status checks the status page's auth and that, without auth, it would
+// be served only on a loopback address.
+func (k *Checker) status() {
+	s := k.c.Status
+	if !k.OneOf("status.auth", s.Auth, StatusAuthNone, StatusAuthBasic) {
+		return
+	}
+	if s.Auth == StatusAuthBasic {
+		if k.Required("status.username", s.Username) && strings.Contains(s.Username, ":") {
+			k.Add("status.username", "must not contain ':', which HTTP basic auth cannot carry in a username")
+		}
+		key := FirstSet(s.PasswordHashFile, "status.password_hash_file", "status.password_hash")
+		if k.Required(key, s.PasswordHash) {
+			if _, err := bcrypt.Cost([]byte(s.PasswordHash)); err != nil {
+				k.Add(key, "must be a bcrypt hash ($2a$, $2b$ or $2y$), not the password itself: make one with ptsync status --hash-password")
+			}
+		}
+		return
+	}
+	if !s.Enabled || k.c.State.Dir == "" {
+		return // no page is served
+	}
+	if host, _, err := net.SplitHostPort(k.c.Metrics.Listen); err == nil && !isLoopback(host) {
+		k.Add("status.auth", "is none, and metrics.listen %s is not a loopback address: the status page would be open to anyone who can reach it. Set status.auth: basic with status.username and status.password_hash, or status.enabled: false", k.c.Metrics.Listen)
 	}
 }
 
