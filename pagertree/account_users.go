@@ -2,20 +2,11 @@ package pagertree
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"iter"
 	"net/http"
 	"slices"
-
-	"github.com/ptsync/ptsync/internal/httpx"
-)
-
-// Routes of the v4 account user endpoints, as reported to the Observer.
-const (
-	routeAccountUsers = APIPrefix + "/account_users"
-	routeAccountUser  = routeAccountUsers + "/:id"
 )
 
 func accountUserID(a AccountUser) string { return a.ID }
@@ -24,7 +15,7 @@ func accountUserID(a AccountUser) string { return a.ID }
 // at the one it wants; it reads the collection as Users does. On error it
 // yields the error once and ends.
 func (c *Client) AccountUsers(ctx context.Context) iter.Seq2[AccountUser, error] {
-	return list(ctx, c, routeAccountUsers, accountUserID)
+	return list(ctx, c, accountUsers.route, accountUserID)
 }
 
 // ListAccountUsers returns every account user (v4), read as ListUsers
@@ -32,18 +23,12 @@ func (c *Client) AccountUsers(ctx context.Context) iter.Seq2[AccountUser, error]
 // total_count is read once more, and fails rather than return part of the
 // account.
 func (c *Client) ListAccountUsers(ctx context.Context) ([]AccountUser, error) {
-	return listAll(ctx, c, routeAccountUsers, accountUserID)
+	return listAll(ctx, c, accountUsers.route, accountUserID)
 }
 
 // GetAccountUser returns one account user (v4).
 func (c *Client) GetAccountUser(ctx context.Context, id string) (AccountUser, error) {
-	path, err := idPath(routeAccountUsers, id)
-	if err != nil {
-		return AccountUser{}, err
-	}
-	var a AccountUser
-	_, err = c.decode(ctx, httpx.Request{Method: http.MethodGet, Route: routeAccountUser, Path: path}, &a)
-	return a, err
+	return getOne[AccountUser](ctx, c, accountUsers, id)
 }
 
 // CreateAccountUser adds a person to the account (v4), never twice: when
@@ -58,18 +43,11 @@ func (c *Client) GetAccountUser(ctx context.Context, id string) (AccountUser, er
 func (c *Client) CreateAccountUser(ctx context.Context, in AccountUserInput) (AccountUser, error) {
 	sent := sentEmails(in.User.Emails)
 	if len(sent) == 0 {
-		return AccountUser{}, fmt.Errorf("pagertree: POST %s: the account user has no email; it is needed to find a create whose answer is lost", routeAccountUsers)
+		return AccountUser{}, fmt.Errorf("pagertree: POST %s: the account user has no email; it is needed to find a create whose answer is lost", accountUsers.route)
 	}
-	body, err := json.Marshal(in)
-	if err != nil {
-		return AccountUser{}, fmt.Errorf("pagertree: POST %s: encoding the account user: %w", routeAccountUsers, err)
-	}
-	var created AccountUser
-	findLost := func(ctx context.Context) (found bool, err error) {
-		created, found, err = c.findAccountUserByEmail(ctx, sent)
-		return found, err
-	}
-	resp, err := c.decode(ctx, httpx.Request{Method: http.MethodPost, Route: routeAccountUsers, Path: routeAccountUsers, Body: body, FindLost: findLost}, &created)
+	created, status, err := create(ctx, c, accountUsers, in, func(ctx context.Context) (AccountUser, bool, error) {
+		return c.findAccountUserByEmail(ctx, sent)
+	})
 	if err != nil {
 		return AccountUser{}, err
 	}
@@ -79,7 +57,7 @@ func (c *Client) CreateAccountUser(ctx context.Context, in AccountUserInput) (Ac
 	if !created.Invited {
 		a.name, a.sentName = created.User.Name, in.User.Name
 	}
-	if err := checkAnswer(http.MethodPost, routeAccountUsers, resp.Status, a); err != nil {
+	if err := checkAnswer(http.MethodPost, accountUsers.route, status, a); err != nil {
 		return AccountUser{}, err
 	}
 	return created, nil
@@ -107,17 +85,9 @@ func emailsOf(p Person) []string {
 // findAccountUserByEmail looks for the account user who has any of emails,
 // without regard to letter case.
 func (c *Client) findAccountUserByEmail(ctx context.Context, emails []string) (AccountUser, bool, error) {
-	for a, err := range c.AccountUsers(ctx) {
-		if err != nil {
-			return AccountUser{}, false, err
-		}
-		for _, e := range a.User.Emails {
-			if slices.ContainsFunc(emails, sameEmail(e.Email)) {
-				return a, true, nil
-			}
-		}
-	}
-	return AccountUser{}, false, nil
+	return lastMatch(c.AccountUsers(ctx), func(a AccountUser) bool {
+		return slices.ContainsFunc(a.User.Emails, func(e Email) bool { return slices.ContainsFunc(emails, sameEmail(e.Email)) })
+	})
 }
 
 // UpdateAccountUser changes an account user's person (v4) and returns the
@@ -128,24 +98,15 @@ func (c *Client) findAccountUserByEmail(ctx context.Context, emails []string) (A
 // this one. An answer about another account user or person (or none), or
 // with another name than sent, is an error.
 func (c *Client) UpdateAccountUser(ctx context.Context, id string, up AccountUserUpdate) (AccountUser, error) {
-	path, err := idPath(routeAccountUsers, id)
-	if err != nil {
-		return AccountUser{}, err
-	}
 	if up.User.ID == "" {
-		return AccountUser{}, errors.New("pagertree: PUT " + routeAccountUser + ": the update has no user id; without it PagerTree would make another person")
+		return AccountUser{}, errors.New("pagertree: PUT " + accountUsers.item + ": the update has no user id; without it PagerTree would make another person")
 	}
-	body, err := json.Marshal(up)
-	if err != nil {
-		return AccountUser{}, fmt.Errorf("pagertree: PUT %s: encoding the update: %w", routeAccountUser, err)
-	}
-	var a AccountUser
-	resp, err := c.decode(ctx, httpx.Request{Method: http.MethodPut, Route: routeAccountUser, Path: path, Body: body}, &a)
+	a, status, err := update[AccountUser](ctx, c, accountUsers, id, up)
 	if err != nil {
 		return AccountUser{}, err
 	}
 	check := answered{id: a.ID, wantID: id, userID: a.User.ID, wantUserID: up.User.ID, name: a.User.Name, sentName: up.User.Name}
-	if err := checkAnswer(http.MethodPut, routeAccountUser, resp.Status, check); err != nil {
+	if err := checkAnswer(http.MethodPut, accountUsers.item, status, check); err != nil {
 		return AccountUser{}, err
 	}
 	return a, nil
@@ -155,10 +116,5 @@ func (c *Client) UpdateAccountUser(ctx context.Context, id string, up AccountUse
 // an attempt whose answer was lost counts as success: that attempt deleted
 // the account user. A 404 on the first attempt is an *APIError.
 func (c *Client) DeleteAccountUser(ctx context.Context, id string) error {
-	path, err := idPath(routeAccountUsers, id)
-	if err != nil {
-		return err
-	}
-	_, err = c.do(ctx, httpx.Request{Method: http.MethodDelete, Route: routeAccountUser, Path: path, GoneIsDone: true})
-	return err
+	return c.remove(ctx, accountUsers, id)
 }

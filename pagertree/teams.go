@@ -2,19 +2,11 @@ package pagertree
 
 import (
 	"context"
-	"encoding/json"
-	"fmt"
 	"iter"
 	"net/http"
-
-	"github.com/ptsync/ptsync/internal/httpx"
 )
 
-// Routes of the team endpoints, as reported to the Observer.
-const (
-	routeTeams = "/team"
-	routeTeam  = "/team/:id"
-)
+func teamID(t Team) string { return t.ID }
 
 // Teams yields every team of the account, for a lookup that may stop at
 // the one it wants. Unlike ListTeams, it takes a reading that came out
@@ -22,7 +14,7 @@ const (
 // the sequence ends with an error rather than miss a team. On error it
 // yields the error once and ends.
 func (c *Client) Teams(ctx context.Context) iter.Seq2[Team, error] {
-	return list(ctx, c, routeTeams, func(t Team) string { return t.ID })
+	return list(ctx, c, teamsV3.route, teamID)
 }
 
 // ListTeams returns every team of the account, listing max(1, ceil(N/100))
@@ -31,18 +23,12 @@ func (c *Client) Teams(ctx context.Context) iter.Seq2[Team, error] {
 // not whole either, ListTeams fails rather than return part of the
 // account.
 func (c *Client) ListTeams(ctx context.Context) ([]Team, error) {
-	return listAll(ctx, c, routeTeams, func(t Team) string { return t.ID })
+	return listAll(ctx, c, teamsV3.route, teamID)
 }
 
 // GetTeam returns one team.
 func (c *Client) GetTeam(ctx context.Context, id string) (Team, error) {
-	path, err := idPath(routeTeams, id)
-	if err != nil {
-		return Team{}, err
-	}
-	var t Team
-	_, err = c.decode(ctx, httpx.Request{Method: http.MethodGet, Route: routeTeam, Path: path}, &t)
-	return t, err
+	return getOne[Team](ctx, c, teamsV3, id)
 }
 
 // CreateTeam creates a team, never twice: when an attempt's answer is lost
@@ -50,50 +36,26 @@ func (c *Client) GetTeam(ctx context.Context, id string) (Team, error) {
 // or giving up. Team names are not unique, so the lookup wants the exact
 // name and the exact description: ptsync's creates carry its ownership
 // marker in the description, so a team of the same name made by someone
-// else, or for another group, is not taken for the one just created.
+// else, or for another group, is not taken for the one just created. Of
+// several it takes the last listed (lastMatch).
 //
 // Member ids are not compared. The team found was created with this body;
 // if its membership differs now (someone changed it, or the server dropped
 // or reordered ids) the next sync plans the membership write that fixes it,
 // whereas comparing would create a second team of that name and marker.
 func (c *Client) CreateTeam(ctx context.Context, in TeamInput) (Team, error) {
-	body, err := json.Marshal(in)
-	if err != nil {
-		return Team{}, fmt.Errorf("pagertree: POST %s: encoding the team: %w", routeTeams, err)
-	}
-	var created Team
-	findLost := func(ctx context.Context) (found bool, err error) {
-		created, found, err = c.findCreatedTeam(ctx, in)
-		return found, err
-	}
-	resp, err := c.decode(ctx, httpx.Request{Method: http.MethodPost, Route: routeTeams, Path: routeTeams, Body: body, FindLost: findLost}, &created)
+	created, status, err := create(ctx, c, teamsV3, in, func(ctx context.Context) (Team, bool, error) {
+		return lastMatch(c.Teams(ctx), func(t Team) bool { return t.Name == in.Name && t.Description == in.Description })
+	})
 	if err != nil {
 		return Team{}, err
 	}
 	// A lost create found by the lookup passes too: it has an id, and the
 	// name it was found by.
-	if err := checkAnswer(http.MethodPost, routeTeams, resp.Status, answered{id: created.ID, name: created.Name, sentName: &in.Name}); err != nil {
+	if err := checkAnswer(http.MethodPost, teamsV3.route, status, answered{id: created.ID, name: created.Name, sentName: &in.Name}); err != nil {
 		return Team{}, err
 	}
 	return created, nil
-}
-
-// findCreatedTeam looks for the team a create of in may have made: one with
-// in's exact name and description. Only a duplicate left earlier can share
-// both; of several it takes the last listed, the newest when the list comes
-// oldest first (as the emulator's does; the seed does not say).
-func (c *Client) findCreatedTeam(ctx context.Context, in TeamInput) (Team, bool, error) {
-	var match Team
-	found := false
-	for t, err := range c.Teams(ctx) {
-		if err != nil {
-			return Team{}, false, err
-		}
-		if t.Name == in.Name && t.Description == in.Description {
-			match, found = t, true
-		}
-	}
-	return match, found, nil
 }
 
 // UpdateTeam changes the fields of up that are not nil (schedule_id and
@@ -101,20 +63,11 @@ func (c *Client) findCreatedTeam(ctx context.Context, in TeamInput) (Team, bool,
 // the server has it then. An answer about another team (or none), or with
 // another name than a rename sent, is an error.
 func (c *Client) UpdateTeam(ctx context.Context, id string, up TeamUpdate) (Team, error) {
-	path, err := idPath(routeTeams, id)
+	t, status, err := update[Team](ctx, c, teamsV3, id, up)
 	if err != nil {
 		return Team{}, err
 	}
-	body, err := json.Marshal(up)
-	if err != nil {
-		return Team{}, fmt.Errorf("pagertree: PUT %s: encoding the update: %w", routeTeam, err)
-	}
-	var t Team
-	resp, err := c.decode(ctx, httpx.Request{Method: http.MethodPut, Route: routeTeam, Path: path, Body: body}, &t)
-	if err != nil {
-		return Team{}, err
-	}
-	if err := checkAnswer(http.MethodPut, routeTeam, resp.Status, answered{id: t.ID, wantID: id, name: t.Name, sentName: up.Name}); err != nil {
+	if err := checkAnswer(http.MethodPut, teamsV3.item, status, answered{id: t.ID, wantID: id, name: t.Name, sentName: up.Name}); err != nil {
 		return Team{}, err
 	}
 	return t, nil
@@ -124,10 +77,5 @@ func (c *Client) UpdateTeam(ctx context.Context, id string, up TeamUpdate) (Team
 // counts as success: that attempt deleted the team. A 404 on the first
 // attempt is an *APIError.
 func (c *Client) DeleteTeam(ctx context.Context, id string) error {
-	path, err := idPath(routeTeams, id)
-	if err != nil {
-		return err
-	}
-	_, err = c.do(ctx, httpx.Request{Method: http.MethodDelete, Route: routeTeam, Path: path, GoneIsDone: true})
-	return err
+	return c.remove(ctx, teamsV3, id)
 }

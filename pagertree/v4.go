@@ -16,7 +16,7 @@ import (
 // a key the server refuses (401) or a URL that is not the API (a web page
 // answering 200) fails it.
 func (c *Client) checkKey(ctx context.Context) error {
-	req := httpx.Request{Method: http.MethodGet, Route: routeAccountUsers, Path: routeAccountUsers, Query: url.Values{"limit": {"1"}}}
+	req := httpx.Request{Method: http.MethodGet, Route: accountUsers.route, Path: accountUsers.route, Query: url.Values{"limit": {"1"}}}
 	resp, err := c.do(ctx, req)
 	if err != nil {
 		return err
