@@ -66,7 +66,7 @@ func TestAdminsByHandStayOnlyPtsyncsGo(t *testing.T) {
 	if !slices.Equal(m.Admins, []string{"lead@example.com"}) {
 		t.Errorf("marker records %q, want only the admin ptsync added", m.Admins)
 	}
-	if got := details(p.Changes[0]); strings.Contains(got, "take over") {
+	if got := p.Changes[0].Details(); strings.Contains(got, "take over") {
 		t.Errorf("an admin bookkeeping marker reads as a takeover: %q", got)
 	}
 

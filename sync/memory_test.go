@@ -313,3 +313,18 @@ func TestReportRoundTripAndText(t *testing.T) {
 		}
 	})
 }
+
+// TestReadReportIgnoresUnknownKeys: keys a newer ptsync added are
+// ignored, and a run that failed before planning has no plan.
+func TestReadReportIgnoresUnknownKeys(t *testing.T) {
+	r, err := ReadReport(strings.NewReader(`{"run_id":"r1","result":"error","plan":null,"from_the_future":{"x":[1]},"counts":{"applied":2,"skipped_dry_run":1}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.RunID != "r1" || r.Planned() || r.Result.Counts.Applied != 2 || r.Result.Counts.DryRun != 1 {
+		t.Errorf("ReadReport = %+v", r)
+	}
+	if _, err := ReadReport(strings.NewReader(`{"run_id":`)); err == nil {
+		t.Error("ReadReport of a truncated report = nil error")
+	}
+}

@@ -136,8 +136,9 @@ func symbol(op Op) string {
 	}
 }
 
-// details describes what a change does, without its sign, kind and name.
-func details(c Change) string {
+// Details describes what a change does, without its sign, kind and name,
+// as the plan's text and markdown and the status page show it.
+func (c Change) Details() string {
 	var parts []string
 	if c.Kind == KindUser && c.Op == OpCreate {
 		parts = append(parts, strings.Join(nonEmpty(SafeText(c.UserName), SafeText(c.UserPhone)), ", "))
@@ -246,7 +247,7 @@ func SummaryLine(p Plan) string {
 // through SafeText, so none can start a line of its own.
 func writeChange(w io.Writer, indent string, c Change, note string) {
 	fmt.Fprintf(w, "%s%s %s %s", indent, symbol(c.Op), SafeText(string(c.Kind)), SafeText(c.Name))
-	switch d := details(c); {
+	switch d := c.Details(); {
 	case d == "":
 	case c.Kind == KindUser && c.Op == OpCreate:
 		fmt.Fprintf(w, " (%s)", d)
@@ -349,7 +350,7 @@ func RenderMarkdown(w io.Writer, p Plan) error {
 		}
 		fmt.Fprintf(b, "\n#### %s\n\n| | kind | name | details | why |\n|---|---|---|---|---|\n", title)
 		for _, c := range cs {
-			fmt.Fprintf(b, "| `%s` | %s | %s | %s | %s |\n", symbol(c.Op), c.Kind, mdCell(c.Name), mdCell(details(c)), mdCell(why(c)))
+			fmt.Fprintf(b, "| `%s` | %s | %s | %s | %s |\n", symbol(c.Op), c.Kind, mdCell(c.Name), mdCell(c.Details()), mdCell(why(c)))
 		}
 	}
 	table("Changes", p.Changes, func(c Change) string { return c.Reason })

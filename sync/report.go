@@ -45,8 +45,8 @@ type timingsDocument struct {
 // Ended is when the run ended, by the clock it started on.
 func (r Report) Ended() time.Time { return r.Started.Add(r.Timings.Total) }
 
-// planned reports whether the run got as far as a plan.
-func (r Report) planned() bool { return r.Plan.Fingerprint != "" }
+// Planned reports whether the run got as far as a plan.
+func (r Report) Planned() bool { return r.Plan.Fingerprint != "" }
 
 // WriteReport writes a finished run's report as one JSON object.
 func WriteReport(w io.Writer, r Report) error {
@@ -59,7 +59,7 @@ func WriteReport(w io.Writer, r Report) error {
 		},
 		Outcomes: orEmpty(r.Result.Changes), Counts: r.Result.Counts,
 	}
-	if r.planned() {
+	if r.Planned() {
 		plan := toDocument(r.Plan)
 		doc.Plan = &plan
 	}
@@ -113,7 +113,7 @@ func RenderReport(w io.Writer, r Report) error {
 	for _, s := range r.Sources {
 		fmt.Fprintf(b, "Source %s: %d users, %d groups\n", SafeText(s.Name), s.Users, s.Groups)
 	}
-	if r.planned() {
+	if r.Planned() {
 		t := r.Timings
 		fmt.Fprintf(b, "Timings: fetch %s, read PagerTree %s, plan %s, apply %s\n",
 			t.Fetch.Round(time.Millisecond), t.Read.Round(time.Millisecond), t.Plan.Round(time.Millisecond), t.Apply.Round(time.Millisecond))
@@ -121,7 +121,7 @@ func RenderReport(w io.Writer, r Report) error {
 	if err := b.Flush(); err != nil {
 		return fmt.Errorf("write run report: %w", err)
 	}
-	if !r.planned() {
+	if !r.Planned() {
 		return nil
 	}
 	fmt.Fprintln(w)

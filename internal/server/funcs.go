@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/ptsync/ptsync/internal/state"
+	"github.com/ptsync/ptsync/sync"
 )
 
 // templateFuncs are the pages' helpers. Each returns plain text:
@@ -20,18 +21,17 @@ var templateFuncs = template.FuncMap{
 	"dur":         shortDur,
 	"rough":       roughDur,
 	"plural":      plural,
-	"seconds":     func(s float64) string { return shortDur(time.Duration(s * float64(time.Second))) },
 	"pct":         pct,
 	"rate":        rate,
 	"resultClass": resultClass,
 	"resultText":  resultText,
 	"outcomeClass": func(o string) string {
-		switch o {
-		case outcomeApplied:
+		switch sync.Outcome(o) {
+		case sync.OutcomeApplied:
 			return "ok"
-		case outcomeFailed:
+		case sync.OutcomeFailed:
 			return "bad"
-		case outcomeWithheld:
+		case sync.OutcomeWithheld:
 			return "warn"
 		}
 		return "muted"

@@ -574,21 +574,6 @@ func TestStatusNewestPlanAfterAFailedRun(t *testing.T) {
 		"Run them when no other ptsync is running.")
 }
 
-// TestDecodeReport: keys the page does not know are ignored, and a run
-// that failed before planning has no plan.
-func TestDecodeReport(t *testing.T) {
-	r, err := decodeReport([]byte(`{"run_id":"r1","result":"error","plan":null,"from_the_future":{"x":[1]},"counts":{"applied":2,"skipped_dry_run":1}}`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if r.RunID != "r1" || r.Plan != nil || r.Counts.Applied != 2 || r.Counts.DryRun != 1 {
-		t.Errorf("decodeReport = %+v", r)
-	}
-	if _, err := decodeReport([]byte(`{"run_id":`)); err == nil {
-		t.Error("decodeReport of a truncated report = nil error")
-	}
-}
-
 // TestRates: the request and retry counters become per-minute rates over
 // the recent window and since the first sample, by status class and by
 // retry reason.

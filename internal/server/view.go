@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/ptsync/ptsync/internal/state"
+	"github.com/ptsync/ptsync/sync"
 )
 
 // indexPage is what the status page shows.
@@ -38,12 +39,12 @@ type runRow struct {
 // would apply them, its pending deletes and conflicts.
 type planView struct {
 	Run     runRow
-	Summary reportSummary
+	Summary sync.Summary
 	// Changes is how many changes the plan had (not withheld).
 	Changes   int
 	Withheld  []changeRow
 	Pending   []pendingRow
-	Conflicts []reportConflict
+	Conflicts []sync.Conflict
 	// Newer is the newest run when it is not the plan's (it failed before
 	// it planned).
 	Newer *runRow
@@ -61,13 +62,13 @@ type changeRow struct {
 	Outcome, Error string
 }
 
-func newChangeRow(c reportChange, why string) changeRow {
-	return changeRow{Op: c.Op, Kind: c.Kind, Name: c.Name, ID: c.ID, Details: c.details(), Why: why}
+func newChangeRow(c sync.Change, why string) changeRow {
+	return changeRow{Op: string(c.Op), Kind: string(c.Kind), Name: c.Name, ID: c.ID, Details: c.Details(), Why: why}
 }
 
 // pendingRow is a leaver users.delete_grace keeps for now.
 type pendingRow struct {
-	pendingDelete
+	sync.PendingDelete
 	// Due says the grace has passed: the next healthy run deletes them.
 	Due bool
 	// In is how long until then.
@@ -142,24 +143,24 @@ func (p *statusPage) newestPlan(db Store, runs []runRow) (*planView, error) {
 		if err != nil {
 			return nil, err
 		}
-		rep, err := decodeReport(data)
+		_, plan, err := readReport(data)
 		if err != nil {
 			return nil, fmt.Errorf("run %s: %w", run.ID, err)
 		}
-		if rep.Plan == nil {
+		if plan == nil {
 			continue
 		}
-		v := &planView{Run: run, Summary: rep.Plan.Summary, Changes: len(rep.Plan.Changes), Conflicts: rep.Plan.Conflicts,
+		v := &planView{Run: run, Summary: plan.Summary, Changes: len(plan.Changes), Conflicts: plan.Conflicts,
 			Apply: p.command("sync", "--allow-destructive"), Review: p.command("plan", "--allow-destructive")}
 		if i > 0 {
 			v.Newer = &runs[0]
 		}
-		for _, c := range rep.Plan.Withheld {
+		for _, c := range plan.Withheld {
 			v.Withheld = append(v.Withheld, newChangeRow(c, c.WithheldReason))
 		}
 		now := p.opts.Now()
-		for _, d := range rep.Plan.PendingDeletes {
-			row := pendingRow{pendingDelete: d, Due: !now.Before(d.After)}
+		for _, d := range plan.PendingDeletes {
+			row := pendingRow{PendingDelete: d, Due: !now.Before(d.After)}
 			if !row.Due {
 				row.In = d.After.Sub(now)
 			}
@@ -240,8 +241,11 @@ type runPage struct {
 	layout
 	Run runRow
 	// Report is the decoded report; nil when it could not be read, then
-	// ReportError says why.
-	Report      *report
+	// ReportError says why. Plan is its plan, nil when the run failed
+	// before it had one; Planned are its changes when none was applied.
+	Report      *sync.Report
+	Plan        *sync.Plan
+	Planned     []changeRow
 	ReportError string
 	JSONHref    string
 	Outcomes    []changeRow
@@ -268,7 +272,7 @@ func (p *statusPage) run(w http.ResponseWriter, r *http.Request) {
 		if err != nil {
 			return err
 		}
-		if page.Report, err = decodeReport(data); err != nil {
+		if page.Report, page.Plan, err = readReport(data); err != nil {
 			page.ReportError = err.Error()
 		}
 		return nil
@@ -278,26 +282,29 @@ func (p *statusPage) run(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if rep := page.Report; rep != nil {
-		for i, o := range rep.Outcomes {
+		for i, o := range rep.Result.Changes {
 			if i == maxOutcomes {
-				page.More = len(rep.Outcomes) - i
+				page.More = len(rep.Result.Changes) - i
 				break
 			}
 			why := o.Reason
-			if o.Outcome == outcomeWithheld {
+			if o.Outcome == sync.OutcomeWithheld {
 				why = o.WithheldReason
 			}
-			row := newChangeRow(o.reportChange, why)
-			row.Outcome, row.Error = o.Outcome, o.Error
+			row := newChangeRow(o.Change, why)
+			row.Outcome, row.Error = string(o.Outcome), o.Error
 			if row.Error == why {
 				row.Error = "" // a withheld change's error is its reason
 			}
 			page.Outcomes = append(page.Outcomes, row)
 		}
-		if rep.Plan != nil {
-			for _, d := range rep.Plan.PendingDeletes {
-				page.Pending = append(page.Pending, pendingRow{pendingDelete: d, Due: !rep.Started.Before(d.After)})
-			}
+	}
+	if plan := page.Plan; plan != nil {
+		for _, c := range plan.Changes {
+			page.Planned = append(page.Planned, newChangeRow(c, c.Reason))
+		}
+		for _, d := range plan.PendingDeletes {
+			page.Pending = append(page.Pending, pendingRow{PendingDelete: d, Due: !page.Report.Started.Before(d.After)})
 		}
 	}
 	p.render(w, runTemplate, http.StatusOK, page)
