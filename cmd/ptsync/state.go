@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"errors"
 	"flag"
 	"fmt"
@@ -41,65 +40,7 @@ func memoryOf(db *state.DB) sync.Memory {
 	if db == nil {
 		return nil
 	}
-	return stateMemory{db}
-}
-
-// stateMemory adapts the state database to what the engine remembers
-// through (sync.Memory): sync imports no state package.
-type stateMemory struct{ db *state.DB }
-
-func (m stateMemory) LastGood() (map[string]sync.SourceSize, error) {
-	counts, err := m.db.LastGood()
-	if err != nil {
-		return nil, err
-	}
-	out := make(map[string]sync.SourceSize, len(counts))
-	for name, c := range counts {
-		out[name] = sync.SourceSize{Users: c.Users, Groups: c.Groups, At: c.At}
-	}
-	return out, nil
-}
-
-func (m stateMemory) SetLastGood(sizes map[string]sync.SourceSize) error {
-	counts := make(map[string]state.SourceCount, len(sizes))
-	for name, s := range sizes {
-		counts[name] = state.SourceCount{Users: s.Users, Groups: s.Groups, At: s.At}
-	}
-	return m.db.SetLastGood(counts)
-}
-
-func (m stateMemory) Missing() (map[string]time.Time, error) { return m.db.Missing() }
-
-func (m stateMemory) UpdateMissing(emails []string) (map[string]time.Time, error) {
-	return m.db.UpdateMissing(emails)
-}
-
-func (m stateMemory) OwnedTeams() (map[string]bool, bool, error) { return m.db.OwnedTeams() }
-func (m stateMemory) OwnTeams(ids ...string) error               { return m.db.OwnTeams(ids...) }
-func (m stateMemory) ForgetTeams(ids ...string) error            { return m.db.ForgetTeams(ids...) }
-
-// RecordRun keeps the run's history row and its JSON report.
-func (m stateMemory) RecordRun(rep sync.Report) error {
-	var report bytes.Buffer
-	if err := sync.WriteReport(&report, rep); err != nil {
-		return err
-	}
-	c := rep.Result.Counts
-	run := state.Run{
-		ID: rep.RunID, Command: rep.Command, DryRun: rep.DryRun, Started: rep.Started, Ended: rep.Ended(),
-		Result: rep.Status, Error: rep.Error,
-		Counts: state.Counts{Applied: c.Applied, Failed: c.Failed, Withheld: c.Withheld, Cancelled: c.Cancelled, DryRun: c.DryRun},
-	}
-	if run.Error == "" && rep.StateError != "" {
-		run.Error = "state.dir: " + rep.StateError
-	}
-	if len(rep.Sources) > 0 {
-		run.Sources = make(map[string]state.SourceCount, len(rep.Sources))
-		for _, s := range rep.Sources {
-			run.Sources[s.Name] = state.SourceCount{Users: s.Users, Groups: s.Groups, At: rep.Started}
-		}
-	}
-	return m.db.RecordRun(run, report.Bytes())
+	return state.Memory{DB: db}
 }
 
 // sourceList is a repeatable flag of source names.

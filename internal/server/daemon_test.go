@@ -161,7 +161,7 @@ func startTestDaemon(t *testing.T, opts StatusOptions) *testDaemon {
 		Concurrency:          4,
 		Metrics:              metrics,
 		Logger:               zap.NewNop(),
-		Memory:               memory{d.DB},
+		Memory:               state.Memory{DB: d.DB},
 		Now:                  d.Clock.Now,
 	}
 
@@ -247,63 +247,5 @@ func httpGet(t *testing.T, url string, edit func(*http.Request)) (int, string, h
 	return resp.StatusCode, body.String(), resp.Header
 }
 
-// memory is the engine's memory over the state database, as the command
-// line adapts it (cmd/ptsync's stateMemory): sync imports no state.
-type memory struct{ db *state.DB }
-
-func (m memory) LastGood() (map[string]sync.SourceSize, error) {
-	counts, err := m.db.LastGood()
-	if err != nil {
-		return nil, err
-	}
-	out := make(map[string]sync.SourceSize, len(counts))
-	for name, c := range counts {
-		out[name] = sync.SourceSize{Users: c.Users, Groups: c.Groups, At: c.At}
-	}
-	return out, nil
-}
-
-func (m memory) SetLastGood(sizes map[string]sync.SourceSize) error {
-	counts := make(map[string]state.SourceCount, len(sizes))
-	for name, s := range sizes {
-		counts[name] = state.SourceCount{Users: s.Users, Groups: s.Groups, At: s.At}
-	}
-	return m.db.SetLastGood(counts)
-}
-
-func (m memory) Missing() (map[string]time.Time, error) { return m.db.Missing() }
-func (m memory) UpdateMissing(emails []string) (map[string]time.Time, error) {
-	return m.db.UpdateMissing(emails)
-}
-func (m memory) OwnedTeams() (map[string]bool, bool, error) { return m.db.OwnedTeams() }
-func (m memory) OwnTeams(ids ...string) error               { return m.db.OwnTeams(ids...) }
-func (m memory) ForgetTeams(ids ...string) error            { return m.db.ForgetTeams(ids...) }
-
-func (m memory) RecordRun(rep sync.Report) error {
-	var report bytes.Buffer
-	if err := sync.WriteReport(&report, rep); err != nil {
-		return err
-	}
-	c := rep.Result.Counts
-	run := state.Run{
-		ID: rep.RunID, Command: rep.Command, DryRun: rep.DryRun, Started: rep.Started, Ended: rep.Ended(),
-		Result: rep.Status, Error: rep.Error,
-		Counts: state.Counts{Applied: c.Applied, Failed: c.Failed, Withheld: c.Withheld, Cancelled: c.Cancelled, DryRun: c.DryRun},
-	}
-	if len(rep.Sources) > 0 {
-		run.Sources = map[string]state.SourceCount{}
-		for _, s := range rep.Sources {
-			run.Sources[s.Name] = state.SourceCount{Users: s.Users, Groups: s.Groups, At: rep.Started}
-		}
-	}
-	if run.Error == "" && rep.StateError != "" {
-		run.Error = "state.dir: " + rep.StateError
-	}
-	return m.db.RecordRun(run, report.Bytes())
-}
-
-// Compile-time: the adapter is a sync.Memory, the state a Store.
-var (
-	_ sync.Memory = memory{}
-	_ Store       = (*state.DB)(nil)
-)
+// The state database is a Store.
+var _ Store = (*state.DB)(nil)

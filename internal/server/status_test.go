@@ -429,7 +429,7 @@ func TestStatusBasicAuthOptions(t *testing.T) {
 // recordRun stores a run and its report, as sync writes it.
 func recordRun(t *testing.T, db *state.DB, rep sync.Report) {
 	t.Helper()
-	if err := (memory{db}).RecordRun(rep); err != nil {
+	if err := (state.Memory{DB: db}).RecordRun(rep); err != nil {
 		t.Fatal(err)
 	}
 }
