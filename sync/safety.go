@@ -168,36 +168,32 @@ func (pl *planner) guardUserDeletes(enforce bool) {
 	}
 	// Teams the plan creates are left out: their members are wanted, so
 	// present in a source, and never deleted.
-	inTeams := map[string][]string{}   // user id -> teams the delete takes them out of
-	lastIn := map[string][]string{}    // user id -> those it leaves with no members
-	lastAdmin := map[string][]string{} // user id -> those it leaves with no admin
+	inTeams := map[string][]string{} // user id -> teams the delete takes them out of
+	// role name -> user id -> the teams the delete leaves with no one in
+	// that role ("members", "admins")
+	last := map[string]map[string][]string{membersRole.name: {}, adminsRole.name: {}}
 	for _, t := range pl.cur.Teams {
 		c, ok := written[t.ID]
 		if ok && c.Op == OpDelete {
 			continue
 		}
-		members := pl.accountMembers(t)
-		if ok && c.MembersSet {
-			members = append(pl.memberIDs(c.Members), pl.listedIDs(c.KeepIDs)...)
-		}
-		gone := slices.DeleteFunc(slices.Clone(members), func(id string) bool { return !deleted[id] })
-		for _, id := range gone {
-			inTeams[id] = append(inTeams[id], t.Name)
-			if len(gone) == len(members) {
-				lastIn[id] = append(lastIn[id], t.Name)
+		for _, role := range []teamRole{membersRole, adminsRole} {
+			held := pl.accountUsers(role.current(t))
+			if set, emails, kept := role.written(c); ok && set {
+				held = append(pl.memberIDs(emails), pl.listedIDs(kept)...)
 			}
-		}
-		admins := pl.listedIDs(t.AdminIDs)
-		if ok && c.AdminsSet {
-			admins = append(pl.memberIDs(c.Admins), pl.listedIDs(c.KeepAdminIDs)...)
-		}
-		goneAdmins := slices.DeleteFunc(slices.Clone(admins), func(id string) bool { return !deleted[id] })
-		if len(goneAdmins) > 0 && len(goneAdmins) == len(admins) {
-			for _, id := range goneAdmins {
-				lastAdmin[id] = append(lastAdmin[id], t.Name)
+			gone := slices.DeleteFunc(slices.Clone(held), func(id string) bool { return !deleted[id] })
+			for _, id := range gone {
+				if role.name == membersRole.name {
+					inTeams[id] = append(inTeams[id], t.Name)
+				}
+				if len(gone) == len(held) {
+					last[role.name][id] = append(last[role.name][id], t.Name)
+				}
 			}
 		}
 	}
+	lastIn, lastAdmin := last[membersRole.name], last[adminsRole.name]
 	const strips = " (PagerTree takes a deleted user out of every team)"
 	kept := p.Changes[:0:0]
 	for _, c := range p.Changes {
@@ -252,18 +248,13 @@ func (pl *planner) listedIDs(ids []string) []string {
 	return out
 }
 
-// accountMembers is the team's members as unique ids of account users.
-// Ids that name no listed user are not counted: weighing a team as emptier
-// than it may be only ever withholds more.
-func (pl *planner) accountMembers(t AccountTeam) []string {
-	ids := make([]string, 0, len(t.MemberIDs))
-	for _, id := range t.MemberIDs {
-		if _, ok := pl.byID[id]; ok {
-			ids = append(ids, id)
-		}
-	}
-	slices.Sort(ids)
-	return slices.Compact(ids)
+// accountUsers are ids (a team's members or admins) as unique ids of
+// listed users. Ids that name no listed user are not counted: weighing a
+// team as emptier than it may be only ever withholds more.
+func (pl *planner) accountUsers(ids []string) []string {
+	out := pl.listedIDs(ids)
+	slices.Sort(out)
+	return slices.Compact(out)
 }
 
 // teamList names teams for a reason: `team "A"` or `teams "A", "B"`, sorted.
