@@ -18,21 +18,27 @@ type SourceCount struct {
 
 // LastGood returns the source counts of the last healthy runs, by source.
 func (db *DB) LastGood() (map[string]SourceCount, error) {
-	out := map[string]SourceCount{}
-	err := db.bolt.View(func(tx *bolt.Tx) error {
-		return tx.Bucket(bucketLastGood).ForEach(func(k, v []byte) error {
-			var c SourceCount
-			if err := getJSON(v, k, &c); err != nil {
-				return err
-			}
-			out[string(k)] = c
-			return nil
-		})
-	})
+	out, err := readBucket[SourceCount](db, bucketLastGood)
 	if err != nil {
 		return nil, fmt.Errorf("state: last good counts: %w", err)
 	}
 	return out, nil
+}
+
+// readBucket decodes every value of bucket, by key.
+func readBucket[T any](db *DB, bucket []byte) (map[string]T, error) {
+	out := map[string]T{}
+	err := db.bolt.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucket).ForEach(func(k, v []byte) error {
+			var value T
+			if err := getJSON(v, k, &value); err != nil {
+				return err
+			}
+			out[string(k)] = value
+			return nil
+		})
+	})
+	return out, err
 }
 
 // SetLastGood stores counts, merging: sources not in counts keep theirs. A
@@ -117,17 +123,7 @@ func (db *DB) UpdateMissing(missing []string) (map[string]time.Time, error) {
 
 // Missing returns the recorded first-missing times by lower-cased email.
 func (db *DB) Missing() (map[string]time.Time, error) {
-	out := map[string]time.Time{}
-	err := db.bolt.View(func(tx *bolt.Tx) error {
-		return tx.Bucket(bucketMissing).ForEach(func(k, v []byte) error {
-			var t time.Time
-			if err := getJSON(v, k, &t); err != nil {
-				return err
-			}
-			out[string(k)] = t
-			return nil
-		})
-	})
+	out, err := readBucket[time.Time](db, bucketMissing)
 	if err != nil {
 		return nil, fmt.Errorf("state: missing users: %w", err)
 	}
