@@ -136,13 +136,15 @@ func firstNonSpace(br *bufio.Reader) (byte, error) {
 	}
 }
 
-// checkFixture finds every reason Load would fail, before anything is stored.
-func (s *Server) checkFixture(fx fixture) error {
+// checkFixtureUsers checks each user of fx with check and that no email
+// is there twice, and every team for a name. It returns the problems and
+// the fixture's emails, lower-cased, for the teams' checks.
+func checkFixtureUsers(fx fixture, check func(fixtureUser) error) ([]error, map[string]bool) {
 	var problems []error
-	emails := map[string]bool{} // lower-case, of the fixture
+	emails := map[string]bool{}
 	for i, fu := range fx.Users {
 		lower := strings.ToLower(fu.Email)
-		if err := s.checkEmail(fu.Email, nil); err != nil {
+		if err := check(fu); err != nil {
 			problems = append(problems, fmt.Errorf("users[%d]: %w", i, err))
 		} else if emails[lower] {
 			problems = append(problems, fmt.Errorf("users[%d]: email %q appears twice", i, fu.Email))
@@ -153,6 +155,14 @@ func (s *Server) checkFixture(fx fixture) error {
 		if strings.TrimSpace(ft.Name) == "" {
 			problems = append(problems, fmt.Errorf("teams[%d]: 'name' is required", i))
 		}
+	}
+	return problems, emails
+}
+
+// checkFixture finds every reason Load would fail, before anything is stored.
+func (s *Server) checkFixture(fx fixture) error {
+	problems, emails := checkFixtureUsers(fx, func(fu fixtureUser) error { return s.checkEmail(fu.Email, nil) })
+	for i, ft := range fx.Teams {
 		if ft.Admins != nil {
 			problems = append(problems, fmt.Errorf("teams[%d] %q: 'admins' is for v4 only", i, ft.Name))
 		}

@@ -58,21 +58,8 @@ func fixtureAdmins(ft fixtureTeam) []string {
 
 // checkFixture finds every reason load would fail, before anything is stored.
 func (st *stateV4) checkFixture(fx fixture) error {
-	var problems []error
-	emails := map[string]bool{} // lower-case, of the fixture
-	for i, fu := range fx.Users {
-		lower := strings.ToLower(fu.Email)
-		if err := st.checkPerson(fixtureAccountUser(fu).User, nil); err != nil {
-			problems = append(problems, fmt.Errorf("users[%d]: %w", i, err))
-		} else if emails[lower] {
-			problems = append(problems, fmt.Errorf("users[%d]: email %q appears twice", i, fu.Email))
-		}
-		emails[lower] = true
-	}
+	problems, emails := checkFixtureUsers(fx, func(fu fixtureUser) error { return st.checkPerson(fixtureAccountUser(fu).User, nil) })
 	for i, ft := range fx.Teams {
-		if strings.TrimSpace(ft.Name) == "" {
-			problems = append(problems, fmt.Errorf("teams[%d]: 'name' is required", i))
-		}
 		for _, role := range []struct {
 			name   string
 			emails []string
