@@ -98,8 +98,7 @@ func runStatus(ctx context.Context, e env) int {
 		return fail(e, "status", fmt.Errorf("%s: %w", *path, err))
 	}
 
-	// KeepReports must be the config's: opening the state prunes beyond it.
-	st := server.Reopen(cfg.State.Dir, state.Options{KeepReports: cfg.State.KeepReports})
+	st := server.Reopen(cfg.State.Dir, state.Options{})
 	switch err := st.View(func(server.Store) error { return nil }); {
 	case errors.Is(err, state.ErrInUse):
 		log.Warn("the state directory is in use by another ptsync; the page says so until it is free. If that is the daemon (ptsync run), its own status page is on its metrics.listen",

@@ -3,8 +3,7 @@ package server
 import (
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
+	"io/fs"
 	"time"
 
 	"github.com/ptsync/ptsync/internal/state"
@@ -46,15 +45,13 @@ var ErrNoState = errors.New("no state database yet")
 const DefaultReopenLockTimeout = time.Second
 
 // Reopen is the state of dir for a process that must not hold it (ptsync
-// status): each request opens it, reads and closes it again, so a sync
-// run from cron or a timer can take it between two requests. While
+// status): each request opens it read-only (state.OpenReadOnly), reads and
+// closes it again, so a sync run from cron or a timer can take it between
+// two requests. While
 // another ptsync holds it, View fails with an error wrapping
 // state.ErrInUse; before any run has written one, with one wrapping
 // ErrNoState (Reopen never creates a state directory).
-//
-// opts.KeepReports must be the config's state.keep_reports: state.Open
-// prunes the runs beyond it. A zero opts.LockTimeout is
-// DefaultReopenLockTimeout.
+// A zero opts.LockTimeout is DefaultReopenLockTimeout.
 func Reopen(dir string, opts state.Options) StateSource {
 	if opts.LockTimeout <= 0 {
 		opts.LockTimeout = DefaultReopenLockTimeout
@@ -67,15 +64,11 @@ type reopen struct {
 	opts state.Options
 }
 
-// stateFile is the database's name inside the state directory (state's
-// dbFile): Reopen looks for it rather than let state.Open create it.
-const stateFile = "state.db"
-
 func (r reopen) View(fn func(Store) error) error {
-	if _, err := os.Stat(filepath.Join(r.dir, stateFile)); errors.Is(err, os.ErrNotExist) {
+	db, err := state.OpenReadOnly(r.dir, r.opts)
+	if errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("%w in %s: no run has recorded one there (is state.dir set for the runs?)", ErrNoState, r.dir)
 	}
-	db, err := state.Open(r.dir, r.opts)
 	if err != nil {
 		return err
 	}

@@ -133,7 +133,7 @@ func TestStatusRunPages(t *testing.T) {
 // and referrers, and reading the pages leaves the state as it was.
 func TestStatusPageIsReadOnly(t *testing.T) {
 	d := startTestDaemon(t, StatusOptions{})
-	dbFile := filepath.Join(d.DB.Dir(), stateFile)
+	dbFile := d.DB.Path()
 	before, err := os.ReadFile(dbFile)
 	if err != nil {
 		t.Fatal(err)

@@ -145,13 +145,9 @@ func (db *DB) initSchema(tx *bolt.Tx) error {
 		}
 		return nil
 	}
-	var version int
-	if raw := meta.Get(keyVersion); raw == nil || json.Unmarshal(raw, &version) != nil || version < 1 {
-		return fmt.Errorf("state: %s has no valid schema version (%q); not a ptsync state database?", path, raw)
-	}
-	if version > SchemaVersion {
-		return fmt.Errorf("state: %s has schema version %d, newer than this build's %d: it was written by a newer ptsync; use that version (or move the state directory aside)",
-			path, version, SchemaVersion)
+	version, err := schemaVersion(meta, path)
+	if err != nil {
+		return err
 	}
 	for ; version < SchemaVersion; version++ {
 		migrate := migrations[version]
@@ -165,8 +161,64 @@ func (db *DB) initSchema(tx *bolt.Tx) error {
 			return err
 		}
 	}
-	_, err := db.prune(tx)
+	_, err = db.prune(tx)
 	return err
+}
+
+// schemaVersion is the schema version meta records, refused when it is
+// not one or newer than this build's.
+func schemaVersion(meta *bolt.Bucket, path string) (int, error) {
+	var version int
+	if raw := meta.Get(keyVersion); raw == nil || json.Unmarshal(raw, &version) != nil || version < 1 {
+		return 0, fmt.Errorf("state: %s has no valid schema version (%q); not a ptsync state database?", path, raw)
+	}
+	if version > SchemaVersion {
+		return 0, fmt.Errorf("state: %s has schema version %d, newer than this build's %d: it was written by a newer ptsync; use that version (or move the state directory aside)",
+			path, version, SchemaVersion)
+	}
+	return version, nil
+}
+
+// OpenReadOnly opens the existing state in dir to read it, as a status
+// page does on every view: it takes bbolt's shared lock, so it waits only
+// for a writer and holds up a writer only while it is open, and creates,
+// migrates, cleans and writes nothing. A dir without a state database is
+// an error wrapping fs.ErrNotExist; one that needs a migration is refused
+// (a read-write Open migrates it).
+func OpenReadOnly(dir string, opts Options) (*DB, error) {
+	if opts.LockTimeout <= 0 {
+		opts.LockTimeout = DefaultLockTimeout
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	path := filepath.Join(dir, dbFile)
+	if _, err := os.Stat(path); err != nil {
+		return nil, fmt.Errorf("state: %w", err)
+	}
+	bdb, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: opts.LockTimeout, ReadOnly: true})
+	if errors.Is(err, berrors.ErrTimeout) {
+		return nil, fmt.Errorf("%w: %s (its lock was not released within %s)", ErrInUse, dir, opts.LockTimeout)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("state: open %s: %w", path, err)
+	}
+	err = bdb.View(func(tx *bolt.Tx) error {
+		meta := tx.Bucket(bucketMeta)
+		if meta == nil {
+			return fmt.Errorf("state: %s is not a ptsync state database (it has no schema version)", path)
+		}
+		version, err := schemaVersion(meta, path)
+		if err == nil && version < SchemaVersion {
+			err = fmt.Errorf("state: %s has schema version %d; a ptsync run migrates it to %d before it can be read", path, version, SchemaVersion)
+		}
+		return err
+	})
+	if err != nil {
+		_ = bdb.Close()
+		return nil, err
+	}
+	return &DB{dir: dir, opts: opts, bolt: bdb}, nil
 }
 
 // removeStrayReports deletes temporary files and reports that have no run
@@ -207,6 +259,9 @@ func (db *DB) Close() error { return db.bolt.Close() }
 
 // Dir is the state directory as given to Open.
 func (db *DB) Dir() string { return db.dir }
+
+// Path is the database file's path.
+func (db *DB) Path() string { return filepath.Join(db.dir, dbFile) }
 
 func putJSON(b *bolt.Bucket, key []byte, v any) error {
 	raw, err := json.Marshal(v)

@@ -2,10 +2,12 @@ package state
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -827,5 +829,56 @@ func TestCrashPoints(t *testing.T) {
 				t.Errorf("after the crash: %d runs, newest %s; want %d, newest %s", len(runs), runs[0].ID, crashKeep, want)
 			}
 		})
+	}
+}
+
+// TestOpenReadOnly: an existing state is read without a write, by two
+// readers at once; a missing one is fs.ErrNotExist and is not created;
+// writes are refused; a writer waits for the readers.
+func TestOpenReadOnly(t *testing.T) {
+	missing := filepath.Join(t.TempDir(), "none")
+	if _, err := OpenReadOnly(missing, Options{}); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("OpenReadOnly of no state: %v, want fs.ErrNotExist", err)
+	}
+	if _, err := os.Stat(missing); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("OpenReadOnly created %s", missing)
+	}
+
+	dir := t.TempDir()
+	db := open(t, dir, Options{})
+	record(t, db, "r1")
+	closeDB(t, db)
+	before, err := os.ReadFile(filepath.Join(dir, dbFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := OpenReadOnly(dir, Options{LockTimeout: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := OpenReadOnly(dir, Options{LockTimeout: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatalf("a second reader: %v", err)
+	}
+	if runs, err := b.Runs(0); err != nil || len(runs) != 1 || runs[0].ID != "r1" {
+		t.Errorf("Runs = %v, %v", runs, err)
+	}
+	if report, err := a.Report("r1"); err != nil || string(report) != `{"id":"r1"}` {
+		t.Errorf("Report = %s, %v", report, err)
+	}
+	if err := a.OwnTeams("t1"); err == nil {
+		t.Error("a write through a read-only state went through")
+	}
+	if _, err := Open(dir, Options{LockTimeout: 200 * time.Millisecond}); !errors.Is(err, ErrInUse) {
+		t.Errorf("a writer while readers hold the state: %v, want ErrInUse", err)
+	}
+	closeDB(t, a)
+	closeDB(t, b)
+	after, err := os.ReadFile(filepath.Join(dir, dbFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(before, after) {
+		t.Error("reading the state changed its file")
 	}
 }
