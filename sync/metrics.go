@@ -83,7 +83,7 @@ func NewMetrics(reg prometheus.Registerer, version string) *Metrics {
 		}, []string{"reason"}),
 		sourceRequests: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "ptsync_source_requests_total",
-			Help: "HTTP requests of the directory API sources (msgraph, okta), by source and HTTP status (\"error\" when no response arrived).",
+			Help: "HTTP requests of the directory API sources (msgraph, okta, google, scim), by source and HTTP status (\"error\" when no response arrived).",
 		}, []string{"source", "code"}),
 	}
 	f.NewGaugeVec(prometheus.GaugeOpts{
