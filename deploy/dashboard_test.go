@@ -44,6 +44,9 @@ var dashboardSubjects = []string{
 	"ptsync_pagertree_request_duration_seconds_bucket",
 	"ptsync_pagertree_retries_total",
 	"ptsync_build_info",
+	"ptsync_watch_connected",
+	"ptsync_watch_events_total",
+	"ptsync_propagation_seconds_bucket",
 	"process_resident_memory_bytes",
 	"go_memstats_heap_inuse_bytes",
 }
@@ -340,7 +343,8 @@ func TestDashboardMetricsExist(t *testing.T) {
 
 // scrapeDaemon runs `ptsync run` until its first sync run has succeeded,
 // and returns its /metrics. The run is arranged so that the series that
-// only appear after an event do: the Graph fake has a user without an
+// only appear after an event do (and a file source has a change feed, for
+// the watch mode series): the Graph fake has a user without an
 // email (ptsync_source_skipped_total) and fails its first request once
 // (ptsync_pagertree_retries_total, which counts the sources' retries too).
 func scrapeDaemon(t *testing.T) map[string]*dto.MetricFamily {
@@ -367,6 +371,11 @@ func scrapeDaemon(t *testing.T) map[string]*dto.MetricFamily {
 		return 0, nil, "", false
 	})
 
+	// A file source has a change feed: the watch mode series appear.
+	contractors := filepath.Join(dir, "contractors.yaml")
+	if err := os.WriteFile(contractors, []byte("users: []\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	cfg := filepath.Join(dir, "ptsync.yaml")
 	if err := os.WriteFile(cfg, fmt.Appendf(nil, `schedule: "@every 24h"
 pagertree:
@@ -383,13 +392,18 @@ sources:
       group_filter: "startswith(displayName,'oncall-')"
       base_url: %s
       token_url: %s/{tenant_id}/oauth2/v2.0/token
+  - name: contractors
+    type: file
+    file: {path: %s}
 teams:
   - source: entra
     match: "oncall-*"
 metrics:
   listen: 127.0.0.1:0
+watch:
+  enabled: true
 `, emu.URL(), pagertreetest.DefaultUsername, pagertreetest.DefaultPassword,
-		graph.TenantID(), secret, graph.BaseURL(), graph.URL()), 0o600); err != nil {
+		graph.TenantID(), secret, graph.BaseURL(), graph.URL(), contractors), 0o600); err != nil {
 		t.Fatal(err)
 	}
 

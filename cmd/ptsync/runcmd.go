@@ -87,15 +87,24 @@ func runDaemon(ctx context.Context, e env, reload <-chan os.Signal) int {
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	cookies := map[string][]byte{}
+	if db != nil {
+		if cookies, err = db.FeedCookies(); err != nil {
+			return fail(e, "run", err)
+		}
+	}
 	d := &daemon{
-		path:    *path,
-		stderr:  e.stderr,
-		loaded:  loaded,
-		metrics: sync.NewMetrics(reg, version),
-		server:  server.New(reg, loaded.log),
-		state:   db,
-		command: commandLine("run", e.args),
-		accept:  *accept,
+		path:         *path,
+		stderr:       e.stderr,
+		loaded:       loaded,
+		metrics:      sync.NewMetrics(reg, version),
+		server:       server.New(reg, loaded.log),
+		state:        db,
+		command:      commandLine("run", e.args),
+		accept:       *accept,
+		feedEvents:   make(chan feedEvent),
+		watch:        newWatchState(loaded.cfg.Watch, cookies),
+		watchMetrics: newWatchMetrics(reg),
 	}
 	listen := loaded.cfg.Metrics.Listen
 	if db != nil && statusOf(loaded.cfg).Enabled {
@@ -184,6 +193,21 @@ type daemon struct {
 	// accept are the --accept-source-drop sources: accepted by every
 	// cycle until one ends healthy, which records their new size.
 	accept []string
+
+	// Watch mode: the running feeds (nil: none), their events, the
+	// changes waiting for a sync, and what the running cycle took.
+	feeds        *feeds
+	feedEvents   chan feedEvent
+	watch        *watchState
+	watchMetrics *watchMetrics
+	inflight     inflightWatch
+}
+
+// inflightWatch is what the running cycle covers of watch mode: the
+// changes pending when it started, and the feeds' cookies then.
+type inflightWatch struct {
+	changes []pendingChange
+	cookies map[string][]byte
 }
 
 func (d *daemon) log() *zap.Logger { return d.loaded.log }
@@ -197,11 +221,16 @@ func (d *daemon) loop(ctx context.Context, reload <-chan os.Signal, served <-cha
 	defer cancelCycle()
 	finished := make(chan string, 1) // why the cycle's run makes us not ready; "" if it does not
 	running := false
-	start := func() {
+	start := func(trigger string) {
 		running = true
 		loaded := d.loaded
 		runID := sync.NewRunID()
 		accept := slices.Clone(d.accept)
+		d.inflight.changes, d.inflight.cookies = d.watch.take()
+		if trigger != "" {
+			loaded.log.Info("watch: syncing directory changes", zap.String("run_id", runID),
+				zap.Int("changes", len(d.inflight.changes)))
+		}
 		// The cycle is cancelled at its deadline; should it still not end
 		// overrunGrace later (a peer that ignores the cancel), /readyz
 		// says so. A cycle that is only unwinding from its cancel is not
@@ -210,10 +239,16 @@ func (d *daemon) loop(ctx context.Context, reload <-chan os.Signal, served <-cha
 		deadline := time.Now().Add(timeout)
 		d.server.SetDeadline(deadline.Add(overrunGrace),
 			fmt.Sprintf("sync run %s has run past cycle_timeout (%s)", runID, shortDuration(timeout)))
-		go func() { finished <- d.cycle(cycleCtx, loaded, runID, accept, deadline) }()
+		command := d.command
+		if trigger != "" {
+			command += " (" + trigger + ")"
+		}
+		go func() { finished <- d.cycle(cycleCtx, loaded, runID, accept, deadline, command) }()
 	}
 
-	start()
+	d.restartFeeds(ctx)
+	defer func() { d.feeds.stop() }()
+	start("")
 	timer := time.NewTimer(d.untilNext())
 	defer timer.Stop()
 	for {
@@ -222,9 +257,17 @@ func (d *daemon) loop(ctx context.Context, reload <-chan os.Signal, served <-cha
 			if running {
 				d.log().Warn("scheduled sync run skipped: the previous one is still running", zap.String("schedule", d.loaded.cfg.Schedule))
 			} else {
-				start()
+				start("")
 			}
 			timer.Reset(d.untilNext())
+		case ev := <-d.feedEvents:
+			d.watch.add(ev)
+		case <-d.watch.timer.C:
+			if running {
+				d.watch.due = true // started when the running cycle ends
+			} else {
+				start("watch")
+			}
 		case reason := <-finished:
 			running = false
 			d.server.ClearDeadline()
@@ -233,13 +276,18 @@ func (d *daemon) loop(ctx context.Context, reload <-chan os.Signal, served <-cha
 				d.lastSuccess = time.Now()
 				d.server.SetReady()
 				d.expectNextSuccess()
+				d.watchSynced()
 			} else {
 				d.server.SetNotReady(reason)
+			}
+			if d.watch.due {
+				start("watch")
 			}
 		case <-reload:
 			if d.reload() {
 				timer.Reset(d.untilNext())
 				d.expectNextSuccess()
+				d.restartFeeds(ctx)
 			}
 		case err := <-served:
 			if running {
@@ -310,7 +358,7 @@ func (d *daemon) untilNext() time.Duration {
 // cancelled at cycle_timeout. It returns why the run leaves the daemon not
 // ready, or "" when it did not fail (a run whose destructive changes were
 // withheld did not fail).
-func (d *daemon) cycle(ctx context.Context, loaded daemonConfig, runID string, accept []string, deadline time.Time) string {
+func (d *daemon) cycle(ctx context.Context, loaded daemonConfig, runID string, accept []string, deadline time.Time, command string) string {
 	ctx, cancel := context.WithDeadlineCause(ctx, deadline, cycleTimeoutError{loaded.cfg.CycleTimeout})
 	defer cancel()
 	engine, err := newEngine(loaded.cfg, loaded.log, loaded.log.With(zap.String("run_id", runID)), d.metrics, true)
@@ -319,7 +367,7 @@ func (d *daemon) cycle(ctx context.Context, loaded daemonConfig, runID string, a
 		return oneLine(fmt.Sprintf("sync run %s could not start: %v", runID, err))
 	}
 	engine.Memory = memoryOf(d.state)
-	rep, err := engine.RunOnce(ctx, sync.RunOptions{RunID: runID, AcceptSourceDrop: accept, Command: d.command})
+	rep, err := engine.RunOnce(ctx, sync.RunOptions{RunID: runID, AcceptSourceDrop: accept, Command: command})
 	if sync.ExitCode(rep, err) != sync.ExitError {
 		return ""
 	}

@@ -69,6 +69,7 @@ func TestLoadAppliesDefaults(t *testing.T) {
 		State:        config.State{Dir: "", KeepReports: 50},
 		Metrics:      config.Metrics{Listen: "127.0.0.1:9464"},
 		Status:       config.Status{Enabled: true, Auth: config.StatusAuthNone},
+		Watch:        config.Watch{Debounce: 5 * time.Second, MaxDelay: time.Minute},
 		Log:          config.Log{Level: "info", Format: "json"},
 		Path:         "testdata/valid-minimal.yaml",
 	}
@@ -211,6 +212,10 @@ state:
   keep_reports: 1
 metrics:
   listen: ":0"
+watch:
+  enabled: true
+  debounce: 2s
+  max_delay: 2s
 log:
   level: debug
   format: console
@@ -227,6 +232,7 @@ log:
 		State:        config.State{KeepReports: 1},
 		Metrics:      config.Metrics{Listen: ":0"},
 		Status:       config.Status{Enabled: true, Auth: config.StatusAuthNone},
+		Watch:        config.Watch{Enabled: true, Debounce: 2 * time.Second, MaxDelay: 2 * time.Second},
 		Log:          config.Log{Level: "debug", Format: "console"},
 		Path:         "ptsync.yaml",
 	}

@@ -30,6 +30,7 @@ func Default() Config {
 		CycleTimeout: 30 * time.Minute,
 		Metrics:      Metrics{Listen: "127.0.0.1:9464"},
 		Status:       Status{Enabled: true, Auth: StatusAuthNone},
+		Watch:        Watch{Debounce: 5 * time.Second, MaxDelay: 60 * time.Second},
 		Log:          Log{Level: "info", Format: "json"},
 	}
 }

@@ -20,7 +20,10 @@ type Config struct {
 	Metrics      Metrics       `yaml:"metrics"`
 	// Status is the status page served at / on metrics.listen.
 	Status Status `yaml:"status"`
-	Log    Log    `yaml:"log"`
+	// Watch is watch mode: the daemon follows the sources' change feeds
+	// and syncs within seconds of a change, between scheduled syncs.
+	Watch Watch `yaml:"watch"`
+	Log   Log   `yaml:"log"`
 
 	// Path is the file the configuration was loaded from.
 	Path string `yaml:"-"`
@@ -175,6 +178,18 @@ const (
 	StatusAuthNone  = "none"
 	StatusAuthBasic = "basic"
 )
+
+// Watch is watch mode (ptsync run only).
+type Watch struct {
+	Enabled bool `yaml:"enabled"`
+	// Debounce is how long the daemon waits after a change for more
+	// before it syncs (changes close together make one sync), and how
+	// often a polled feed asks.
+	Debounce time.Duration `yaml:"debounce"`
+	// MaxDelay bounds the wait: under a stream of changes the daemon
+	// still syncs this long after the first change it has not synced.
+	MaxDelay time.Duration `yaml:"max_delay"`
+}
 
 // Log configures the zap logger.
 type Log struct {

@@ -111,8 +111,19 @@ func (c *Config) validate() Problems {
 	k.cycleTimeout()
 	k.metrics()
 	k.status()
+	k.watch()
 	k.log()
 	return problems
+}
+
+func (k *Checker) watch() {
+	w := k.c.Watch
+	if w.Debounce <= 0 {
+		k.Add("watch.debounce", "must be greater than 0 (a duration such as 5s)")
+	}
+	if w.MaxDelay < w.Debounce {
+		k.Add("watch.max_delay", "must be at least watch.debounce (%s), got %s", w.Debounce, w.MaxDelay)
+	}
 }
 
 func (k *Checker) schedule() {

@@ -1,6 +1,7 @@
 package state
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"strings"
@@ -186,6 +187,38 @@ func (db *DB) ForgetTeams(ids ...string) error {
 	})
 	if err != nil {
 		return fmt.Errorf("state: forget teams: %w", err)
+	}
+	return nil
+}
+
+// FeedCookies returns the cookie each source's change feed last synced up
+// to (watch mode), by source name.
+func (db *DB) FeedCookies() (map[string][]byte, error) {
+	out := map[string][]byte{}
+	err := db.bolt.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketFeeds).ForEach(func(k, v []byte) error {
+			out[string(k)] = bytes.Clone(v)
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("state: read feed cookies: %w", err)
+	}
+	return out, nil
+}
+
+// SetFeedCookie records that source's feed has been synced up to cookie;
+// a nil cookie forgets it (the next feed starts from now).
+func (db *DB) SetFeedCookie(source string, cookie []byte) error {
+	err := db.bolt.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketFeeds)
+		if cookie == nil {
+			return b.Delete([]byte(source))
+		}
+		return b.Put([]byte(source), cookie)
+	})
+	if err != nil {
+		return fmt.Errorf("state: record the feed cookie of %s: %w", source, err)
 	}
 	return nil
 }

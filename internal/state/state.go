@@ -24,7 +24,7 @@ import (
 
 // SchemaVersion is the version of the database layout this build writes.
 // A database with a newer version is refused; an older one is migrated.
-const SchemaVersion = 1
+const SchemaVersion = 2
 
 // Defaults of Options.
 const (
@@ -50,16 +50,21 @@ var (
 	bucketLastGood = []byte("last_good") // source name -> SourceCount
 	bucketMissing  = []byte("missing")   // lower-cased email -> time.Time
 	bucketTeams    = []byte("teams")     // PagerTree team id -> true
+	bucketFeeds    = []byte("feeds")     // source name -> its change feed's cookie (watch mode); since version 2
 
 	keyVersion   = []byte("version")
 	keyTeamsInit = []byte("teams_initialized")
 
-	allBuckets = [][]byte{bucketMeta, bucketRuns, bucketRunIDs, bucketLastGood, bucketMissing, bucketTeams}
+	allBuckets = [][]byte{bucketMeta, bucketRuns, bucketRunIDs, bucketLastGood, bucketMissing, bucketTeams, bucketFeeds}
 )
 
-// migrations[v] upgrades a database of schema version v to v+1. Version 1
-// is the first, so there are none yet.
-var migrations = map[int]func(*bolt.Tx) error{}
+// migrations[v] upgrades a database of schema version v to v+1.
+var migrations = map[int]func(*bolt.Tx) error{
+	1: func(tx *bolt.Tx) error { // watch mode's feed cookies
+		_, err := tx.CreateBucket(bucketFeeds)
+		return err
+	},
+}
 
 // Options tunes Open. The zero value is the defaults.
 type Options struct {

@@ -219,13 +219,13 @@ func TestOpenCreates(t *testing.T) {
 			t.Errorf("%s: mode %v, want %v", name, got, want)
 		}
 	}
-	if v := rawVersion(t, dir); v != "1" {
-		t.Errorf("schema version %q, want 1", v)
+	if v := rawVersion(t, dir); v != "2" {
+		t.Errorf("schema version %q, want 2", v)
 	}
 	// Reopening keeps it.
 	closeDB(t, open(t, dir, Options{}))
-	if v := rawVersion(t, dir); v != "1" {
-		t.Errorf("schema version after reopen %q, want 1", v)
+	if v := rawVersion(t, dir); v != "2" {
+		t.Errorf("schema version after reopen %q, want 2", v)
 	}
 }
 
@@ -236,17 +236,17 @@ func TestNewerSchemaRefused(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := bdb.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketMeta).Put(keyVersion, []byte("2")) }); err != nil {
+	if err := bdb.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketMeta).Put(keyVersion, []byte("3")) }); err != nil {
 		t.Fatal(err)
 	}
 	if err := bdb.Close(); err != nil {
 		t.Fatal(err)
 	}
 	_, err = Open(dir, Options{})
-	if err == nil || !strings.Contains(err.Error(), "schema version 2, newer than this build's 1") {
+	if err == nil || !strings.Contains(err.Error(), "schema version 3, newer than this build's 2") {
 		t.Fatalf("Open of a newer schema: %v", err)
 	}
-	if v := rawVersion(t, dir); v != "2" {
+	if v := rawVersion(t, dir); v != "3" {
 		t.Errorf("refused database was changed: version %q", v)
 	}
 }
@@ -881,4 +881,87 @@ func TestOpenReadOnly(t *testing.T) {
 	if !bytes.Equal(before, after) {
 		t.Error("reading the state changed its file")
 	}
+}
+
+// A version 1 database (no feeds bucket) is migrated on open and keeps
+// what it held.
+func TestMigrateFromVersion1(t *testing.T) {
+	dir := t.TempDir()
+	db := open(t, dir, Options{})
+	if err := db.OwnTeams("team-1"); err != nil {
+		t.Fatal(err)
+	}
+	closeDB(t, db)
+	bdb, err := bolt.Open(filepath.Join(dir, dbFile), 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = bdb.Update(func(tx *bolt.Tx) error {
+		if err := tx.DeleteBucket(bucketFeeds); err != nil {
+			return err
+		}
+		return tx.Bucket(bucketMeta).Put(keyVersion, []byte("1"))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := bdb.Close(); err != nil {
+		t.Fatal(err)
+	}
+	db = open(t, dir, Options{})
+	defer closeDB(t, db)
+	if v := rawVersionOf(t, db); v != "2" {
+		t.Errorf("schema version after migration %q, want 2", v)
+	}
+	owned, _, err := db.OwnedTeams()
+	if err != nil || !owned["team-1"] {
+		t.Errorf("owned teams after migration: %v, %v", owned, err)
+	}
+	if err := db.SetFeedCookie("corp", []byte("c1")); err != nil {
+		t.Fatalf("SetFeedCookie after migration: %v", err)
+	}
+}
+
+func TestFeedCookies(t *testing.T) {
+	dir := t.TempDir()
+	db := open(t, dir, Options{})
+	if got, err := db.FeedCookies(); err != nil || len(got) != 0 {
+		t.Fatalf("FeedCookies of a new database: %v, %v", got, err)
+	}
+	for _, c := range []struct {
+		source string
+		cookie []byte
+	}{{"corp", []byte("rid=000,csn=1")}, {"entra", []byte(`{"users":"u"}`)}, {"corp", []byte("rid=000,csn=2")}} {
+		if err := db.SetFeedCookie(c.source, c.cookie); err != nil {
+			t.Fatal(err)
+		}
+	}
+	closeDB(t, db)
+	db = open(t, dir, Options{})
+	defer closeDB(t, db)
+	got, err := db.FeedCookies()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string][]byte{"corp": []byte("rid=000,csn=2"), "entra": []byte(`{"users":"u"}`)}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("FeedCookies = %q, want %q", got, want)
+	}
+	if err := db.SetFeedCookie("corp", nil); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := db.FeedCookies(); len(got) != 1 || got["corp"] != nil {
+		t.Errorf("after forgetting corp: %q", got)
+	}
+}
+
+// rawVersionOf reads the schema version key of an open database.
+func rawVersionOf(t *testing.T, db *DB) string {
+	t.Helper()
+	var v string
+	_ = db.bolt.View(func(tx *bolt.Tx) error {
+		v = string(tx.Bucket(bucketMeta).Get(keyVersion))
+		return nil
+	})
+	return v
 }

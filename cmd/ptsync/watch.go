@@ -1,0 +1,277 @@
+package main
+
+import (
+	"context"
+	"maps"
+	gosync "sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+	"go.uber.org/zap"
+
+	"github.com/ptsync/ptsync/internal/config"
+	"github.com/ptsync/ptsync/sources"
+)
+
+// Watch mode (README "Watch mode"): every source with a change feed has a
+// goroutine following it; the loop gathers their changes and, a debounce
+// after the last one (max_delay after the first at the latest), runs a
+// sync. Feeds only ever trigger syncs: what is written comes from a sync's
+// own fresh reads, never from a feed's report.
+
+// Bounds of the wait before a failed feed is followed again.
+const (
+	feedRetryMin = time.Second
+	feedRetryMax = time.Minute
+)
+
+// watchMetrics are watch mode's series.
+type watchMetrics struct {
+	events      *prometheus.CounterVec
+	connected   *prometheus.GaugeVec
+	propagation prometheus.Histogram
+}
+
+func newWatchMetrics(reg prometheus.Registerer) *watchMetrics {
+	f := promauto.With(reg)
+	return &watchMetrics{
+		events: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "ptsync_watch_events_total",
+			Help: "Directory changes the sources' change feeds reported (watch mode), by source; a feed that had to start afresh counts one.",
+		}, []string{"source"}),
+		connected: f.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "ptsync_watch_connected",
+			Help: "1 while the source's change feed is established, 0 while it is down and being retried (watch mode).",
+		}, []string{"source"}),
+		propagation: f.NewHistogram(prometheus.HistogramOpts{
+			Name:    "ptsync_propagation_seconds",
+			Help:    "Time from a directory change (its time in the directory, else when its feed reported it) to the end of the sync that applied it (watch mode).",
+			Buckets: []float64{1, 2, 5, 10, 20, 30, 60, 120, 300, 900, 3600},
+		}),
+	}
+}
+
+// feedEvent is one Event of a source's feed, as the loop receives it.
+type feedEvent struct {
+	source string
+	sources.Event
+	seen time.Time
+	// fresh says the feed started without resuming from a cookie: what
+	// changed before it was established is not in it.
+	fresh bool
+}
+
+// feeds are the running change feeds of one loaded config.
+type feeds struct {
+	cancel context.CancelFunc
+	wg     gosync.WaitGroup
+}
+
+// stop ends every feed and waits for their goroutines.
+func (f *feeds) stop() {
+	if f == nil {
+		return
+	}
+	f.cancel()
+	f.wg.Wait()
+}
+
+// startFeeds follows the change feed of every source of cfg that has one,
+// resuming each from cookies, and sends their events to out. Sources
+// without a feed stay on the schedule (logged).
+func startFeeds(ctx context.Context, cfg *config.Config, log *zap.Logger, m *watchMetrics,
+	cookies map[string][]byte, out chan<- feedEvent) (*feeds, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	f := &feeds{cancel: cancel}
+	for _, sc := range cfg.Sources {
+		src, err := newSource(cfg, sc, log.With(zap.String("source", sc.Name)), nil)
+		if err != nil {
+			f.stop()
+			return nil, err
+		}
+		w, ok := src.(sources.Watcher)
+		if !ok {
+			log.Info("watch: this source has no change feed; it is synced on the schedule only",
+				zap.String("source", sc.Name), zap.String("type", sc.Type))
+			continue
+		}
+		f.wg.Add(1)
+		go func() {
+			defer f.wg.Done()
+			follow(ctx, sc.Name, w, cookies[sc.Name], cfg.Watch.Debounce, out, m, log.With(zap.String("source", sc.Name)))
+		}()
+	}
+	return f, nil
+}
+
+// follow runs one source's feed until ctx ends: a feed that fails is
+// followed again after a backoff, from the last cookie it sent.
+func follow(ctx context.Context, source string, w sources.Watcher, cookie []byte, poll time.Duration,
+	out chan<- feedEvent, m *watchMetrics, log *zap.Logger) {
+	retry := feedRetryMin
+	m.events.WithLabelValues(source) // a series from the first scrape, not from the first change
+	for {
+		m.connected.WithLabelValues(source).Set(0)
+		established, err := followOnce(ctx, source, w, &cookie, poll, out, m, log)
+		m.connected.WithLabelValues(source).Set(0)
+		if ctx.Err() != nil {
+			return
+		}
+		if established {
+			retry = feedRetryMin
+		}
+		log.Warn("watch: change feed failed; the schedule still runs, and the feed is retried",
+			zap.Error(err), zap.Duration("retry_in", retry))
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(retry):
+		}
+		retry = min(2*retry, feedRetryMax)
+	}
+}
+
+// followOnce is one Watch call. It reports whether the feed got
+// established, and keeps *cookie at the newest one the feed sent.
+func followOnce(ctx context.Context, source string, w sources.Watcher, cookie *[]byte, poll time.Duration,
+	out chan<- feedEvent, m *watchMetrics, log *zap.Logger) (bool, error) {
+	events := make(chan sources.Event)
+	done := make(chan error, 1)
+	go func() { done <- w.Watch(ctx, sources.WatchOptions{Cookie: *cookie, Poll: poll}, events) }()
+	fresh := *cookie == nil
+	established := false
+	for {
+		select {
+		case err := <-done:
+			return established, err
+		case ev := <-events:
+			fe := feedEvent{source: source, Event: ev, seen: time.Now()}
+			if !established {
+				established = true
+				m.connected.WithLabelValues(source).Set(1)
+				log.Info("watch: change feed established", zap.Bool("resumed", !fresh))
+				fe.fresh = fresh
+			}
+			if ev.Cookie != nil {
+				*cookie = ev.Cookie
+			}
+			n := len(ev.Changes)
+			if ev.Reset {
+				n++
+				log.Warn("watch: the change feed could not resume and started afresh; a full sync follows")
+			}
+			m.events.WithLabelValues(source).Add(float64(n))
+			select {
+			case out <- fe:
+			case <-ctx.Done():
+				return established, ctx.Err()
+			}
+		}
+	}
+}
+
+// pendingChange is a change no sync has started since.
+type pendingChange struct {
+	source string
+	at     time.Time // in the directory, else when seen
+}
+
+// watchState is the loop's side of watch mode.
+type watchState struct {
+	debounce, maxDelay time.Duration
+	pending            []pendingChange
+	// cookies are the newest cookie of each feed; the ones a sync
+	// started with are stored once it succeeds.
+	cookies map[string][]byte
+	// timer fires when the pending changes are due: debounce after the
+	// last, max_delay after the first.
+	timer    *time.Timer
+	firstAt  time.Time
+	latestAt time.Time
+	// due says the timer fired while a sync was running.
+	due bool
+}
+
+func newWatchState(cfg config.Watch, cookies map[string][]byte) *watchState {
+	t := time.NewTimer(time.Hour)
+	t.Stop()
+	return &watchState{debounce: cfg.Debounce, maxDelay: cfg.MaxDelay, cookies: cookies, timer: t}
+}
+
+// add takes one feed event; it reports whether it holds anything to sync.
+func (w *watchState) add(ev feedEvent) bool {
+	if ev.Cookie != nil {
+		w.cookies[ev.source] = ev.Cookie
+	}
+	n := len(ev.Changes)
+	for _, c := range ev.Changes {
+		at := c.At
+		if at.IsZero() || at.After(ev.seen) {
+			at = ev.seen
+		}
+		w.pending = append(w.pending, pendingChange{source: ev.source, at: at})
+	}
+	if ev.Reset || ev.fresh {
+		// Changes may have been missed: a sync covers them.
+		w.pending = append(w.pending, pendingChange{source: ev.source, at: ev.seen})
+		n++
+	}
+	if n == 0 {
+		return false
+	}
+	now := ev.seen
+	if w.firstAt.IsZero() {
+		w.firstAt = now
+	}
+	w.latestAt = now
+	w.timer.Reset(min(w.latestAt.Add(w.debounce).Sub(now), w.firstAt.Add(w.maxDelay).Sub(now)))
+	return true
+}
+
+// take hands the pending changes and the cookies to a starting sync.
+func (w *watchState) take() ([]pendingChange, map[string][]byte) {
+	taken := w.pending
+	w.pending = nil
+	w.firstAt, w.latestAt = time.Time{}, time.Time{}
+	w.due = false
+	w.timer.Stop()
+	return taken, maps.Clone(w.cookies)
+}
+
+// restartFeeds stops the running feeds and, with watch.enabled, follows
+// the feeds of the loaded config, from the newest cookies.
+func (d *daemon) restartFeeds(ctx context.Context) {
+	d.feeds.stop()
+	d.feeds = nil
+	cfg := d.loaded.cfg
+	d.watch.debounce, d.watch.maxDelay = cfg.Watch.Debounce, cfg.Watch.MaxDelay
+	if !cfg.Watch.Enabled {
+		return
+	}
+	f, err := startFeeds(ctx, cfg, d.log(), d.watchMetrics, maps.Clone(d.watch.cookies), d.feedEvents)
+	if err != nil { // loadDaemonConfig built these sources already: not expected
+		d.log().Error("watch: the change feeds could not start; syncing on the schedule only", zap.Error(err))
+		return
+	}
+	d.feeds = f
+}
+
+// watchSynced records that the cycle that just succeeded covered the
+// changes pending when it started: their propagation time is observed,
+// and the feeds' cookies of then are stored, so a restart resumes after
+// them.
+func (d *daemon) watchSynced() {
+	now := time.Now()
+	for _, c := range d.inflight.changes {
+		d.watchMetrics.propagation.Observe(now.Sub(c.at).Seconds())
+	}
+	if d.state != nil {
+		for source, cookie := range d.inflight.cookies {
+			if err := d.state.SetFeedCookie(source, cookie); err != nil {
+				d.log().Warn("watch: could not store the feed's cookie; a restart replays its changes", zap.String("source", source), zap.Error(err))
+			}
+		}
+	}
+	d.inflight = inflightWatch{}
+}

@@ -1,0 +1,66 @@
+package main
+
+import (
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/ptsync/ptsync/internal/state"
+)
+
+// TestWatchModeSyncsEditsBetweenSchedules: with a schedule that never
+// fires during the test, only the file's change feed can bring an edit to
+// PagerTree; the feed's cookie survives a restart.
+func TestWatchModeSyncsEditsBetweenSchedules(t *testing.T) {
+	acct := newGatedAccount(t)
+	acct.release()
+	stateDir := filepath.Join(t.TempDir(), "state")
+	cfg := writeConfig(t, acct.url, daemonExtra+"watch:\n  enabled: true\n  debounce: 100ms\n  max_delay: 1s\nstate:\n  dir: "+stateDir+"\n")
+	people := filepath.Join(filepath.Dir(cfg), "people.yaml")
+	d := startDaemon(t, "--config", cfg)
+	eventually(t, "the feed to be established", func() bool {
+		return d.metric(`ptsync_watch_connected{source="people"}`) == 1
+	})
+	eventually(t, "the first sync", func() bool { return len(acct.emu.Teams()) == 1 })
+
+	editFile(t, people, "  - {id: u1, email: ada@example.com, name: Ada}\n",
+		"  - {id: u1, email: ada@example.com, name: Ada}\n  - {id: u2, email: bo@example.com, name: Bo}\n")
+	editFile(t, people, "members: [u1]", "members: [u1, u2]")
+	eventually(t, "the edit to reach PagerTree", func() bool {
+		teams := acct.emu.Teams()
+		return len(teams) == 1 && len(teams[0].MemberUserIDs) == 2
+	})
+	eventually(t, "the watch metrics", func() bool {
+		return d.metric(`ptsync_watch_events_total{source="people"}`) >= 1 && d.metric("ptsync_propagation_seconds_count") >= 1
+	})
+	if runs := d.logged("watch: syncing directory changes"); len(runs) == 0 {
+		t.Error("no sync was logged as started by watch mode")
+	}
+	if code := d.stop(); code != exitOK {
+		t.Fatalf("stop: exit %d", code)
+	}
+
+	db, err := state.OpenReadOnly(stateDir, state.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cookies, err := db.FeedCookies()
+	db.Close()
+	if err != nil || len(cookies["people"]) == 0 {
+		t.Fatalf("feed cookies after a synced change: %q, %v; want the people feed's", cookies, err)
+	}
+
+	// A restart resumes the feed from the stored cookie.
+	d = startDaemon(t, "--config", cfg)
+	eventually(t, "the feed to be established again", func() bool {
+		for _, line := range d.logged("watch: change feed established") {
+			if line["resumed"] == true {
+				return true
+			}
+		}
+		return false
+	})
+	if !strings.Contains(d.log.String(), `"source":"people"`) {
+		t.Errorf("feed log lines do not name the source:\n%s", d.log)
+	}
+}
