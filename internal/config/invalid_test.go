@@ -51,7 +51,7 @@ testdata/invalid-v4-no-key.yaml:8: teams[0].admins: is required with pagertree.a
 testdata/invalid-v3-admin-keys.yaml:5: pagertree.team_admins: needs pagertree.api: v4 (v3 teams have no admins)
 testdata/invalid-v3-admin-keys.yaml:11: teams[0].admins: needs pagertree.api: v4 (v3 teams have no admins)
 testdata/invalid-v3-admin-keys.yaml:11: teams[0].admins_from_owners: needs pagertree.api: v4 (v3 teams have no admins)`,
-	"invalid-watch.yaml": `testdata/invalid-watch.yaml:15: watch.debounce: must be greater than 0 (a duration such as 5s)`,
+	"invalid-watch.yaml":     `testdata/invalid-watch.yaml:15: watch.debounce: must be greater than 0 (a duration such as 5s)`,
 	"invalid-unset-env.yaml": `testdata/invalid-unset-env.yaml:3: pagertree.password: environment variable PTSYNC_TEST_UNSET is not set`,
 	"invalid-env-syntax.yaml": `testdata/invalid-env-syntax.yaml:2: pagertree.username: invalid variable name "PAGERTREE USERNAME" in ${PAGERTREE USERNAME} (write $${ for a literal ${)
 testdata/invalid-env-syntax.yaml:3: pagertree.password: unterminated ${ (write $${ for a literal ${)`,
