@@ -373,7 +373,7 @@ func scrapeDaemon(t *testing.T) map[string]*dto.MetricFamily {
 
 	// A file source has a change feed: the watch mode series appear.
 	contractors := filepath.Join(dir, "contractors.yaml")
-	if err := os.WriteFile(contractors, []byte("users: []\n"), 0o600); err != nil {
+	if err := os.WriteFile(contractors, []byte("users:\n  - {id: c-1, email: cy@vendor.example, name: Cy}\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	cfg := filepath.Join(dir, "ptsync.yaml")
