@@ -54,6 +54,9 @@ type Engine struct {
 	// Now is the clock runs are dated by and users.delete_grace counted
 	// on; nil: time.Now. Durations are measured on the monotonic clock.
 	Now func() time.Time
+	// KeepBaseline makes RunOnce leave a Baseline in its report (see
+	// Report.Baseline), for watch mode's scoped syncs.
+	KeepBaseline bool
 }
 
 // RunOptions are the switches of one run.
@@ -110,7 +113,13 @@ type Report struct {
 	StateError string
 	// began is when the run started on the monotonic clock.
 	began time.Time
+	// baseline is what the run leaves for a scoped one (KeepBaseline).
+	baseline *Baseline
 }
+
+// Baseline is what a run made with Engine.KeepBaseline leaves for the next
+// scoped sync: nil for a dry run, or one that failed or had a change fail.
+func (r Report) Baseline() *Baseline { return r.baseline }
 
 // Prepared is a run up to its plan: everything read and decided, nothing
 // written. explain reads it; RunOnce applies it.
@@ -221,13 +230,21 @@ func (e *Engine) RunOnce(ctx context.Context, opts RunOptions) (Report, error) {
 	mem := e.newRunMemory(log, opts.DryRun, prep.Plan)
 	mem.start(prep.first, prep.Remembered.Owned, prep.Current)
 	cur, p := prep.Current, prep.Plan
+	var want Desired
+	if e.KeepBaseline {
+		want = prep.Desired
+	}
 	// Apply needs only the account and the plan: letting the snapshots and
 	// desired state go keeps a large run's peak memory down.
 	prep = nil
 	start := time.Now()
 	rep.Result = Apply(ctx, e.PagerTree, cur, p, e.applyOptions(opts.DryRun, log, mem))
 	rep.Timings.Apply = time.Since(start)
-	return e.finish(log, rep, mem, nil)
+	rep, err = e.finish(log, rep, mem, nil)
+	if e.KeepBaseline && err == nil && !opts.DryRun && runResult(rep, nil) != RunFailure {
+		rep.baseline = newBaseline(want, cur, p, rep.Result)
+	}
+	return rep, err
 }
 
 // newReport starts the report of a run.

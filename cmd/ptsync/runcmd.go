@@ -201,6 +201,16 @@ type daemon struct {
 	watch        *watchState
 	watchMetrics *watchMetrics
 	inflight     inflightWatch
+	// baseline is what the last cycle left for a scoped one; nil when
+	// the next watch cycle must be a full one.
+	baseline *sync.Baseline
+}
+
+// cycleEnd is how a cycle ended: why it leaves the daemon not ready (""
+// if it does not), and the baseline it leaves for watch mode.
+type cycleEnd struct {
+	notReady string
+	baseline *sync.Baseline
 }
 
 // inflightWatch is what the running cycle covers of watch mode: the
@@ -219,7 +229,7 @@ func (d *daemon) loop(ctx context.Context, reload <-chan os.Signal, served <-cha
 	// may finish, for drainTimeout at most.
 	cycleCtx, cancelCycle := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelCycle()
-	finished := make(chan string, 1) // why the cycle's run makes us not ready; "" if it does not
+	finished := make(chan cycleEnd, 1)
 	running := false
 	start := func(trigger string) {
 		running = true
@@ -243,7 +253,13 @@ func (d *daemon) loop(ctx context.Context, reload <-chan os.Signal, served <-cha
 		if trigger != "" {
 			command += " (" + trigger + ")"
 		}
-		go func() { finished <- d.cycle(cycleCtx, loaded, runID, accept, deadline, command) }()
+		// A watch cycle is scoped to what changed when there is a baseline
+		// to scope it with; it falls back to a full one where it cannot be.
+		var base *sync.Baseline
+		if trigger != "" {
+			base = d.baseline
+		}
+		go func() { finished <- d.cycle(cycleCtx, loaded, runID, accept, deadline, command, base) }()
 	}
 
 	d.restartFeeds(ctx)
@@ -268,8 +284,10 @@ func (d *daemon) loop(ctx context.Context, reload <-chan os.Signal, served <-cha
 			} else {
 				start("watch")
 			}
-		case reason := <-finished:
+		case end := <-finished:
 			running = false
+			reason := end.notReady
+			d.baseline = end.baseline
 			d.server.ClearDeadline()
 			if reason == "" {
 				d.accept = nil // the accepted sizes are the last good ones now
@@ -288,6 +306,7 @@ func (d *daemon) loop(ctx context.Context, reload <-chan os.Signal, served <-cha
 				timer.Reset(d.untilNext())
 				d.expectNextSuccess()
 				d.restartFeeds(ctx)
+				d.baseline = nil // its rules and sources may have changed
 			}
 		case err := <-served:
 			if running {
@@ -308,7 +327,7 @@ func (d *daemon) loop(ctx context.Context, reload <-chan os.Signal, served <-cha
 
 // drain waits for the running cycle to finish, cancelling it once
 // timeout has passed.
-func (d *daemon) drain(finished <-chan string, cancel context.CancelFunc, timeout time.Duration) {
+func (d *daemon) drain(finished <-chan cycleEnd, cancel context.CancelFunc, timeout time.Duration) {
 	d.log().Info("stopping: waiting for the running sync run to finish", zap.Duration("drain_timeout", timeout))
 	grace := time.NewTimer(timeout)
 	defer grace.Stop()
@@ -355,19 +374,41 @@ func (d *daemon) untilNext() time.Duration {
 
 // cycle runs one sync with an engine of its own, so every line the run
 // logs carries its run_id, while the metrics carry on across cycles; it is
-// cancelled at cycle_timeout. It returns why the run leaves the daemon not
-// ready, or "" when it did not fail (a run whose destructive changes were
-// withheld did not fail).
-func (d *daemon) cycle(ctx context.Context, loaded daemonConfig, runID string, accept []string, deadline time.Time, command string) string {
+// cancelled at cycle_timeout. With a baseline (a watch cycle) the sync is
+// scoped to what changed since, or a full one where it cannot be.
+func (d *daemon) cycle(ctx context.Context, loaded daemonConfig, runID string, accept []string, deadline time.Time,
+	command string, base *sync.Baseline) cycleEnd {
 	ctx, cancel := context.WithDeadlineCause(ctx, deadline, cycleTimeoutError{loaded.cfg.CycleTimeout})
 	defer cancel()
 	engine, err := newEngine(loaded.cfg, loaded.log, loaded.log.With(zap.String("run_id", runID)), d.metrics, true)
 	if err != nil {
 		loaded.log.Error("sync run could not start", zap.String("run_id", runID), zap.Error(err))
-		return oneLine(fmt.Sprintf("sync run %s could not start: %v", runID, err))
+		return cycleEnd{notReady: oneLine(fmt.Sprintf("sync run %s could not start: %v", runID, err))}
 	}
 	engine.Memory = memoryOf(d.state)
-	rep, err := engine.RunOnce(ctx, sync.RunOptions{RunID: runID, AcceptSourceDrop: accept, Command: command})
+	engine.KeepBaseline = loaded.cfg.Watch.Enabled
+	opts := sync.RunOptions{RunID: runID, AcceptSourceDrop: accept, Command: command}
+	var rep sync.Report
+	var next *sync.Baseline
+	scoped := false
+	if base != nil {
+		rep, next, err = engine.RunScoped(ctx, base, opts)
+		scoped = !errors.Is(err, sync.ErrFullSyncNeeded)
+		if !scoped {
+			loaded.log.Info("watch: a full sync instead of a scoped one", zap.String("run_id", runID), zap.Error(err))
+		}
+	}
+	if !scoped {
+		rep, err = engine.RunOnce(ctx, opts)
+		next = rep.Baseline()
+	}
+	return cycleEnd{notReady: failedBecause(ctx, runID, rep, err), baseline: next}
+}
+
+// failedBecause is why a cycle's run leaves the daemon not ready, or ""
+// when it did not fail (a run whose destructive changes were withheld did
+// not fail).
+func failedBecause(ctx context.Context, runID string, rep sync.Report, err error) string {
 	if sync.ExitCode(rep, err) != sync.ExitError {
 		return ""
 	}

@@ -22,6 +22,12 @@ func TestWatchModeSyncsEditsBetweenSchedules(t *testing.T) {
 		return d.metric(`ptsync_watch_connected{source="people"}`) == 1
 	})
 	eventually(t, "the first sync", func() bool { return len(acct.emu.Teams()) == 1 })
+	// The feed started without a cookie, so a full sync follows the first
+	// one; after it, the edit below is a scoped sync's.
+	eventually(t, "the sync after the feed started", func() bool {
+		return d.metric(`ptsync_sync_runs_total{result="success"}`) >= 2
+	})
+	acct.emu.ResetStats()
 
 	editFile(t, people, "  - {id: u1, email: ada@example.com, name: Ada}\n",
 		"  - {id: u1, email: ada@example.com, name: Ada}\n  - {id: u2, email: bo@example.com, name: Bo}\n")
@@ -35,6 +41,13 @@ func TestWatchModeSyncsEditsBetweenSchedules(t *testing.T) {
 	})
 	if runs := d.logged("watch: syncing directory changes"); len(runs) == 0 {
 		t.Error("no sync was logged as started by watch mode")
+	}
+	if len(d.logged("scoped sync run started")) == 0 {
+		t.Errorf("the edit was not synced by a scoped sync:\n%s", d.log)
+	}
+	stats := acct.emu.Stats()
+	if lists := stats.Requests["GET /user"] + stats.Requests["GET /team"]; lists != 0 {
+		t.Errorf("the scoped sync listed the account (%d list requests): %v", lists, stats.Requests)
 	}
 	if code := d.stop(); code != exitOK {
 		t.Fatalf("stop: exit %d", code)

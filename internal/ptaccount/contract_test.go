@@ -74,6 +74,7 @@ var contractCases = []contractCase{
 	{name: "wrong credentials fail with 401 and write nothing", run: wrongCredentials},
 	{name: "writes to a missing id fail with 404", run: missingIDs},
 	{name: "concurrent writes", run: concurrentWrites},
+	{name: "GetUser and GetTeam read one object as listed, and a missing id is ErrNotFound", run: getOne},
 }
 
 // path is the path of a route as Stats counts it ("GET /user" → "/user").
@@ -744,5 +745,46 @@ func concurrentWrites(t *testing.T, pt sync.PagerTree, acc inspect) {
 		if st.Name != fmt.Sprintf("Renamed %d", i) || !slices.Equal(st.Phones, []string{fmt.Sprintf("+1415556%04d", i)}) {
 			t.Errorf("user %d: the emulator holds %+v", i, st)
 		}
+	}
+}
+
+func getOne(t *testing.T, pt sync.PagerTree, acc inspect) {
+	_, teamID := seedOneTeam(t, acc)
+	r, ok := pt.(sync.ObjectReader)
+	if !ok {
+		t.Fatalf("%T is no sync.ObjectReader", pt)
+	}
+	users, err := pt.ListUsers(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	teams, err := pt.ListTeams(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, listed := range users {
+		got, err := r.GetUser(t.Context(), listed.ID)
+		if err != nil || !sameUser(got, listed) {
+			t.Errorf("GetUser(%s) = %+v, %v; listed as %+v", listed.ID, got, err, listed)
+		}
+	}
+	for _, listed := range teams {
+		got, err := r.GetTeam(t.Context(), listed.ID)
+		if err != nil || !sameTeam(got, listed) || got.AccountID != listed.AccountID {
+			t.Errorf("GetTeam(%s) = %+v, %v; listed as %+v", listed.ID, got, err, listed)
+		}
+	}
+	if len(teams) != 1 || teams[0].ID != teamID {
+		t.Fatalf("teams %+v, want the seeded %s", teams, teamID)
+	}
+	noUser, noTeam := "usr_missing00", "tem_missing00"
+	if acc.version() == pagertree.APIv4 {
+		noUser, noTeam = "01J0000000000000000000USER", "01J0000000000000000000TEAM"
+	}
+	if _, err := r.GetUser(t.Context(), noUser); !errors.Is(err, sync.ErrNotFound) {
+		t.Errorf("GetUser of a missing id: %v, want sync.ErrNotFound", err)
+	}
+	if _, err := r.GetTeam(t.Context(), noTeam); !errors.Is(err, sync.ErrNotFound) {
+		t.Errorf("GetTeam of a missing id: %v, want sync.ErrNotFound", err)
 	}
 }

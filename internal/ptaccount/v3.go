@@ -6,6 +6,9 @@ package ptaccount
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"net/http"
 
 	"github.com/ptsync/ptsync/pagertree"
 	"github.com/ptsync/ptsync/sync"
@@ -100,4 +103,33 @@ func accountUser(u pagertree.User) sync.AccountUser {
 
 func accountTeam(t pagertree.Team) sync.AccountTeam {
 	return sync.AccountTeam{ID: t.ID, Name: t.Name, Description: t.Description, MemberIDs: t.MemberUserIDs}
+}
+
+var _ sync.ObjectReader = V3{}
+
+// GetUser reads one user.
+func (a V3) GetUser(ctx context.Context, id string) (sync.AccountUser, error) {
+	u, err := a.Client.GetUser(ctx, id)
+	if err != nil {
+		return sync.AccountUser{}, notFound(err)
+	}
+	return accountUser(u), nil
+}
+
+// GetTeam reads one team.
+func (a V3) GetTeam(ctx context.Context, id string) (sync.AccountTeam, error) {
+	t, err := a.Client.GetTeam(ctx, id)
+	if err != nil {
+		return sync.AccountTeam{}, notFound(err)
+	}
+	return accountTeam(t), nil
+}
+
+// notFound makes PagerTree's 404 sync.ErrNotFound.
+func notFound(err error) error {
+	var apiErr *pagertree.APIError
+	if errors.As(err, &apiErr) && apiErr.Status == http.StatusNotFound {
+		return fmt.Errorf("%w: %w", sync.ErrNotFound, err)
+	}
+	return err
 }

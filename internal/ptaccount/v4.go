@@ -182,3 +182,25 @@ func syncUser(u pagertree.AccountUser) sync.AccountUser {
 func syncTeam(t pagertree.TeamV4) sync.AccountTeam {
 	return sync.AccountTeam{ID: t.ID, Name: t.Name, Description: t.Notes, MemberIDs: t.MemberAccountUserIDs, AdminIDs: t.AdminAccountUserIDs, AccountID: t.AccountID}
 }
+
+var _ sync.ObjectReader = (*V4)(nil)
+
+// GetUser reads one account user, and remembers the person behind it for
+// an update.
+func (a *V4) GetUser(ctx context.Context, id string) (sync.AccountUser, error) {
+	u, err := a.client.GetAccountUser(ctx, id)
+	if err != nil {
+		return sync.AccountUser{}, notFound(err)
+	}
+	a.remember(u)
+	return syncUser(u), nil
+}
+
+// GetTeam reads one team.
+func (a *V4) GetTeam(ctx context.Context, id string) (sync.AccountTeam, error) {
+	t, err := a.client.GetTeamV4(ctx, id)
+	if err != nil {
+		return sync.AccountTeam{}, notFound(err)
+	}
+	return syncTeam(t), nil
+}

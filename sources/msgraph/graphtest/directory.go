@@ -161,6 +161,7 @@ type directory struct {
 	tenantID string
 	users    []entity
 	groups   []entity
+	objects  []entity
 	byID     map[string]entity
 	byUPN    map[string]entity // lower-cased userPrincipalName
 }
@@ -198,7 +199,9 @@ func mustIndex(t Tenant) *directory {
 		if _, ok := entitySets[o.ODataType]; !ok || o.ODataType == typeUser || o.ODataType == typeGroup {
 			panic(fmt.Sprintf("graphtest: object %q has type %q; want one of %s, %s, %s", o.ID, o.ODataType, typeDevice, typeOrgContact, typeServicePrincipal))
 		}
-		add(objectEntity{o})
+		e := objectEntity{o}
+		add(e)
+		d.objects = append(d.objects, e)
 	}
 	for _, e := range d.groups {
 		g := e.(groupEntity).g
@@ -214,6 +217,26 @@ func mustIndex(t Tenant) *directory {
 		}
 	}
 	return d
+}
+
+// tenant is the Tenant d indexes, sharing no slice with d, for Update to
+// edit.
+func (d *directory) tenant() Tenant {
+	t := Tenant{ID: d.tenantID}
+	for _, e := range d.users {
+		u := e.(userEntity).u
+		u.BusinessPhones = slices.Clone(u.BusinessPhones)
+		t.Users = append(t.Users, u)
+	}
+	for _, e := range d.groups {
+		g := e.(groupEntity).g
+		g.Members, g.Owners = slices.Clone(g.Members), slices.Clone(g.Owners)
+		t.Groups = append(t.Groups, g)
+	}
+	for _, e := range d.objects {
+		t.Objects = append(t.Objects, e.(objectEntity).o)
+	}
+	return t
 }
 
 func (d *directory) group(id string) (Group, bool) {

@@ -26,10 +26,11 @@ type graphError struct {
 	status int
 	code   string
 	msg    string
+	header http.Header // sent with the error (a 410's Location)
 }
 
 func badRequest(code, msg string) *graphError {
-	return &graphError{http.StatusBadRequest, code, msg}
+	return &graphError{status: http.StatusBadRequest, code: code, msg: msg}
 }
 
 // notImplemented is the answer for what Graph supports but the fake does not
@@ -45,6 +46,7 @@ type route struct {
 	id       string // "" for a collection
 	rel      string // group relationship, "" for none
 	cast     string // OData type of a cast segment ("#microsoft.graph.user"), "" for none
+	delta    bool   // the collection's delta function
 	err      *graphError
 }
 
@@ -65,6 +67,11 @@ func parseRoute(path string) route {
 	}
 	rt.template = "/" + rt.coll
 	if len(seg) == 1 {
+		return rt
+	}
+	if len(seg) == 2 && (strings.EqualFold(seg[1], "delta") || strings.EqualFold(seg[1], "microsoft.graph.delta")) {
+		rt.delta = true
+		rt.template += "/delta"
 		return rt
 	}
 	rt.id = seg[1]
@@ -110,7 +117,7 @@ func (s *Server) serveGraph(w http.ResponseWriter, r *http.Request, path string)
 	if s.opts.Now().Before(s.notBefore) {
 		s.violations++
 	}
-	fault, dir := s.fault, s.dir
+	fault, dir, gen := s.fault, s.dir, s.gen
 	s.mu.Unlock()
 
 	// Graph echoes the caller's client-request-id and adds its own request-id.
@@ -134,12 +141,12 @@ func (s *Server) serveGraph(w http.ResponseWriter, r *http.Request, path string)
 	}
 	if msg := s.authenticate(r); msg != "" {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="", authorization_uri="https://login.microsoftonline.com/common/oauth2/authorize", client_id="00000003-0000-0000-c000-000000000000"`)
-		s.writeGraphError(w, &graphError{http.StatusUnauthorized, "InvalidAuthenticationToken", msg})
+		s.writeGraphError(w, &graphError{status: http.StatusUnauthorized, code: "InvalidAuthenticationToken", msg: msg})
 		return
 	}
 	if secs, throttled := s.takeThrottle(); throttled {
 		w.Header().Set("Retry-After", strconv.Itoa(secs))
-		s.writeGraphError(w, &graphError{http.StatusTooManyRequests, "TooManyRequests", "Please retry again later."})
+		s.writeGraphError(w, &graphError{status: http.StatusTooManyRequests, code: "TooManyRequests", msg: "Please retry again later."})
 		return
 	}
 	if rt.err != nil {
@@ -148,10 +155,16 @@ func (s *Server) serveGraph(w http.ResponseWriter, r *http.Request, path string)
 	}
 	if r.Method != http.MethodGet {
 		w.Header().Set("Allow", http.MethodGet)
-		s.writeGraphError(w, &graphError{http.StatusMethodNotAllowed, "Request_BadRequest", "graphtest: the fake is read-only; " + r.Method + " is not implemented"})
+		s.writeGraphError(w, &graphError{status: http.StatusMethodNotAllowed, code: "Request_BadRequest", msg: "graphtest: the fake is read-only; " + r.Method + " is not implemented"})
 		return
 	}
-	body, gerr := s.answer(r, rt, dir)
+	var body any
+	var gerr *graphError
+	if rt.delta {
+		body, gerr = s.delta(r, rt.coll, dir, gen)
+	} else {
+		body, gerr = s.answer(r, rt, dir)
+	}
 	if gerr != nil {
 		s.writeGraphError(w, gerr)
 		return
@@ -237,7 +250,7 @@ func ofType(items []entity, typ string) []entity {
 }
 
 func resourceNotFound(id string) *graphError {
-	return &graphError{http.StatusNotFound, "Request_ResourceNotFound", "Resource '" + id + "' does not exist or one of its queried reference-property objects are not present."}
+	return &graphError{status: http.StatusNotFound, code: "Request_ResourceNotFound", msg: "Resource '" + id + "' does not exist or one of its queried reference-property objects are not present."}
 }
 
 // getOne serves GET /users/{id or userPrincipalName} and GET /groups/{id}.
@@ -271,6 +284,9 @@ func (s *Server) getOne(r *http.Request, rt route, dir *directory) (any, *graphE
 // writeGraphError writes Graph's error body, whose innerError repeats the
 // request ids.
 func (s *Server) writeGraphError(w http.ResponseWriter, e *graphError) {
+	for k, v := range e.header {
+		w.Header()[k] = v
+	}
 	writeJSON(w, e.status, errorJSON, map[string]any{
 		"error": map[string]any{
 			"code":    e.code,

@@ -16,6 +16,11 @@
 //     property set unless $select names others; an OData cast segment such as
 //     /transitiveMembers/microsoft.graph.user is an advanced query and needs the
 //     ConsistencyLevel: eventual header and $count=true on every page.
+//   - Delta query (GET /users/delta, GET /groups/delta; see delta.go): rounds
+//     of pages ending in an @odata.deltaLink, changes since that link
+//     computed from the directory's versions (SetTenant, Update), members@delta,
+//     @removed, $deltatoken=latest, Prefer: return=minimal, and the two
+//     documented ends of a delta token (ExpireDeltaTokens, ResetDeltaSync).
 //
 // The server listens on 127.0.0.1 only (httptest). It is safe for concurrent
 // use. Features Graph has but the fake does not model answer 400
@@ -88,8 +93,14 @@ type Options struct {
 	// refuses a token past it with 401 InvalidAuthenticationToken.
 	TokenLifetime time.Duration
 	// Now is the clock (default time.Now) for token lifetimes, assertion
-	// validity and Retry-After bookkeeping, so tests can move time.
+	// validity, delta token lifetimes and Retry-After bookkeeping, so tests
+	// can move time.
 	Now func() time.Time
+	// DeltaPageSize is how many entries one delta page holds (default 100),
+	// an object and each members@delta entry counting one: Graph sizes
+	// delta pages itself ($top is not supported) and splits a large
+	// group's members@delta across pages.
+	DeltaPageSize int
 }
 
 // Fault is a hook called before each Graph request is served, with the request
@@ -109,8 +120,17 @@ type Server struct {
 	certS256, certS1 string
 	certKey          *rsa.PublicKey
 
-	mu            sync.Mutex
-	dir           *directory
+	mu  sync.Mutex
+	dir *directory
+	// gen numbers the directory's versions: SetTenant and Update bump it.
+	gen int
+	// versions holds the versions a delta state token names, the rounds'
+	// changes being the differences between two of them.
+	versions map[int]*directory
+	// retired has one entry per retired delta epoch (the current epoch is
+	// len(retired)): true when its tokens get 410 Gone (ResetDeltaSync),
+	// false when they get syncStateNotFound (ExpireDeltaTokens).
+	retired       []bool
 	tokens        map[string]time.Time // access token -> expiry
 	seq           int                  // Graph requests so far
 	requests      map[string]int
@@ -130,6 +150,9 @@ func NewServer(tenant Tenant, opts Options) *Server {
 	if opts.TokenLifetime <= 0 {
 		opts.TokenLifetime = time.Hour
 	}
+	if opts.DeltaPageSize <= 0 {
+		opts.DeltaPageSize = defaultDeltaPageSize
+	}
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
@@ -141,6 +164,7 @@ func NewServer(tenant Tenant, opts Options) *Server {
 		skipKey:  randomBytes(32),
 		tokens:   make(map[string]time.Time),
 		requests: make(map[string]int),
+		versions: make(map[int]*directory),
 		dir:      mustIndex(tenant),
 	}
 	if c := opts.Certificate; c != nil {
@@ -183,14 +207,51 @@ func (s *Server) TenantID() string {
 
 // SetTenant replaces the directory, for tests that change it between runs.
 // An empty t.ID keeps the current tenant id. It panics like NewServer on an
-// inconsistent tenant.
+// inconsistent tenant. Delta queries report the differences as changes.
 func (s *Server) SetTenant(t Tenant) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.setTenantLocked(t)
+}
+
+// Update changes the directory in place: fn edits a copy of the tenant
+// being served (add or remove users, groups and members, rename), which
+// then replaces it as with SetTenant. fn runs under the server's lock, so
+// requests see the change whole; it must not call the Server.
+func (s *Server) Update(fn func(t *Tenant)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t := s.dir.tenant()
+	fn(&t)
+	s.setTenantLocked(t)
+}
+
+func (s *Server) setTenantLocked(t Tenant) {
 	if t.ID == "" {
 		t.ID = s.dir.tenantID
 	}
 	s.dir = mustIndex(t)
+	s.gen++
+}
+
+// ExpireDeltaTokens ends every delta state token issued so far (deltaLinks
+// and the nextLinks of delta rounds), as their seven-day lifetime does:
+// following one answers 400 syncStateNotFound, and the client must start
+// over.
+func (s *Server) ExpireDeltaTokens() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.retired = append(s.retired, false)
+}
+
+// ResetDeltaSync ends every delta state token issued so far as a
+// synchronization reset does (the tenant's maintenance or migration):
+// following one answers 410 Gone with a Location header naming the
+// round's initial request, and the client must start over.
+func (s *Server) ResetDeltaSync() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.retired = append(s.retired, true)
 }
 
 // IssueToken returns a live access token without a token request, for tests

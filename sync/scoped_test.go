@@ -1,0 +1,250 @@
+package sync_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+
+	"pgregory.net/rapid"
+
+	"github.com/ptsync/ptsync/sync"
+)
+
+// scopedRig is a rig whose engine keeps a baseline, after a first full
+// sync of dir.
+func scopedRig(t *testing.T, api string, dir directory, pol sync.Policy) (*rig, *sync.Baseline) {
+	t.Helper()
+	r := newAPIRig(t, api, dir, pol)
+	r.engine.KeepBaseline = true
+	rep, code := r.run(sync.RunOptions{})
+	if code != sync.ExitOK || rep.Baseline() == nil {
+		t.Fatalf("first full sync: exit %d, baseline %v", code, rep.Baseline())
+	}
+	return r, rep.Baseline()
+}
+
+// runScoped runs a scoped sync that must succeed, and returns its new
+// baseline and every request it made.
+func (r *rig) runScoped(base *sync.Baseline) (*sync.Baseline, []string) {
+	r.t.Helper()
+	r.rec.reset()
+	rep, next, err := r.engine.RunScoped(context.Background(), base, sync.RunOptions{})
+	if err != nil {
+		r.t.Fatalf("RunScoped: %v", err)
+	}
+	if code := sync.ExitCode(rep, nil); code != sync.ExitOK || next == nil {
+		r.t.Fatalf("RunScoped: exit %d, baseline %v, result %+v", code, next, rep.Result)
+	}
+	r.rec.mu.Lock()
+	defer r.rec.mu.Unlock()
+	return next, slices.Clone(r.rec.requests)
+}
+
+// fullPlan is what a full sync would do now.
+func (r *rig) fullPlan() sync.Plan {
+	r.t.Helper()
+	prep, err := r.engine.Prepare(context.Background(), sync.RunOptions{})
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	return prep.Plan
+}
+
+// listed reports whether requests list a collection (a GET of a list route).
+func (r *rig) listed(requests []string) bool {
+	for _, req := range requests {
+		for _, route := range []string{r.userRoute(), r.teamRoute()} {
+			if strings.HasPrefix(req, route+" ") || req == route {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func TestScopedSyncWritesOnlyWhatChanged(t *testing.T) {
+	forEachAPI(t, func(t *testing.T, api string) {
+		dir := corp()
+		r, base := scopedRig(t, api, dir, defaultPolicy())
+
+		// Nothing changed in the directory: not one request.
+		base, reqs := r.runScoped(base)
+		if len(reqs) != 0 {
+			t.Errorf("a scoped sync with nothing changed sent %q", reqs)
+		}
+
+		// A hire joins db: the hire is created and db written, read by id.
+		dir.Users = append(dir.Users, person{ID: "p5", Email: "eve@example.com", Name: "Eve Evans"})
+		dir.Groups[1].Members = append(dir.Groups[1].Members, "p5")
+		r.write(dir)
+		base, reqs = r.runScoped(base)
+		if r.listed(reqs) {
+			t.Errorf("a scoped sync listed the account: %q", reqs)
+		}
+		want := r.inStep()
+		want.Users["eve@example.com"] = "Eve Evans|"
+		want.Teams["db"] = []string{"bob@example.com", "cat@example.com", "eve@example.com"}
+		if got := r.state(); !reflect.DeepEqual(got, want) {
+			t.Fatalf("after the hire:\n got %+v\nwant %+v", got, want)
+		}
+		if writes := r.rec.writes(); len(writes) != 2 {
+			t.Errorf("writes for a hire %q, want a user create and a team update", writes)
+		}
+
+		// A rename: one user update.
+		dir.Users[0].Name = "Ann Archer-Smith"
+		r.write(dir)
+		base, _ = r.runScoped(base)
+		if writes := r.rec.writes(); len(writes) != 1 || !strings.HasPrefix(writes[0], "PUT ") {
+			t.Errorf("writes for a rename %q, want one update", writes)
+		}
+		want.Users["ann@example.com"] = "Ann Archer-Smith|+14155550101"
+
+		// A leaver: out of db at once; the delete is the next full sync's.
+		dir = dir.without("p3")
+		r.write(dir)
+		_, _ = r.runScoped(base)
+		want.Teams["db"] = []string{"bob@example.com", "eve@example.com"}
+		if got := r.state(); !reflect.DeepEqual(got, want) {
+			t.Fatalf("after the leaver:\n got %+v\nwant %+v", got, want)
+		}
+		p := r.fullPlan()
+		if len(p.Changes) != 1 || p.Changes[0].Op != sync.OpDelete || p.Changes[0].Name != "cat@example.com" {
+			t.Errorf("the full plan after scoped syncs: %+v, want only the leaver's delete", p.Changes)
+		}
+	})
+}
+
+func TestScopedSyncDefersToAFullOne(t *testing.T) {
+	forEachAPI(t, func(t *testing.T, api string) {
+		for _, tc := range []struct {
+			name   string
+			change func(r *rig, dir *directory)
+		}{
+			{"a new group", func(r *rig, dir *directory) {
+				dir.Groups = append(dir.Groups, group{ID: "g-web", Name: "oncall-web", Members: []string{"p1"}})
+			}},
+			{"a renamed group", func(r *rig, dir *directory) { dir.Groups[1].Name = "oncall-database" }},
+			{"a group gone", func(r *rig, dir *directory) { dir.Groups = dir.Groups[1:] }},
+			{"a team's marker removed by hand", func(r *rig, dir *directory) {
+				dir.Groups[1].Members = append(dir.Groups[1].Members, "p1")
+				r.setDescription(r.team("db").ID, "hand-written notes")
+			}},
+			{"a team deleted by hand", func(r *rig, dir *directory) {
+				dir.Groups[1].Members = append(dir.Groups[1].Members, "p1")
+				r.deleteTeam(r.team("db").ID)
+			}},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				dir := corp()
+				r, base := scopedRig(t, api, dir, defaultPolicy())
+				tc.change(r, &dir)
+				r.write(dir)
+				before := r.state()
+				r.rec.reset()
+				_, next, err := r.engine.RunScoped(context.Background(), base, sync.RunOptions{})
+				if !errors.Is(err, sync.ErrFullSyncNeeded) || next != nil {
+					t.Fatalf("RunScoped: %v, baseline %v; want ErrFullSyncNeeded", err, next)
+				}
+				if writes := r.rec.writes(); len(writes) != 0 {
+					t.Errorf("RunScoped wrote %q before deferring to a full sync", writes)
+				}
+				if got := r.state(); !reflect.DeepEqual(got, before) {
+					t.Errorf("PagerTree changed: %+v, was %+v", got, before)
+				}
+			})
+		}
+	})
+}
+
+// TestScopedSyncsConvergeLikeAFullSync: whatever the directory edits, a
+// scoped sync after each (a full one where it defers) leaves PagerTree
+// exactly as a full sync would; with users.delete off, nothing is left
+// for the full sync to do but what it would withhold too.
+func TestScopedSyncsConvergeLikeAFullSync(t *testing.T) {
+	forEachAPI(t, func(t *testing.T, api string) {
+		rapid.Check(t, func(rt *rapid.T) {
+			pol := defaultPolicy()
+			pol.DeleteUsers = false
+			dir := corp()
+			r, base := scopedRig(t, api, dir, pol)
+			for step := range rapid.IntRange(1, 6).Draw(rt, "steps") {
+				dir = editDirectory(rt, dir, fmt.Sprintf("step%d", step))
+				r.write(dir)
+				rep, next, err := r.engine.RunScoped(context.Background(), base, sync.RunOptions{})
+				if errors.Is(err, sync.ErrFullSyncNeeded) {
+					if rep, err = r.engine.RunOnce(context.Background(), sync.RunOptions{}); err == nil {
+						next = rep.Baseline()
+					}
+				}
+				// A group gone empty is withheld (exit 3), by either sync.
+				if err != nil || sync.ExitCode(rep, nil) == sync.ExitError || next == nil {
+					rt.Fatalf("step %d: %v, exit %d, result %+v", step, err, sync.ExitCode(rep, nil), rep.Result)
+				}
+				base = next
+				if p := r.fullPlan(); len(p.Changes) > 0 {
+					rt.Fatalf("step %d: a full sync would still do %+v", step, p.Changes)
+				}
+			}
+		})
+	})
+}
+
+// editDirectory makes one random edit a directory sees: a hire, a leaver,
+// a rename, a phone change, someone joining or leaving a group.
+func editDirectory(t *rapid.T, dir directory, label string) directory {
+	out := directory{Users: slices.Clone(dir.Users)}
+	for _, g := range dir.Groups {
+		g.Members = slices.Clone(g.Members)
+		out.Groups = append(out.Groups, g)
+	}
+	switch rapid.IntRange(0, 5).Draw(t, label+".kind") {
+	case 0: // a hire, in some groups
+		id := fmt.Sprintf("h-%s", label)
+		out.Users = append(out.Users, person{ID: id, Email: id + "@example.com", Name: "Hire " + label})
+		for i := range out.Groups {
+			if rapid.Bool().Draw(t, fmt.Sprintf("%s.join%d", label, i)) {
+				out.Groups[i].Members = append(out.Groups[i].Members, id)
+			}
+		}
+	case 1: // a leaver
+		if len(out.Users) > 1 {
+			out = out.without(out.Users[rapid.IntRange(0, len(out.Users)-1).Draw(t, label+".leaver")].ID)
+		}
+	case 2: // a rename
+		i := rapid.IntRange(0, len(out.Users)-1).Draw(t, label+".renamed")
+		out.Users[i].Name = "Renamed " + label
+	case 3: // a phone
+		i := rapid.IntRange(0, len(out.Users)-1).Draw(t, label+".phone")
+		out.Users[i].Phone = rapid.SampledFrom([]string{"", "+1 415 555 0199", "+44 20 7946 0000"}).Draw(t, label+".number")
+	default: // someone joins or leaves a group, never its last member
+		g := &out.Groups[rapid.IntRange(0, len(out.Groups)-1).Draw(t, label+".group")]
+		u := out.Users[rapid.IntRange(0, len(out.Users)-1).Draw(t, label+".member")].ID
+		if i := slices.Index(g.Members, u); i >= 0 && len(g.Members) > 1 {
+			g.Members = slices.Delete(g.Members, i, i+1)
+		} else if i < 0 {
+			g.Members = append(g.Members, u)
+		}
+	}
+	return out
+}
+
+// setDescription and deleteTeam change the account by hand, as a person
+// in PagerTree's UI would.
+func (r *rig) setDescription(id, description string) {
+	r.t.Helper()
+	if err := r.engine.PagerTree.UpdateTeam(context.Background(), id, sync.TeamPatch{Description: &description}); err != nil {
+		r.t.Fatal(err)
+	}
+}
+
+func (r *rig) deleteTeam(id string) {
+	r.t.Helper()
+	if err := r.engine.PagerTree.DeleteTeam(context.Background(), id); err != nil {
+		r.t.Fatal(err)
+	}
+}
