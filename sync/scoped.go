@@ -22,7 +22,10 @@ import (
 // tells which part of it changed. What the baseline cannot scope (a team
 // appearing, going or renamed, a team or user it cannot find, too much at
 // once) is a full sync's job: RunScoped then fails with
-// ErrFullSyncNeeded before any write.
+// ErrFullSyncNeeded before any write. A leaver is deleted by a scoped sync
+// only as a full sync would delete them now (users.delete, past any
+// delete_grace, whose clock full syncs start) and only when they are in
+// no team the scoped sync did not read.
 
 // ErrFullSyncNeeded is wrapped by RunScoped's error when the change cannot
 // be scoped; nothing was written.
@@ -89,10 +92,47 @@ func newBaseline(want Desired, cur Current, p Plan, res Result) *Baseline {
 	}
 	b.Current.Users = append(b.Current.Users, users...)
 	b.Current.Teams = append(b.Current.Teams, teams...)
+	written(b.Current, res)
 	for _, c := range p.Conflicts {
 		b.Conflicted[cmp.Or(c.User, c.Team)] = true
 	}
 	return b
+}
+
+// written sets the members and admins of cur's teams to what the applied
+// team writes of res made them, so the baseline knows who is where.
+func written(cur Current, res Result) {
+	ids := map[string]string{}
+	for _, u := range cur.Users {
+		for _, k := range emailKeys(u) {
+			ids[k] = u.ID
+		}
+	}
+	resolve := func(emails, kept []string) []string {
+		out := slices.Clone(kept)
+		for _, e := range emails {
+			if id, ok := ids[EmailKey(e)]; ok {
+				out = append(out, id)
+			}
+		}
+		return out
+	}
+	byID := map[string]*AccountTeam{}
+	for i := range cur.Teams {
+		byID[cur.Teams[i].ID] = &cur.Teams[i]
+	}
+	for _, r := range res.Changes {
+		t := byID[r.ID]
+		if r.Outcome != OutcomeApplied || r.Kind != KindTeam || r.Op == OpDelete || t == nil {
+			continue
+		}
+		if r.MembersSet || r.Op == OpCreate {
+			t.MemberIDs = resolve(r.Members, r.KeepIDs)
+		}
+		if r.AdminsSet {
+			t.AdminIDs = resolve(r.Admins, r.KeepAdminIDs)
+		}
+	}
 }
 
 // scope is what a scoped sync plans: teams by marker key (with their
@@ -150,6 +190,16 @@ func scopeOf(base *Baseline, want Desired) (scope, error) {
 	for email, w := range want.Users {
 		if b, ok := base.Desired.Users[email]; !ok || b.Name != w.Name || b.Phone != w.Phone {
 			s.users[email] = true
+		}
+	}
+	for email := range base.Desired.Users {
+		if _, ok := want.Users[email]; !ok {
+			s.users[email] = true // no longer wanted
+		}
+	}
+	for email := range base.Desired.Present {
+		if !want.Present[email] {
+			s.users[email] = true // gone from the directory: a leaver
 		}
 	}
 	for email := range s.users {
@@ -245,14 +295,25 @@ func readScope(ctx context.Context, r ObjectReader, base *Baseline, s scope, con
 	return cur, nil
 }
 
-// within is the part of p a scoped sync may apply: creates and updates of
-// the scope's users, and updates of its teams. The rest was planned only
-// because the account was read in part.
-func within(p Plan, s scope, teamIDs map[string]bool) Plan {
+// within is the part of p a scoped sync may apply: the scope's users'
+// changes, and updates of its teams. The rest was planned only because
+// the account was read in part. A user's delete is left to a full sync
+// when the baseline has them in a team the scope did not read: deleting
+// them takes them out of it, which this plan did not weigh (a v4 team
+// left without its last member or admin is refused).
+func within(p Plan, s scope, teamIDs map[string]bool, base Current) Plan {
+	elsewhere := map[string]bool{}
+	for _, t := range base.Teams {
+		if !teamIDs[t.ID] {
+			for _, id := range slices.Concat(t.MemberIDs, t.AdminIDs) {
+				elsewhere[id] = true
+			}
+		}
+	}
 	keep := func(c Change) bool {
 		switch {
 		case c.Kind == KindUser:
-			return c.Op != OpDelete && s.users[EmailKey(c.Name)]
+			return s.users[EmailKey(c.Name)] && (c.Op != OpDelete || !elsewhere[c.ID])
 		default:
 			return c.Op == OpUpdate && teamIDs[c.ID]
 		}
@@ -263,7 +324,7 @@ func within(p Plan, s scope, teamIDs map[string]bool) Plan {
 	out.Conflicts = slices.DeleteFunc(slices.Clone(p.Conflicts), func(c Conflict) bool {
 		return !s.users[c.User] && !slices.ContainsFunc(out.Changes, func(ch Change) bool { return ch.Kind == KindTeam && ch.Name == c.Team })
 	})
-	out.PendingDeletes = nil
+	out.PendingDeletes = slices.DeleteFunc(slices.Clone(p.PendingDeletes), func(d PendingDelete) bool { return !s.users[d.Email] })
 	out.Summary = summarize(out.Changes)
 	return out
 }
@@ -342,7 +403,17 @@ func (e *Engine) RunScoped(ctx context.Context, base *Baseline, opts RunOptions)
 			partial.Users[email] = w
 		}
 	}
-	rep.Plan = within(PlanWith(cur, partial, prep.Policy, prep.Remembered), s, teamIDs)
+	p := PlanWith(cur, partial, prep.Policy, prep.Remembered)
+	// Whoever the scope's teams lose is in scope too: a person a withheld
+	// change kept in a team, whose delete waits for that team.
+	for _, c := range slices.Concat(p.Changes, p.Withheld) {
+		if c.Kind == KindTeam && teamIDs[c.ID] {
+			for _, email := range slices.Concat(c.MembersRemoved, c.AdminsRemoved) {
+				s.users[EmailKey(email)] = true
+			}
+		}
+	}
+	rep.Plan = within(p, s, teamIDs, base.Current)
 	rep.Plan.Skipped = SkippedBySource(snaps)
 	rep.Timings.Plan = time.Since(start)
 	log.Info("scoped plan made", zap.Int("teams_read", len(cur.Teams)), zap.Int("users_known", len(cur.Users)),

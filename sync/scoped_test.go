@@ -104,17 +104,37 @@ func TestScopedSyncWritesOnlyWhatChanged(t *testing.T) {
 		}
 		want.Users["ann@example.com"] = "Ann Archer-Smith|+14155550101"
 
-		// A leaver: out of db at once; the delete is the next full sync's.
+		// A leaver: out of db and deleted, as a full sync would.
 		dir = dir.without("p3")
 		r.write(dir)
 		_, _ = r.runScoped(base)
 		want.Teams["db"] = []string{"bob@example.com", "eve@example.com"}
+		delete(want.Users, "cat@example.com")
 		if got := r.state(); !reflect.DeepEqual(got, want) {
 			t.Fatalf("after the leaver:\n got %+v\nwant %+v", got, want)
 		}
+		if p := r.fullPlan(); !p.InSync() {
+			t.Errorf("the full plan after scoped syncs: %+v", p.Changes)
+		}
+
+		// A leaver who is also in a team made by hand: out of the synced
+		// teams at once, but the delete, which would take them out of the
+		// hand-made team too, is a full sync's to weigh.
+		bob := r.user(r.t, "bob@example.com")
+		r.setMembers(r.unmanaged.ID, []string{r.owner.ID, bob.ID})
+		rep, code := r.run(sync.RunOptions{})
+		if code != sync.ExitOK {
+			t.Fatalf("full sync: exit %d", code)
+		}
+		dir = dir.without("p2")
+		r.write(dir)
+		_, _ = r.runScoped(rep.Baseline())
+		if got := r.state(); !slices.Contains(got.Teams["facilities"], "bob@example.com") || slices.Contains(got.Teams["db"], "bob@example.com") {
+			t.Errorf("after a leaver in a hand-made team: %+v, want bob only in facilities", got.Teams)
+		}
 		p := r.fullPlan()
-		if len(p.Changes) != 1 || p.Changes[0].Op != sync.OpDelete || p.Changes[0].Name != "cat@example.com" {
-			t.Errorf("the full plan after scoped syncs: %+v, want only the leaver's delete", p.Changes)
+		if len(p.Changes) != 1 || p.Changes[0].Op != sync.OpDelete || p.Changes[0].Name != "bob@example.com" {
+			t.Errorf("the full plan after scoped syncs: %+v, want only bob's delete", p.Changes)
 		}
 	})
 }
@@ -163,15 +183,13 @@ func TestScopedSyncDefersToAFullOne(t *testing.T) {
 
 // TestScopedSyncsConvergeLikeAFullSync: whatever the directory edits, a
 // scoped sync after each (a full one where it defers) leaves PagerTree
-// exactly as a full sync would; with users.delete off, nothing is left
-// for the full sync to do but what it would withhold too.
+// exactly as a full sync would: nothing is left for the full sync to do
+// but what it would withhold too.
 func TestScopedSyncsConvergeLikeAFullSync(t *testing.T) {
 	forEachAPI(t, func(t *testing.T, api string) {
 		rapid.Check(t, func(rt *rapid.T) {
-			pol := defaultPolicy()
-			pol.DeleteUsers = false
 			dir := corp()
-			r, base := scopedRig(t, api, dir, pol)
+			r, base := scopedRig(t, api, dir, defaultPolicy())
 			for step := range rapid.IntRange(1, 6).Draw(rt, "steps") {
 				dir = editDirectory(rt, dir, fmt.Sprintf("step%d", step))
 				r.write(dir)
@@ -238,6 +256,13 @@ func editDirectory(t *rapid.T, dir directory, label string) directory {
 func (r *rig) setDescription(id, description string) {
 	r.t.Helper()
 	if err := r.engine.PagerTree.UpdateTeam(context.Background(), id, sync.TeamPatch{Description: &description}); err != nil {
+		r.t.Fatal(err)
+	}
+}
+
+func (r *rig) setMembers(id string, memberIDs []string) {
+	r.t.Helper()
+	if err := r.engine.PagerTree.UpdateTeam(context.Background(), id, sync.TeamPatch{MemberIDs: &memberIDs}); err != nil {
 		r.t.Fatal(err)
 	}
 }

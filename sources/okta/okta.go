@@ -41,12 +41,16 @@ type Source struct {
 	name string
 	cfg  *Config
 	api  *httpx.Client
+	// logs reads the System Log for Watch, with a token of its own scope
+	// when an OAuth service app authenticates.
+	logs *httpx.Client
 	log  *zap.Logger
 }
 
 var (
 	_ sources.Source  = (*Source)(nil)
 	_ sources.Checker = (*Source)(nil)
+	_ sources.Watcher = (*Source)(nil)
 )
 
 // New builds an Okta source from its *Config; it is a sources.Factory. It
@@ -57,42 +61,56 @@ func New(name string, settings any, opts sources.Options) (sources.Source, error
 		return nil, err
 	}
 	log := opts.Logger()
-	auth := httpx.HeaderAuth("SSWS", cfg.APIToken)
+	auth := func([]string) httpx.Auth { return httpx.HeaderAuth("SSWS", cfg.APIToken) }
 	if cfg.ClientID != "" {
 		key, err := clientassert.LoadKey(cfg.PrivateKeyFile)
 		if err != nil {
 			return nil, fmt.Errorf("source %q: okta.private_key_file: %w", name, err)
 		}
-		auth = httpx.TokenAuth("Bearer", tokenFetcher(cfg, key, &http.Client{Timeout: cfg.Timeout}))
+		auth = func(scopes []string) httpx.Auth {
+			return httpx.TokenAuth("Bearer", tokenFetcher(cfg, scopes, key, &http.Client{Timeout: cfg.Timeout}))
+		}
 	}
-	api, err := httpx.New(httpx.Config{
-		Service:     "okta",
-		BaseURL:     cfg.BaseURL,
-		Auth:        auth,
-		Concurrency: cfg.Concurrency,
-		Timeout:     cfg.Timeout,
-		Observer:    opts.Observer,
-		Logger:      log,
-		ParseError:  parseError,
-		Gate:        newRateGate(cfg.Concurrency),
-		RetryAfter:  untilReset,
-		Secrets:     []string{cfg.APIToken},
-	})
+	client := func(scopes []string, concurrency int) (*httpx.Client, error) {
+		api, err := httpx.New(httpx.Config{
+			Service:     "okta",
+			BaseURL:     cfg.BaseURL,
+			Auth:        auth(scopes),
+			Concurrency: concurrency,
+			Timeout:     cfg.Timeout,
+			Observer:    opts.Observer,
+			Logger:      log,
+			ParseError:  parseError,
+			Gate:        newRateGate(concurrency),
+			RetryAfter:  untilReset,
+			Secrets:     []string{cfg.APIToken},
+		})
+		if err != nil {
+			return nil, fmt.Errorf("source %q: %w", name, err)
+		}
+		return api, nil
+	}
+	api, err := client(cfg.Scopes, cfg.Concurrency)
 	if err != nil {
-		return nil, fmt.Errorf("source %q: %w", name, err)
+		return nil, err
 	}
-	return &Source{name: name, cfg: cfg, api: api, log: log}, nil
+	// The feed polls one request at a time.
+	logs, err := client([]string{logsScope}, 1)
+	if err != nil {
+		return nil, err
+	}
+	return &Source{name: name, cfg: cfg, api: api, logs: logs, log: log}, nil
 }
 
-// tokenFetcher returns the service app's token request: client
+// tokenFetcher returns the service app's token request for scopes: client
 // credentials with a fresh private_key_jwt assertion each time (Okta
 // refuses an assertion's jti a second time).
-func tokenFetcher(cfg *Config, key *rsa.PrivateKey, hc *http.Client) func(context.Context) (*oauth2.Token, error) {
+func tokenFetcher(cfg *Config, scopes []string, key *rsa.PrivateKey, hc *http.Client) func(context.Context) (*oauth2.Token, error) {
 	signer := clientassert.Signer{ClientID: cfg.ClientID, Key: key}
 	cc := clientcredentials.Config{
 		ClientID:  cfg.ClientID,
 		TokenURL:  cfg.TokenURL,
-		Scopes:    cfg.Scopes,
+		Scopes:    scopes,
 		AuthStyle: oauth2.AuthStyleInParams,
 	}
 	return func(ctx context.Context) (*oauth2.Token, error) {
@@ -104,7 +122,7 @@ func tokenFetcher(cfg *Config, key *rsa.PrivateKey, hc *http.Client) func(contex
 		req.EndpointParams = url.Values{"client_assertion_type": {clientassert.Type}, "client_assertion": {assertion}}
 		tok, err := req.Token(context.WithValue(ctx, oauth2.HTTPClient, hc))
 		if err != nil {
-			return nil, tokenError(err)
+			return nil, tokenError(err, scopes)
 		}
 		return tok, nil
 	}
@@ -117,8 +135,8 @@ var tokenHints = map[string]string{
 	"consent_required": "the service app is granted none of the requested scopes (Okta Admin Console → the app → Okta API Scopes)",
 }
 
-// tokenError turns a failed token request into one plain line.
-func tokenError(err error) error {
+// tokenError turns a failed token request for scopes into one plain line.
+func tokenError(err error, scopes []string) error {
 	var re *oauth2.RetrieveError
 	if !errors.As(err, &re) {
 		return err
@@ -132,6 +150,9 @@ func tokenError(err error) error {
 		msg += ": " + hint
 	} else if re.ErrorDescription != "" {
 		msg += ": " + re.ErrorDescription
+	}
+	if re.ErrorCode == "consent_required" {
+		msg += "; requested: " + strings.Join(scopes, " ")
 	}
 	return errors.New(msg)
 }

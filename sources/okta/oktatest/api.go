@@ -20,6 +20,7 @@ const (
 	codeMethod         = "E0000022" // 405
 	codeBadSearch      = "E0000031" // 400 Invalid search criteria.
 	codeRateLimited    = "E0000047" // 429
+	codeInvalidParam   = "E0000053" // 400 Invalid filter or parameter (System Log)
 	codeUnsupported    = "E0000060" // 501 Unsupported operation.
 )
 

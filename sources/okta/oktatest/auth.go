@@ -18,6 +18,7 @@ import (
 const (
 	scopeGroupsRead = "okta.groups.read"
 	scopeUsersRead  = "okta.users.read"
+	scopeLogsRead   = "okta.logs.read"
 
 	jwtBearer = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 	// maxAssertionLife is how far in the future Okta accepts a client

@@ -1,7 +1,8 @@
 // Package oktatest is an in-process fake of the parts of Okta that a
-// directory reader uses: the Management API's users and groups and the org
-// authorization server's token endpoint for OAuth service apps
-// (client_credentials with private_key_jwt). It listens on 127.0.0.1 only.
+// directory reader uses: the Management API's users and groups, the System
+// Log of their changes, and the org authorization server's token endpoint
+// for OAuth service apps (client_credentials with private_key_jwt). It
+// listens on 127.0.0.1 only.
 //
 // It was written from Okta's public documentation (developer.okta.com, the
 // okta-management-openapi-spec and Okta's error-code catalogue), not from a
@@ -19,6 +20,20 @@
 //     1000; an unknown group is 404 E0000007.
 //   - GET /api/v1/users: limit defaults to 200 and is capped at 200;
 //     DEPROVISIONED users are left out.
+//   - GET /api/v1/logs (scope okta.logs.read) lists the events the change
+//     helpers (AddMember, CreateUser, DeactivateUser...) logged, published
+//     by the fake's clock, as LogEvent objects (uuid, published, eventType,
+//     actor, target with User and UserGroup entries). since and until are
+//     RFC 3339; since defaults to 7 days before until and is refused
+//     (400 E0000053) when over 180 days back; events over 90 days old are
+//     not returned. limit defaults to 100 and is capped at 1000. A request
+//     without until in ASCENDING order (the default) is a polling request:
+//     it filters on persistence time (Options.LogDelay after published) and
+//     always has a next link, which returns later what was persisted since.
+//     Others are bounded: published between since and until, a next link
+//     only while more remain. filter takes eventType, target.id,
+//     target.type, actor.id and actor.type with eq, ne, sw, ew, co, the
+//     orderings and pr; an invalid filter is 400 E0000053.
 //   - SSWS failures are 401 E0000011; a request with no credentials is 403
 //     E0000005. Bearer failures carry no body, only a WWW-Authenticate
 //     challenge: 401 invalid_token for unknown or expired tokens, 403
@@ -30,12 +45,13 @@
 //     jti is refused the second time: sign a new one for every token
 //     request. Errors are OAuth JSON ({"error", "error_description"}).
 //   - Rate limits, when configured, are counted per bucket (/api/v1/groups*,
-//     /api/v1/users*, /oauth2/v1/token, the rest of /api/v1) with
+//     /api/v1/users*, /api/v1/logs, /oauth2/v1/token, the rest of /api/v1) with
 //     X-Rate-Limit-Limit, -Remaining and -Reset (UTC epoch seconds) on every
 //     response; an exhausted bucket answers 429 E0000047 until its reset.
 //
 // Features of Okta that the fake does not implement (expand, sortBy, fields,
-// search on users...) answer 501 E0000060 rather than being ignored.
+// search on users, q on logs...) answer 501 E0000060 rather than being
+// ignored.
 package oktatest
 
 import (
@@ -103,6 +119,11 @@ type Options struct {
 	RateLimit  int
 	RateWindow time.Duration
 
+	// LogDelay is how long after it is published an event is persisted in
+	// the System Log, and so seen by requests; zero: at once. Polling
+	// requests filter on the persistence time, bounded ones on published.
+	LogDelay time.Duration
+
 	// Now is the fake's clock (default time.Now). It is called from the
 	// server's goroutines.
 	Now func() time.Time
@@ -131,6 +152,9 @@ type Server struct {
 	tokens        map[string]accessToken
 	assertions    map[string]time.Time // jti of accepted client assertions -> their exp
 	cursors       map[string]cursor
+	log           []logEvent
+	logSeq        int
+	logCursors    map[string]logPos
 }
 
 // NewServer starts a fake Okta org serving org. Close it when done.
@@ -153,6 +177,7 @@ func NewServer(org Org, opts Options) *Server {
 		tokens:     map[string]accessToken{},
 		assertions: map[string]time.Time{},
 		cursors:    map[string]cursor{},
+		logCursors: map[string]logPos{},
 	}
 	// The base URL is known before the server starts, so the handler never
 	// reads a field written after its goroutines began.
@@ -184,8 +209,8 @@ func (s *Server) ExpireTokens() {
 }
 
 // Requests counts the requests received by route, such as
-// "GET /api/v1/groups", "GET /api/v1/groups/{id}/users", "GET /api/v1/users"
-// and "POST /oauth2/v1/token". Rejected and faulted requests count too.
+// "GET /api/v1/groups", "GET /api/v1/groups/{id}/users", "GET /api/v1/users",
+// "GET /api/v1/logs" and "POST /oauth2/v1/token". Rejected and faulted requests count too.
 func (s *Server) Requests() map[string]int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -223,7 +248,8 @@ func (s *Server) SetFault(f Fault) {
 }
 
 // SetOrg replaces what the fake serves. Cursors already handed out stay
-// valid: they resume after the last ID they returned.
+// valid: they resume after the last ID they returned. It logs nothing in
+// the System Log; the change helpers (AddMember, CreateUser...) do.
 func (s *Server) SetOrg(o Org) {
 	ix := newIndex(o)
 	s.mu.Lock()
@@ -254,6 +280,8 @@ func (s *Server) route(r *http.Request) route {
 		return route{r.Method + " " + groupsPath, "/api/v1/groups*", s.api(scopeGroupsRead, s.listGroups)}
 	case p == usersPath:
 		return route{r.Method + " " + usersPath, "/api/v1/users*", s.api(scopeUsersRead, s.listUsers)}
+	case p == logsPath:
+		return route{r.Method + " " + logsPath, logsPath, s.api(scopeLogsRead, s.listLogs)}
 	}
 	if id, ok := groupUsersID(p); ok {
 		return route{r.Method + " " + groupUsersPattern, "/api/v1/groups*", s.api(scopeGroupsRead,

@@ -18,9 +18,24 @@ import (
 
 // attr is an attribute that expressions may name.
 type attr[T any] struct {
-	get  func(T) string // "" when the item has no value: then nothing matches
-	ops  []string       // the operators it allows
-	date bool           // values are timestamps, compared in time
+	get func(T) string // "" when the item has no value: then nothing matches
+	// many, set instead of get, reads a multi-valued attribute (the
+	// System Log's target.id): a comparison holds when it holds for any
+	// value.
+	many func(T) []string
+	ops  []string // the operators it allows
+	date bool     // values are timestamps, compared in time
+}
+
+// values are a's values in v, none when it has none.
+func (a attr[T]) values(v T) []string {
+	if a.many != nil {
+		return a.many(v)
+	}
+	if s := a.get(v); s != "" {
+		return []string{s}
+	}
+	return nil
 }
 
 // schema is what one parameter's expressions may say about a T.
@@ -28,6 +43,9 @@ type schema[T any] struct {
 	attrs map[string]attr[T]
 	// other resolves names that attrs lacks; nil allows none.
 	other func(name string) (attr[T], bool)
+	// unimplemented reports names Okta knows and the fake does not model:
+	// they fail with errUnimplemented rather than as unknown.
+	unimplemented func(name string) bool
 	// fold makes string comparisons case-insensitive.
 	fold bool
 }
@@ -77,6 +95,10 @@ var groupFilter = &schema[Group]{
 		"lastMembershipUpdated": {get: groupStamp, ops: filterDateOps, date: true},
 	},
 }
+
+// errUnimplemented marks an expression that is valid in Okta but uses what
+// the fake does not implement.
+var errUnimplemented = errors.New("not implemented by oktatest")
 
 // compile parses an expression into a predicate. Its errors say what is
 // wrong, for the errorCauses of Okta's E0000031.
@@ -218,7 +240,10 @@ func (p *parser[T]) primary() (func(T) bool, error) {
 	}
 	name := t.text
 	a, ok := p.s.lookup(name)
-	if !ok {
+	switch {
+	case !ok && p.s.unimplemented != nil && p.s.unimplemented(name):
+		return nil, fmt.Errorf("%w: %s", errUnimplemented, name)
+	case !ok:
 		return nil, fmt.Errorf("unknown attribute %q", name)
 	}
 	t, ok = p.next()
@@ -230,7 +255,7 @@ func (p *parser[T]) primary() (func(T) bool, error) {
 		return nil, fmt.Errorf("operator %q is not supported for %s", op, name)
 	}
 	if op == "pr" {
-		return func(v T) bool { return a.get(v) != "" }, nil
+		return func(v T) bool { return len(a.values(v)) > 0 }, nil
 	}
 	t, ok = p.next()
 	if !ok || t.kind != '"' {
@@ -240,35 +265,43 @@ func (p *parser[T]) primary() (func(T) bool, error) {
 }
 
 func (sc *schema[T]) compare(a attr[T], op, want string) (func(T) bool, error) {
+	if op == "ne" {
+		eq, err := sc.compare(a, "eq", want)
+		if err != nil {
+			return nil, err
+		}
+		return func(v T) bool { return !eq(v) }, nil
+	}
+	var one func(got string) bool
 	if a.date {
 		w, err := time.Parse(time.RFC3339, want)
 		if err != nil {
 			return nil, fmt.Errorf("%q is not a timestamp", want)
 		}
-		return func(v T) bool {
-			got, err := time.Parse(time.RFC3339, a.get(v))
-			return err == nil && holds(op, got.Compare(w))
-		}, nil
-	}
-	norm := func(s string) string { return s }
-	if sc.fold {
-		norm = strings.ToLower
-	}
-	want = norm(want)
-	return func(v T) bool {
-		got := a.get(v)
-		if got == "" {
-			return false
+		one = func(got string) bool {
+			g, err := time.Parse(time.RFC3339, got)
+			return err == nil && holds(op, g.Compare(w))
 		}
-		got = norm(got)
-		switch op {
-		case "sw":
-			return strings.HasPrefix(got, want)
-		case "co":
-			return strings.Contains(got, want)
+	} else {
+		norm := func(s string) string { return s }
+		if sc.fold {
+			norm = strings.ToLower
 		}
-		return holds(op, strings.Compare(got, want))
-	}, nil
+		want = norm(want)
+		one = func(got string) bool {
+			got = norm(got)
+			switch op {
+			case "sw":
+				return strings.HasPrefix(got, want)
+			case "ew":
+				return strings.HasSuffix(got, want)
+			case "co":
+				return strings.Contains(got, want)
+			}
+			return holds(op, strings.Compare(got, want))
+		}
+	}
+	return func(v T) bool { return slices.ContainsFunc(a.values(v), one) }, nil
 }
 
 // holds reports whether a comparison's result c satisfies op.
