@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/url"
 	"syscall"
+	"time"
 
 	goldap "github.com/go-ldap/ldap/v3"
 )
@@ -46,60 +47,59 @@ func (s *Source) connect(ctx context.Context) (goldap.Client, error) {
 }
 
 // connectTo dials ep, sets up TLS and binds with the configured
-// credentials. The connection stays tied to ctx until it is closed: when
-// ctx ends, the socket is closed at once, which breaks off whatever the
-// connection is waiting for (a handshake, the bind, a search page) instead
-// of letting it run to the operation timeout.
+// credentials. The connection stays tied to ctx until it is closed (see
+// dialTied).
 func (s *Source) connectTo(ctx context.Context, ep endpoint) (goldap.Client, error) {
-	u := ep.url
-	addr := ep.hostPort()
-
-	var tlsConf *tls.Config
-	if u.Scheme == "ldaps" || ep.startTLS {
-		tlsConf = s.tlsConfig(ep)
-	}
-
-	d := net.Dialer{Timeout: s.cfg.timeout}
-	raw, err := d.DialContext(ctx, "tcp", addr)
+	conn, untie, err := dialTied(ctx, s.cfg.timeout, ep, func(raw net.Conn) (*wireConn, error) {
+		return s.setUp(ep, raw)
+	})
 	if err != nil {
-		return nil, opError(ep.shown, "connect", "", err)
-	}
-	// No operation of the connection takes a context: closing the socket
-	// is what interrupts one.
-	untie := context.AfterFunc(ctx, func() { raw.Close() })
-	conn, err := s.setUp(ep, raw, tlsConf)
-	if ctxErr := ctx.Err(); ctxErr != nil {
-		untie()
-		if err == nil {
-			conn.Close()
-		}
-		return nil, opError(ep.shown, "connect", "", ctxErr)
-	}
-	if err != nil {
-		untie()
 		return nil, err
 	}
 	conn.untie = untie
 	return conn, nil
 }
 
+// dialTied dials ep and hands the socket to setUp, which makes it a bound
+// LDAP connection or closes it. The socket stays tied to ctx until untie
+// is called: when ctx ends, it is closed at once, which breaks off
+// whatever the connection is waiting for (a handshake, the bind, a search
+// page) instead of letting it run to the operation timeout.
+func dialTied[C io.Closer](ctx context.Context, timeout time.Duration, ep endpoint, setUp func(net.Conn) (C, error)) (conn C, untie func() bool, err error) {
+	var none C
+	d := net.Dialer{Timeout: timeout}
+	raw, err := d.DialContext(ctx, "tcp", ep.hostPort())
+	if err != nil {
+		return none, nil, opError(ep.shown, "connect", "", err)
+	}
+	// No operation of the connection takes a context: closing the socket
+	// is what interrupts one.
+	untie = context.AfterFunc(ctx, func() { raw.Close() })
+	conn, err = setUp(raw)
+	if ctxErr := ctx.Err(); ctxErr != nil {
+		untie()
+		if err == nil {
+			conn.Close()
+		}
+		return none, nil, opError(ep.shown, "connect", "", ctxErr)
+	}
+	if err != nil {
+		untie()
+		return none, nil, err
+	}
+	return conn, untie, nil
+}
+
 // setUp makes raw an encrypted (as configured) and bound LDAP connection,
 // or closes it.
-func (s *Source) setUp(ep endpoint, raw net.Conn, tlsConf *tls.Config) (*wireConn, error) {
-	if ep.url.Scheme == "ldaps" {
-		tc := tls.Client(raw, tlsConf)
-		hsCtx, cancel := context.WithTimeout(context.Background(), s.cfg.timeout)
-		err := tc.HandshakeContext(hsCtx)
-		cancel()
-		if err != nil {
-			raw.Close()
-			return nil, opError(ep.shown, "TLS handshake", "", err)
-		}
-		raw = tc
+func (s *Source) setUp(ep endpoint, raw net.Conn) (*wireConn, error) {
+	raw, err := s.ldapsHandshake(ep, raw)
+	if err != nil {
+		return nil, err
 	}
 	conn := newWireConn(raw, s.cfg.timeout)
 	if ep.startTLS {
-		if err := conn.StartTLS(tlsConf); err != nil {
+		if err := conn.StartTLS(s.tlsConfig(ep)); err != nil {
 			conn.Close()
 			return nil, opError(ep.shown, "StartTLS", "", err)
 		}
@@ -111,6 +111,23 @@ func (s *Source) setUp(ep endpoint, raw net.Conn, tlsConf *tls.Config) (*wireCon
 		}
 	}
 	return conn, nil
+}
+
+// ldapsHandshake returns raw as a TLS connection, handshake done, when ep
+// is an ldaps:// server, and raw itself otherwise. It closes raw when the
+// handshake fails.
+func (s *Source) ldapsHandshake(ep endpoint, raw net.Conn) (net.Conn, error) {
+	if ep.url.Scheme != "ldaps" {
+		return raw, nil
+	}
+	tc := tls.Client(raw, s.tlsConfig(ep))
+	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.timeout)
+	defer cancel()
+	if err := tc.HandshakeContext(ctx); err != nil {
+		raw.Close()
+		return nil, opError(ep.shown, "TLS handshake", "", err)
+	}
+	return tc, nil
 }
 
 func (s *Source) tlsConfig(ep endpoint) *tls.Config {

@@ -325,3 +325,42 @@ func TestNewNeedsTheLDAPBlock(t *testing.T) {
 		t.Fatalf("New = %v, %v", src, err)
 	}
 }
+
+func TestDirSyncScope(t *testing.T) {
+	const base = "OU=Team,DC=corp,DC=example"
+	tests := []struct {
+		scope int
+		dn    string
+		holds bool
+		// holdsChild: an entry whose parent is dn is in the search.
+		holdsChild bool
+	}{
+		{goldap.ScopeWholeSubtree, base, true, true},
+		{goldap.ScopeWholeSubtree, "CN=a,ou=team,dc=corp,dc=example", true, true},
+		{goldap.ScopeWholeSubtree, "CN=a,OU=Other,DC=corp,DC=example", false, false},
+		{goldap.ScopeWholeSubtree, "DC=corp,DC=example", false, false},
+		{goldap.ScopeSingleLevel, base, false, true},
+		{goldap.ScopeSingleLevel, "CN=a," + base, true, false},
+		{goldap.ScopeSingleLevel, "CN=a,OU=Sub," + base, false, false},
+		{goldap.ScopeBaseObject, base, true, false},
+		{goldap.ScopeBaseObject, "CN=a," + base, false, false},
+		{goldap.ScopeBaseObject, "DC=corp,DC=example", false, true},
+	}
+	for _, tc := range tests {
+		parsedBase, err := goldap.ParseDN(base)
+		if err != nil {
+			t.Fatal(err)
+		}
+		search := &dirSyncSearch{base: parsedBase, scope: tc.scope}
+		dn, err := goldap.ParseDN(tc.dn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := search.holds(dn); got != tc.holds {
+			t.Errorf("scope %s: holds(%s) = %v, want %v", scopeName(tc.scope), tc.dn, got, tc.holds)
+		}
+		if got := search.holdsChildOf(dn); got != tc.holdsChild {
+			t.Errorf("scope %s: holdsChildOf(%s) = %v, want %v", scopeName(tc.scope), tc.dn, got, tc.holdsChild)
+		}
+	}
+}

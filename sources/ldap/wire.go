@@ -101,6 +101,19 @@ func (c *wireConn) Close() error {
 	return c.conn.Close()
 }
 
+// detach hands the connection over to another client: it lifts the
+// operation deadline and returns the socket (TLS, when encrypted), which c
+// must not use again. It fails when the server sent what c has not read.
+func (c *wireConn) detach() (net.Conn, error) {
+	if c.r.Buffered() > 0 {
+		return nil, goldap.NewError(goldap.ErrorUnexpectedResponse, errors.New("the server sent data before the search"))
+	}
+	if err := c.conn.SetDeadline(time.Time{}); err != nil {
+		return nil, goldap.NewError(goldap.ErrorNetwork, err)
+	}
+	return c.conn, nil
+}
+
 // Unbind tells the server the client is leaving (RFC 4511 4.3); the
 // connection is unusable afterwards.
 func (c *wireConn) Unbind() error {

@@ -2,7 +2,8 @@
 // Debian's slapd on free loopback ports in a temporary directory, with a
 // generated slapd.conf, an LDIF loaded with slapadd, a read account whose
 // plain searches are capped at 500 entries but whose paged searches are
-// not, and a fresh CA and server certificate for LDAPS and StartTLS.
+// not, a fresh CA and server certificate for LDAPS and StartTLS, and, when
+// asked, the syncprov overlay (RFC 4533 content synchronisation).
 package slapd
 
 import (
@@ -60,6 +61,13 @@ type Options struct {
 	// "access to ..." clause, put before the defaults that let the reader
 	// read everything: a test hides attributes from the reader with them.
 	Access []string
+	// SyncProv puts the syncprov overlay on the database, so that the
+	// server answers RFC 4533 sync searches (slapo-syncprov(5)).
+	SyncProv bool
+	// SessionLog, with SyncProv, is how many deletions syncprov keeps
+	// (syncprov-sessionlog) to tell a resumed sync search which entries
+	// went; 0 keeps none, and such a search gets a present phase instead.
+	SessionLog int
 }
 
 // Server is one running slapd.
@@ -95,6 +103,11 @@ func Require(t testing.TB) {
 func Start(t testing.TB, opts Options) *Server {
 	t.Helper()
 	Require(t)
+	if opts.SyncProv {
+		if _, err := os.Stat(filepath.Join(ModuleDir, "syncprov.la")); err != nil {
+			testenv.Missing(t, "the syncprov module is missing (Debian's slapd package has it): %v", err)
+		}
+	}
 	s, err := Launch(t.TempDir(), opts)
 	if err != nil {
 		t.Fatal(err)
@@ -118,7 +131,7 @@ func Launch(dir string, opts Options) (*Server, error) {
 		return nil, err
 	}
 	conf := filepath.Join(dir, "slapd.conf")
-	if err := os.WriteFile(conf, []byte(config(dir, opts.Access)), 0o600); err != nil {
+	if err := os.WriteFile(conf, []byte(config(dir, opts)), 0o600); err != nil {
 		return nil, err
 	}
 	base := filepath.Join(dir, "base.ldif")
@@ -264,15 +277,27 @@ func (s *Server) Add(t testing.TB, ldif string) {
 	s.add(t, ldif)
 }
 
+// Modify applies ldif, whose records say their changetype (add, modify,
+// delete, modrdn), with ldapmodify bound as the rootdn.
+func (s *Server) Modify(t testing.TB, ldif string) {
+	t.Helper()
+	s.run(t, "ldapmodify", ldif)
+}
+
 func (s *Server) add(t testing.TB, ldif string, flags ...string) {
+	t.Helper()
+	s.run(t, "ldapadd", ldif, flags...)
+}
+
+func (s *Server) run(t testing.TB, program, ldif string, flags ...string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	args := append([]string{"-x", "-H", s.URL, "-D", RootDN, "-w", RootPassword}, flags...)
-	cmd := exec.CommandContext(ctx, "ldapadd", args...)
+	cmd := exec.CommandContext(ctx, program, args...)
 	cmd.Stdin = strings.NewReader(ldif)
 	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("ldapadd: %v\n%s", err, out)
+		t.Fatalf("%s: %v\n%s", program, err, out)
 	}
 }
 
@@ -303,7 +328,7 @@ func freePorts(n int) ([]int, error) {
 	return ports, nil
 }
 
-func config(dir string, access []string) string {
+func config(dir string, opts Options) string {
 	var b strings.Builder
 	for _, schema := range []string{"core", "cosine", "inetorgperson", "nis"} {
 		fmt.Fprintf(&b, "include %s/%s.schema\n", SchemaDir, schema)
@@ -312,7 +337,7 @@ func config(dir string, access []string) string {
 argsfile %[1]s/slapd.args
 modulepath %[2]s
 moduleload back_mdb
-TLSCACertificateFile %[1]s/ca.pem
+%[9]sTLSCACertificateFile %[1]s/ca.pem
 TLSCertificateFile %[1]s/server.pem
 TLSCertificateKeyFile %[1]s/server-key.pem
 
@@ -323,7 +348,7 @@ rootdn "%[4]s"
 rootpw %[5]s
 directory %[1]s/db
 index objectClass eq
-
+%[10]s
 # The reader's plain searches stop at %[7]d entries; its paged searches may
 # return every entry (slapd.conf(5), size.prtotal).
 limits dn.exact="%[6]s" size.soft=%[7]d size.hard=%[7]d size.prtotal=unlimited
@@ -334,8 +359,28 @@ access to attrs=userPassword
 %[8]saccess to *
 	by dn.exact="%[6]s" read
 	by * none
-`, dir, ModuleDir, Suffix, RootDN, RootPassword, ReaderDN, SizeLimit, accessLines(access))
+`, dir, ModuleDir, Suffix, RootDN, RootPassword, ReaderDN, SizeLimit, accessLines(opts.Access), syncProvModule(opts), syncProvOverlay(opts))
 	return b.String()
+}
+
+func syncProvModule(opts Options) string {
+	if !opts.SyncProv {
+		return ""
+	}
+	return "moduleload syncprov\n"
+}
+
+// syncProvOverlay configures syncprov as its manual page advises: the
+// indexes its searches use, and the session log when asked for.
+func syncProvOverlay(opts Options) string {
+	if !opts.SyncProv {
+		return ""
+	}
+	conf := "index entryCSN,entryUUID eq\noverlay syncprov\n"
+	if opts.SessionLog > 0 {
+		conf += fmt.Sprintf("syncprov-sessionlog %d\n", opts.SessionLog)
+	}
+	return conf
 }
 
 // accessLines renders extra access directives, one a line.
