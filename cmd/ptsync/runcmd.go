@@ -105,7 +105,9 @@ func runDaemon(ctx context.Context, e env, reload <-chan os.Signal) int {
 		feedEvents:   make(chan feedEvent),
 		watch:        newWatchState(loaded.cfg.Watch, cookies),
 		watchMetrics: newWatchMetrics(reg),
+		feedBoard:    newFeedBoard(),
 	}
+	d.server.SetFeeds(d.feedBoard.list)
 	listen := loaded.cfg.Metrics.Listen
 	if db != nil && statusOf(loaded.cfg).Enabled {
 		// The page reads the state this daemon holds: no other process can.
@@ -200,6 +202,7 @@ type daemon struct {
 	feedEvents   chan feedEvent
 	watch        *watchState
 	watchMetrics *watchMetrics
+	feedBoard    *feedBoard
 	inflight     inflightWatch
 	// baseline is what the last cycle left for a scoped one; nil when
 	// the next watch cycle must be a full one.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/ptsync/ptsync/internal/config"
 	"github.com/ptsync/ptsync/sources"
@@ -54,6 +55,9 @@ func runValidate(ctx context.Context, e env) int {
 		label := fmt.Sprintf("source %s (%s)", src.Name(), cfg.Sources[i].Type)
 		msg, err := checkSource(ctx, src)
 		ok = report(e, label, msg, err) && ok
+		if w, watches := src.(sources.Watcher); watches && cfg.Watch.Enabled && err == nil {
+			ok = report(e, label+" change feed", "established", checkFeed(ctx, w, cfg.Watch.Debounce)) && ok
+		}
 	}
 	if !ok {
 		return exitError
@@ -71,6 +75,32 @@ func checkSource(ctx context.Context, src sources.Source) (string, error) {
 		return "", err
 	}
 	return fmt.Sprintf("fetched %d users, %d groups", len(snap.Users), len(snap.Groups)), nil
+}
+
+// feedCheckTimeout bounds how long validate waits for a change feed.
+const feedCheckTimeout = 30 * time.Second
+
+// checkFeed starts a source's change feed (watch mode) and stops it once
+// established: a feed the account may not read (the System Log, Deleted
+// Objects' DirSync, a sync refresh over the size limit) fails here rather
+// than in the daemon.
+func checkFeed(ctx context.Context, w sources.Watcher, poll time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, feedCheckTimeout)
+	defer cancel()
+	events := make(chan sources.Event)
+	done := make(chan error, 1)
+	go func() { done <- w.Watch(ctx, sources.WatchOptions{Poll: poll}, events) }()
+	select {
+	case <-events:
+		cancel()
+		<-done
+		return nil
+	case err := <-done:
+		if err == nil {
+			err = fmt.Errorf("not established within %s", feedCheckTimeout)
+		}
+		return err
+	}
 }
 
 // report prints one line for a checked peer and says whether it passed.

@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"maps"
+	"slices"
+	"strings"
 	gosync "sync"
 	"time"
 
@@ -11,6 +13,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/ptsync/ptsync/internal/config"
+	"github.com/ptsync/ptsync/internal/server"
 	"github.com/ptsync/ptsync/sources"
 )
 
@@ -52,6 +55,49 @@ func newWatchMetrics(reg prometheus.Registerer) *watchMetrics {
 	}
 }
 
+// feedBoard is the state of every feed, for the status page.
+type feedBoard struct {
+	mu    gosync.Mutex
+	feeds map[string]*server.FeedStatus
+}
+
+func newFeedBoard() *feedBoard { return &feedBoard{feeds: map[string]*server.FeedStatus{}} }
+
+// set changes source's entry under the lock.
+func (b *feedBoard) set(source string, change func(f *server.FeedStatus)) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	f, ok := b.feeds[source]
+	if !ok {
+		f = &server.FeedStatus{Source: source}
+		b.feeds[source] = f
+	}
+	change(f)
+}
+
+// only keeps the entries of sources, dropping feeds a reload removed.
+func (b *feedBoard) only(sources []string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for name := range b.feeds {
+		if !slices.Contains(sources, name) {
+			delete(b.feeds, name)
+		}
+	}
+}
+
+// list is every feed, by source name.
+func (b *feedBoard) list() []server.FeedStatus {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	out := make([]server.FeedStatus, 0, len(b.feeds))
+	for _, f := range b.feeds {
+		out = append(out, *f)
+	}
+	slices.SortFunc(out, func(a, b server.FeedStatus) int { return strings.Compare(a.Source, b.Source) })
+	return out
+}
+
 // feedEvent is one Event of a source's feed, as the loop receives it.
 type feedEvent struct {
 	source string
@@ -80,10 +126,11 @@ func (f *feeds) stop() {
 // startFeeds follows the change feed of every source of cfg that has one,
 // resuming each from cookies, and sends their events to out. Sources
 // without a feed stay on the schedule (logged).
-func startFeeds(ctx context.Context, cfg *config.Config, log *zap.Logger, m *watchMetrics,
+func startFeeds(ctx context.Context, cfg *config.Config, log *zap.Logger, m *watchMetrics, board *feedBoard,
 	cookies map[string][]byte, out chan<- feedEvent) (*feeds, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	f := &feeds{cancel: cancel}
+	var watched []string
 	for _, sc := range cfg.Sources {
 		src, err := newSource(cfg, sc, log.With(zap.String("source", sc.Name)), nil)
 		if err != nil {
@@ -96,32 +143,65 @@ func startFeeds(ctx context.Context, cfg *config.Config, log *zap.Logger, m *wat
 				zap.String("source", sc.Name), zap.String("type", sc.Type))
 			continue
 		}
+		watched = append(watched, sc.Name)
+		fl := &follower{source: sc.Name, w: w, poll: cfg.Watch.Debounce, out: out, m: m, board: board,
+			log: log.With(zap.String("source", sc.Name))}
 		f.wg.Add(1)
 		go func() {
 			defer f.wg.Done()
-			follow(ctx, sc.Name, w, cookies[sc.Name], cfg.Watch.Debounce, out, m, log.With(zap.String("source", sc.Name)))
+			fl.follow(ctx, cookies[sc.Name])
 		}()
 	}
+	board.only(watched)
 	return f, nil
 }
 
-// follow runs one source's feed until ctx ends: a feed that fails is
-// followed again after a backoff, from the last cookie it sent.
-func follow(ctx context.Context, source string, w sources.Watcher, cookie []byte, poll time.Duration,
-	out chan<- feedEvent, m *watchMetrics, log *zap.Logger) {
+// follower follows one source's feed.
+type follower struct {
+	source string
+	w      sources.Watcher
+	poll   time.Duration
+	out    chan<- feedEvent
+	m      *watchMetrics
+	board  *feedBoard
+	log    *zap.Logger
+}
+
+// connected records whether the feed is established, and why not.
+func (fl *follower) connected(up bool, err error) {
+	v := 0.0
+	if up {
+		v = 1
+	}
+	fl.m.connected.WithLabelValues(fl.source).Set(v)
+	fl.board.set(fl.source, func(f *server.FeedStatus) {
+		if f.Connected != up || f.Since.IsZero() {
+			f.Since = time.Now()
+		}
+		f.Connected, f.Error = up, ""
+		if err != nil {
+			f.Error = err.Error()
+		}
+	})
+}
+
+// follow runs the feed until ctx ends: a feed that fails is followed
+// again after a backoff, from the last cookie it sent.
+func (fl *follower) follow(ctx context.Context, cookie []byte) {
 	retry := feedRetryMin
-	m.events.WithLabelValues(source) // a series from the first scrape, not from the first change
+	fl.m.events.WithLabelValues(fl.source) // a series from the first scrape, not from the first change
+	fl.m.connected.WithLabelValues(fl.source).Set(0)
 	for {
-		m.connected.WithLabelValues(source).Set(0)
-		established, err := followOnce(ctx, source, w, &cookie, poll, out, m, log)
-		m.connected.WithLabelValues(source).Set(0)
+		established, err := fl.followOnce(ctx, &cookie)
 		if ctx.Err() != nil {
+			fl.connected(false, nil)
 			return
 		}
+		fl.connected(false, err)
 		if established {
 			retry = feedRetryMin
 		}
-		log.Warn("watch: change feed failed; the schedule still runs, and the feed is retried",
+		fl.log.Warn("watch: change feed failed; the schedule still runs, and the feed is retried",
 			zap.Error(err), zap.Duration("retry_in", retry))
 		select {
 		case <-ctx.Done():
@@ -134,11 +214,10 @@ func follow(ctx context.Context, source string, w sources.Watcher, cookie []byte
 
 // followOnce is one Watch call. It reports whether the feed got
 // established, and keeps *cookie at the newest one the feed sent.
-func followOnce(ctx context.Context, source string, w sources.Watcher, cookie *[]byte, poll time.Duration,
-	out chan<- feedEvent, m *watchMetrics, log *zap.Logger) (bool, error) {
+func (fl *follower) followOnce(ctx context.Context, cookie *[]byte) (bool, error) {
 	events := make(chan sources.Event)
 	done := make(chan error, 1)
-	go func() { done <- w.Watch(ctx, sources.WatchOptions{Cookie: *cookie, Poll: poll}, events) }()
+	go func() { done <- fl.w.Watch(ctx, sources.WatchOptions{Cookie: *cookie, Poll: fl.poll}, events) }()
 	fresh := *cookie == nil
 	established := false
 	for {
@@ -146,11 +225,11 @@ func followOnce(ctx context.Context, source string, w sources.Watcher, cookie *[
 		case err := <-done:
 			return established, err
 		case ev := <-events:
-			fe := feedEvent{source: source, Event: ev, seen: time.Now()}
+			fe := feedEvent{source: fl.source, Event: ev, seen: time.Now()}
 			if !established {
 				established = true
-				m.connected.WithLabelValues(source).Set(1)
-				log.Info("watch: change feed established", zap.Bool("resumed", !fresh))
+				fl.connected(true, nil)
+				fl.log.Info("watch: change feed established", zap.Bool("resumed", !fresh))
 				fe.fresh = fresh
 			}
 			if ev.Cookie != nil {
@@ -159,11 +238,14 @@ func followOnce(ctx context.Context, source string, w sources.Watcher, cookie *[
 			n := len(ev.Changes)
 			if ev.Reset {
 				n++
-				log.Warn("watch: the change feed could not resume and started afresh; a full sync follows")
+				fl.log.Warn("watch: the change feed could not resume and started afresh; a sync follows")
 			}
-			m.events.WithLabelValues(source).Add(float64(n))
+			if n > 0 {
+				fl.m.events.WithLabelValues(fl.source).Add(float64(n))
+				fl.board.set(fl.source, func(f *server.FeedStatus) { f.LastEvent, f.Changes = fe.seen, f.Changes+n })
+			}
 			select {
-			case out <- fe:
+			case fl.out <- fe:
 			case <-ctx.Done():
 				return established, ctx.Err()
 			}
@@ -247,9 +329,10 @@ func (d *daemon) restartFeeds(ctx context.Context) {
 	cfg := d.loaded.cfg
 	d.watch.debounce, d.watch.maxDelay = cfg.Watch.Debounce, cfg.Watch.MaxDelay
 	if !cfg.Watch.Enabled {
+		d.feedBoard.only(nil)
 		return
 	}
-	f, err := startFeeds(ctx, cfg, d.log(), d.watchMetrics, maps.Clone(d.watch.cookies), d.feedEvents)
+	f, err := startFeeds(ctx, cfg, d.log(), d.watchMetrics, d.feedBoard, maps.Clone(d.watch.cookies), d.feedEvents)
 	if err != nil { // loadDaemonConfig built these sources already: not expected
 		d.log().Error("watch: the change feeds could not start; syncing on the schedule only", zap.Error(err))
 		return

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/ptsync/ptsync/internal/state"
+	"github.com/ptsync/ptsync/pagertree/pagertreetest"
 )
 
 // TestWatchModeSyncsEditsBetweenSchedules: with a schedule that never
@@ -75,5 +76,22 @@ func TestWatchModeSyncsEditsBetweenSchedules(t *testing.T) {
 	})
 	if !strings.Contains(d.log.String(), `"source":"people"`) {
 		t.Errorf("feed log lines do not name the source:\n%s", d.log)
+	}
+}
+
+// validate --connect starts each change feed once watch mode is on: a feed
+// that cannot start fails it, naming the source.
+func TestValidateConnectChecksChangeFeeds(t *testing.T) {
+	emu := pagertreetest.NewServer(pagertreetest.Options{Username: "admin@example.com", Password: "password"})
+	defer emu.Close()
+	t.Setenv("TEST_PT_PASSWORD", "password")
+	cfg := writeConfig(t, emu.URL(), "watch:\n  enabled: true\n  debounce: 100ms\n")
+	code, stdout, stderr := runCmd(t, "validate", "--connect", "--config", cfg)
+	if code != exitOK || !strings.Contains(stdout, "ok   source people (file) change feed: established") {
+		t.Fatalf("exit %d, stdout %q, stderr %q", code, stdout, stderr)
+	}
+	code, stdout, _ = runCmd(t, "validate", "--connect", "--config", writeConfig(t, emu.URL(), ""))
+	if code != exitOK || strings.Contains(stdout, "change feed") {
+		t.Errorf("without watch mode: exit %d, stdout %q; want no feed checked", code, stdout)
 	}
 }

@@ -84,16 +84,18 @@ func run[T any](t *testing.T, tab context.Context, a chromedp.Action[T]) T {
 }
 
 // TestBrowserStatusPage opens the daemon's status page in a real browser:
-// the DOM shows the runs, the withheld changes with the command that
-// applies them and the pending delete; the group named in HTML is text
-// (no element came of it, its script did not run); the style sheet
-// applies (the CSP allows it); the page fits a phone's width; and with
+// the DOM shows the change feeds (one connected, one down), the runs, the
+// withheld changes with the command that applies them and the pending
+// delete; the group named in HTML is text (no element came of it, its
+// script did not run); the style sheet applies (the CSP allows it); the
+// page fits a phone's width, with JavaScript and without; and with
 // JavaScript off the page is the same, down to the byte, and its links
 // still lead to a run's report. Screenshots go to the test's temp dir
 // (and, with -update-screenshot, to docs/status.png).
 func TestBrowserStatusPage(t *testing.T) {
 	browser := newBrowser(t)
 	d := startTestDaemon(t, StatusOptions{})
+	d.Server.SetFeeds(func() []FeedStatus { return browserFeeds })
 	shots := t.TempDir()
 
 	// With JavaScript, as a desktop browser.
@@ -107,7 +109,11 @@ func TestBrowserStatusPage(t *testing.T) {
 		"members -bob.baker@example.com -cat.cole@example.com",
 		"dan.dunn@example.com", "2025-06-05 11:00:00 UTC",
 		htmlGroup, // as text, exactly as the directory has it
+		"Change feeds", "connected", "down", browserFeeds[1].Error,
 	)
+	if rows := run(t, tab, chromedp.Nodes(chromedp.CSSAll("#feeds tbody tr"))); len(rows) != 2 {
+		t.Errorf("the feeds table has %d rows, want 2", len(rows))
+	}
 	if rows := run(t, tab, chromedp.Nodes(chromedp.CSSAll("#runs tbody tr"))); len(rows) != 3 {
 		t.Errorf("the runs table has %d rows, want 3", len(rows))
 	}
@@ -124,6 +130,9 @@ func TestBrowserStatusPage(t *testing.T) {
 	// The inline style applies: the Content Security Policy allows it.
 	if bg := run(t, tab, chromedp.Evaluate[string](`getComputedStyle(document.querySelector(".badge.warn")).backgroundColor`)); bg != "rgb(255, 244, 206)" {
 		t.Errorf("a withheld badge's background is %q: the style sheet did not apply", bg)
+	}
+	if bg := run(t, tab, chromedp.Evaluate[string](`getComputedStyle(document.querySelector("#feeds .badge.bad")).backgroundColor`)); bg != "rgb(255, 225, 228)" {
+		t.Errorf("a down feed's badge has the background %q, want the error colour", bg)
 	}
 	shot := run(t, tab, chromedp.FullScreenshot(100))
 	writePNG(t, filepath.Join(shots, "status.png"), shot)
@@ -167,7 +176,30 @@ func TestBrowserStatusPage(t *testing.T) {
 	mustContain(t, "run r-first's report without JavaScript", report,
 		"ann.archer@example.com", "oncall-&lt;script&gt;window.pwned=1&lt;/script&gt;&lt;b&gt;bold&lt;/b&gt;")
 	writePNG(t, filepath.Join(shots, "run-nojs.png"), run(t, noJS, chromedp.FullScreenshot(100)))
+
+	// On a phone without JavaScript: the feeds are cards, nothing is wider
+	// than the screen.
+	do(t, noJS, chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile), chromedp.Navigate(d.URL+"/"))
+	metrics, err = chromedp.Call(noJS, page.GetLayoutMetrics, cdp.Empty{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w := metrics.CSSContentSize.Width; w > 391 {
+		t.Errorf("without JavaScript, on a 390px wide phone the page is %.0fpx wide: it scrolls sideways", w)
+	}
+	if shown := run(t, noJS, chromedp.Evaluate[string](`getComputedStyle(document.querySelector("#feeds thead")).display`)); shown != "none" {
+		t.Errorf("without JavaScript, on a phone the feeds table's head is %q, want none (cards)", shown)
+	}
+	writePNG(t, filepath.Join(shots, "status-phone-nojs.png"), run(t, noJS, chromedp.FullScreenshot(100)))
 	t.Logf("screenshots in %s", shots)
+}
+
+// browserFeeds are the daemon's change feeds in the browser test: corp's
+// followed since the start, which reported the story's two edits, and
+// hr's, down.
+var browserFeeds = []FeedStatus{
+	{Source: "corp", Connected: true, Since: storyStart.Add(-time.Minute), LastEvent: storyStart.Add(2*time.Hour - 4*time.Second), Changes: 2},
+	{Source: "hr", Since: storyStart.Add(2*time.Hour + 3*time.Minute), Error: "read users file: open /srv/directory/hr.yaml: permission denied"},
 }
 
 func containsString(list []string, s string) bool {

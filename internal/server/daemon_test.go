@@ -26,7 +26,7 @@ import (
 )
 
 // This file is a daemon under test: what `ptsync run` wires, from the
-// same packages — a file source, the PagerTree emulator behind the real
+// same packages — two file sources, the PagerTree emulator behind the real
 // client, the engine with the state database as its memory, the metrics —
 // with the status page served by this package on 127.0.0.1.
 
@@ -66,11 +66,11 @@ type testDaemon struct {
 	DB      *state.DB
 	Server  *Server
 	engine  *sync.Engine
-	dirFile string // the file source's YAML
+	dirFile string // the corp file source's YAML
 	runs    []sync.Report
 }
 
-// directory is the file source's content at each step of the story.
+// directory is the corp file source's content at each step of the story.
 const (
 	directoryStart = `users:
   - {id: p1, email: ann.archer@example.com, name: Ann Archer, phone: "+1 415 555 0101"}
@@ -104,6 +104,15 @@ groups:
   - {id: g-pay, name: oncall-payments, members: [p1]}
   - {id: g-db, name: oncall-db, members: [p2, p3]}
   - {id: g-html, name: "` + htmlGroup + `", members: [p1]}
+`
+	// directoryHR is a second source's, the same all along: no rule
+	// makes teams of it, so it only shows on the page (its size, its
+	// change feed).
+	directoryHR = `users:
+  - {id: h1, email: fay.ford@example.com, name: Fay Ford}
+  - {id: h2, email: gus.grant@example.com, name: Gus Grant}
+groups:
+  - {id: h-all, name: staff, members: [h1, h2]}
 `
 )
 
@@ -141,13 +150,21 @@ func startTestDaemon(t *testing.T, opts StatusOptions) *testDaemon {
 	if err != nil {
 		t.Fatal(err)
 	}
+	hrFile := filepath.Join(t.TempDir(), "hr.yaml")
+	if err := os.WriteFile(hrFile, []byte(directoryHR), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	hr, err := file.New("hr", &file.Config{Path: hrFile}, sources.Options{Log: zap.NewNop()})
+	if err != nil {
+		t.Fatal(err)
+	}
 	d.DB, err = state.Open(filepath.Join(t.TempDir(), "state"), state.Options{Now: d.Clock.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = d.DB.Close() })
 	d.engine = &sync.Engine{
-		Sources:   []sources.Source{src},
+		Sources:   []sources.Source{src, hr},
 		PagerTree: ptaccount.For(pagertree.APIv3, client),
 		Policy: sync.Policy{
 			Rules:          []config.TeamRule{{Source: "corp", Match: "re:^oncall-", Name: "{{ .Name }}", OnMissing: config.OnMissingKeep}},

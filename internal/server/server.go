@@ -2,8 +2,9 @@
 // /healthz for liveness, /readyz for readiness and, once EnableStatus is
 // called, the status page at / (the last runs, the newest plan, pending
 // deletes, source sizes, PagerTree request rates) read from the state
-// database. It knows nothing of syncing; the daemon tells it when it is
-// ready and why it is not, and the page reads only what runs recorded.
+// database, and watch mode's change feeds. It knows nothing of syncing;
+// the daemon tells it when it is ready and why it is not, and how its
+// feeds are, and the page reads only that and what runs recorded.
 package server
 
 import (
@@ -13,6 +14,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -49,6 +51,8 @@ type Server struct {
 
 	// status is the status page, nil until EnableStatus.
 	status atomicStatus
+	// feeds reports watch mode's change feeds for the page (SetFeeds).
+	feeds atomic.Pointer[func() []FeedStatus]
 
 	mu       sync.Mutex
 	notReady string // why /readyz answers 503; "" when ready

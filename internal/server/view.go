@@ -26,6 +26,8 @@ type indexPage struct {
 	// DropLimit is safety.max_source_drop_percent (0: none).
 	DropLimit float64
 	Rates     *rateView
+	// Feeds are the daemon's change feeds (watch mode; SetFeeds).
+	Feeds []FeedStatus
 }
 
 // runRow is one run of the history table.
@@ -96,6 +98,7 @@ func (p *statusPage) index(w http.ResponseWriter, _ *http.Request) {
 	page := indexPage{layout: p.layout("ptsync status"), DropLimit: p.opts.MaxSourceDropPercent}
 	if p.opts.Daemon {
 		page.Ready, page.NotReady = p.srv.Ready()
+		page.Feeds = p.srv.feedList()
 	}
 	page.Rates = p.rates.view()
 	err := p.opts.State.View(func(db Store) error {
