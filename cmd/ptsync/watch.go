@@ -15,6 +15,7 @@ import (
 	"github.com/ptsync/ptsync/internal/config"
 	"github.com/ptsync/ptsync/internal/server"
 	"github.com/ptsync/ptsync/sources"
+	"github.com/ptsync/ptsync/sync"
 )
 
 // Watch mode (README "Watch mode"): every source with a change feed has a
@@ -126,13 +127,14 @@ func (f *feeds) stop() {
 // startFeeds follows the change feed of every source of cfg that has one,
 // resuming each from cookies, and sends their events to out. Sources
 // without a feed stay on the schedule (logged).
-func startFeeds(ctx context.Context, cfg *config.Config, log *zap.Logger, m *watchMetrics, board *feedBoard,
+func startFeeds(ctx context.Context, cfg *config.Config, log *zap.Logger, metrics *sync.Metrics, m *watchMetrics, board *feedBoard,
 	cookies map[string][]byte, out chan<- feedEvent) (*feeds, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	f := &feeds{cancel: cancel}
 	var watched []string
 	for _, sc := range cfg.Sources {
-		src, err := newSource(cfg, sc, log.With(zap.String("source", sc.Name)), nil)
+		// The feed's requests count with the syncs' in the source's metrics.
+		src, err := newSource(cfg, sc, log.With(zap.String("source", sc.Name)), metrics)
 		if err != nil {
 			f.stop()
 			return nil, err
@@ -332,7 +334,7 @@ func (d *daemon) restartFeeds(ctx context.Context) {
 		d.feedBoard.only(nil)
 		return
 	}
-	f, err := startFeeds(ctx, cfg, d.log(), d.watchMetrics, d.feedBoard, maps.Clone(d.watch.cookies), d.feedEvents)
+	f, err := startFeeds(ctx, cfg, d.log(), d.metrics, d.watchMetrics, d.feedBoard, maps.Clone(d.watch.cookies), d.feedEvents)
 	if err != nil { // loadDaemonConfig built these sources already: not expected
 		d.log().Error("watch: the change feeds could not start; syncing on the schedule only", zap.Error(err))
 		return
