@@ -69,3 +69,14 @@ type Change struct {
 	// not say, and then the time it was seen is used.
 	At time.Time
 }
+
+// Send hands ev to the daemon and reports whether it did: false when ctx
+// ended first, so a feed never blocks past its cancel.
+func Send(ctx context.Context, events chan<- Event, ev Event) bool {
+	select {
+	case events <- ev:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}

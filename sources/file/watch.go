@@ -24,7 +24,7 @@ func (s *Source) Watch(ctx context.Context, opts sources.WatchOptions, events ch
 	if opts.Cookie != nil && string(opts.Cookie) != last {
 		first.Changes = []sources.Change{{}}
 	}
-	if !send(ctx, events, first) {
+	if !sources.Send(ctx, events, first) {
 		return nil
 	}
 	tick := time.NewTicker(opts.Poll)
@@ -43,7 +43,7 @@ func (s *Source) Watch(ctx context.Context, opts sources.WatchOptions, events ch
 			continue
 		}
 		last = now
-		if !send(ctx, events, sources.Event{Changes: []sources.Change{{}}, Cookie: []byte(now)}) {
+		if !sources.Send(ctx, events, sources.Event{Changes: []sources.Change{{}}, Cookie: []byte(now)}) {
 			return nil
 		}
 	}
@@ -56,14 +56,4 @@ func (s *Source) contentHash() (string, error) {
 	}
 	sum := sha256.Sum256(data)
 	return hex.EncodeToString(sum[:]), nil
-}
-
-// send delivers ev unless ctx ends first.
-func send(ctx context.Context, events chan<- sources.Event, ev sources.Event) bool {
-	select {
-	case events <- ev:
-		return true
-	case <-ctx.Done():
-		return false
-	}
 }

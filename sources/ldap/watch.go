@@ -128,12 +128,10 @@ func (w *watch) restart(s *Source, err error) {
 
 // send hands ev to the daemon, or returns ctx's error when it ends first.
 func (w *watch) send(ctx context.Context, ev sources.Event) error {
-	select {
-	case w.events <- ev:
-		return nil
-	case <-ctx.Done():
+	if !sources.Send(ctx, w.events, ev) {
 		return ctx.Err()
 	}
+	return nil
 }
 
 // established is the feed's first event: its cookie, the changes a resumed

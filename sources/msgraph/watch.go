@@ -120,9 +120,7 @@ func (f *feed) run(ctx context.Context, opts sources.WatchOptions, events chan<-
 		reset = false
 		if !established || ev.Reset || len(ev.Changes) > 0 {
 			ev.Cookie, _ = json.Marshal(f.links) // two strings: cannot fail
-			select {
-			case events <- ev:
-			case <-ctx.Done():
+			if !sources.Send(ctx, events, ev) {
 				return nil
 			}
 			established = true

@@ -135,7 +135,7 @@ func (s *Source) Watch(ctx context.Context, opts sources.WatchOptions, events ch
 			return err
 		}
 		c, _ := json.Marshal(cookie{Next: next, At: time.Now(), Filter: logsFilter}) // strings and a time of now marshal
-		if !send(ctx, events, sources.Event{Changes: changes, Cookie: c, Reset: reset}) {
+		if !sources.Send(ctx, events, sources.Event{Changes: changes, Cookie: c, Reset: reset}) {
 			return nil
 		}
 		link, reset = next, false
@@ -226,14 +226,4 @@ func explainLogs(err error) error {
 		return fmt.Errorf("%w: the token may not read the System Log: an API token of an admin who may view it (a read-only admin may), or a service app granted okta.logs.read", err)
 	}
 	return explain(err)
-}
-
-// send delivers ev unless ctx ends first.
-func send(ctx context.Context, events chan<- sources.Event, ev sources.Event) bool {
-	select {
-	case events <- ev:
-		return true
-	case <-ctx.Done():
-		return false
-	}
 }
