@@ -269,10 +269,9 @@ type watchState struct {
 	// started with are stored once it succeeds.
 	cookies map[string][]byte
 	// timer fires when the pending changes are due: debounce after the
-	// last, max_delay after the first.
-	timer    *time.Timer
-	firstAt  time.Time
-	latestAt time.Time
+	// last, max_delay after the first (firstAt).
+	timer   *time.Timer
+	firstAt time.Time
 	// due says the timer fired while a sync was running.
 	due bool
 }
@@ -308,8 +307,7 @@ func (w *watchState) add(ev feedEvent) bool {
 	if w.firstAt.IsZero() {
 		w.firstAt = now
 	}
-	w.latestAt = now
-	w.timer.Reset(min(w.latestAt.Add(w.debounce).Sub(now), w.firstAt.Add(w.maxDelay).Sub(now)))
+	w.timer.Reset(min(w.debounce, w.firstAt.Add(w.maxDelay).Sub(now)))
 	return true
 }
 
@@ -317,7 +315,7 @@ func (w *watchState) add(ev feedEvent) bool {
 func (w *watchState) take() ([]pendingChange, map[string][]byte) {
 	taken := w.pending
 	w.pending = nil
-	w.firstAt, w.latestAt = time.Time{}, time.Time{}
+	w.firstAt = time.Time{}
 	w.due = false
 	w.timer.Stop()
 	return taken, maps.Clone(w.cookies)
