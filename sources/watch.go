@@ -64,6 +64,11 @@ type Change struct {
 	Kind string
 	// Deleted says the object is gone (or left the feed's scope).
 	Deleted bool
+	// Partial says the feed does not report every change (a polled
+	// modifyTimestamp sees no deletion, nor an entry leaving the search):
+	// re-reading the objects it names is not enough, the source is read
+	// whole (see Refresher).
+	Partial bool
 	// At is when the directory says the change was made (modifyTimestamp,
 	// whenChanged, the event's published time); zero when the feed does
 	// not say, and then the time it was seen is used.

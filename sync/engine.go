@@ -136,6 +136,9 @@ type Prepared struct {
 	// first says the state database has no record of ptsync's teams
 	// yet: this is its first run (see runMemory.start).
 	first bool
+	// memos are what the sources that can be refreshed kept of this read,
+	// by source name (Engine.KeepBaseline).
+	memos *memos
 }
 
 // NewRunID returns a random id for a run.
@@ -175,10 +178,15 @@ func (e *Engine) prepare(ctx context.Context, opts RunOptions, log *zap.Logger) 
 	// The sources and PagerTree are read at once: the run takes as long as
 	// the slower of the two, not their sum. Prepare writes nothing, and the
 	// first failure cancels the other read.
+	read := sourceReader(fetchWhole)
+	if e.KeepBaseline {
+		prep.memos = &memos{}
+		read = prep.memos.fetch
+	}
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
 		start := time.Now()
-		snaps, err := e.fetch(gctx, log, gate)
+		snaps, err := e.fetch(gctx, log, gate, read)
 		prep.Snapshots, prep.Timings.Fetch = snaps, time.Since(start)
 		return err
 	})
@@ -231,8 +239,9 @@ func (e *Engine) RunOnce(ctx context.Context, opts RunOptions) (Report, error) {
 	mem.start(prep.first, prep.Remembered.Owned, prep.Current)
 	cur, p := prep.Current, prep.Plan
 	var want Desired
+	var kept *memos
 	if e.KeepBaseline {
-		want = prep.Desired
+		want, kept = prep.Desired, prep.memos
 	}
 	// Apply needs only the account and the plan: letting the snapshots and
 	// desired state go keeps a large run's peak memory down.
@@ -243,6 +252,7 @@ func (e *Engine) RunOnce(ctx context.Context, opts RunOptions) (Report, error) {
 	rep, err = e.finish(log, rep, mem, nil)
 	if e.KeepBaseline && err == nil && !opts.DryRun && runResult(rep, nil) != RunFailure {
 		rep.baseline = newBaseline(want, cur, p, rep.Result)
+		rep.baseline.memos = kept.done()
 	}
 	return rep, err
 }
@@ -406,13 +416,13 @@ func (e *Engine) finish(log *zap.Logger, rep Report, mem *runMemory, err error) 
 // failure it returns, beside the error, the snapshots it has (nil where a
 // source did not answer), a source that failed a safety check included,
 // for the run's report.
-func (e *Engine) fetch(ctx context.Context, log *zap.Logger, gate sourceGate) ([]*sources.Snapshot, error) {
+func (e *Engine) fetch(ctx context.Context, log *zap.Logger, gate sourceGate, read sourceReader) ([]*sources.Snapshot, error) {
 	snaps := make([]*sources.Snapshot, len(e.Sources))
 	g, gctx := errgroup.WithContext(ctx)
 	for i, src := range e.Sources {
 		g.Go(func() error {
 			start := time.Now()
-			snap, err := src.Fetch(gctx)
+			snap, err := read(gctx, src)
 			if err != nil {
 				return fmt.Errorf("source %q: %w", src.Name(), err)
 			}

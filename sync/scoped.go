@@ -12,14 +12,18 @@ import (
 
 	"go.uber.org/zap"
 	"golang.org/x/sync/errgroup"
+
+	"github.com/ptsync/ptsync/sources"
 )
 
 // A scoped sync (watch mode) plans and writes only what changed in the
 // directory since the last sync, reading those PagerTree objects afresh
 // instead of listing the account: a few requests instead of ceil(n/100)
-// per collection. The sources are read whole, as every sync reads them, so
-// what is wanted is exactly what a full sync would want; the baseline
-// tells which part of it changed. What the baseline cannot scope (a team
+// per collection. A source that can be refreshed (sources.Refresher)
+// reads only the objects its change feed named, patching what the last
+// sync read; the others are read whole. Either way, what is wanted is
+// exactly what a full sync would want; the baseline tells which part of
+// it changed. What the baseline cannot scope (a team
 // appearing, going or renamed, a team or user it cannot find, too much at
 // once) is a full sync's job: RunScoped then fails with
 // ErrFullSyncNeeded before any write. A leaver is deleted by a scoped sync
@@ -58,6 +62,9 @@ type Baseline struct {
 	// Conflicted are the teams (by name) and users (by email) the plan
 	// left alone: a person must resolve them, and a full sync sees them.
 	Conflicted map[string]bool
+	// memos are what the sources that can be refreshed kept of the read,
+	// by source name: the next scoped sync reads only what changed.
+	memos map[string]sources.Memo
 }
 
 // newBaseline is what a run that applied p to cur leaves: cur with the
@@ -330,12 +337,13 @@ func within(p Plan, s scope, teamIDs map[string]bool, base Current) Plan {
 }
 
 // RunScoped runs a sync scoped to what changed in the directory since base
-// (see the comment at the top of this file). It fails with
+// (see the comment at the top of this file): changes are what each
+// source's feed reported since, by source name. It fails with
 // ErrFullSyncNeeded, before any write, when the change cannot be scoped or
 // PagerTree cannot be read by object. On success it returns the baseline
 // for the next one; nil when a change failed (the next sync should then
 // be a full one).
-func (e *Engine) RunScoped(ctx context.Context, base *Baseline, opts RunOptions) (Report, *Baseline, error) {
+func (e *Engine) RunScoped(ctx context.Context, base *Baseline, changes map[string][]sources.Change, opts RunOptions) (Report, *Baseline, error) {
 	if opts.RunID == "" {
 		opts.RunID = NewRunID()
 	}
@@ -353,7 +361,8 @@ func (e *Engine) RunScoped(ctx context.Context, base *Baseline, opts RunOptions)
 		return rep, nil, err
 	}
 	start := time.Now()
-	snaps, err := e.fetch(ctx, log, gate)
+	kept := &memos{}
+	snaps, err := e.fetch(ctx, log, gate, kept.refresh(base.memos, changes, log))
 	rep.Sources, rep.Timings.Fetch = sourceReports(snaps), time.Since(start)
 	if err != nil {
 		rep, err = e.finish(log, rep, nil, err)
@@ -429,6 +438,7 @@ func (e *Engine) RunScoped(ctx context.Context, base *Baseline, opts RunOptions)
 	}
 	next := newBaseline(want, mergeByID(base.Current, cur), rep.Plan, rep.Result)
 	maps.Copy(next.Conflicted, base.Conflicted)
+	next.memos = kept.done()
 	return rep, next, nil
 }
 

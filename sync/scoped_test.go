@@ -11,6 +11,7 @@ import (
 
 	"pgregory.net/rapid"
 
+	"github.com/ptsync/ptsync/sources"
 	"github.com/ptsync/ptsync/sync"
 )
 
@@ -32,7 +33,7 @@ func scopedRig(t *testing.T, api string, dir directory, pol sync.Policy) (*rig, 
 func (r *rig) runScoped(base *sync.Baseline) (*sync.Baseline, []string) {
 	r.t.Helper()
 	r.rec.reset()
-	rep, next, err := r.engine.RunScoped(context.Background(), base, sync.RunOptions{})
+	rep, next, err := r.engine.RunScoped(context.Background(), base, nil, sync.RunOptions{})
 	if err != nil {
 		r.t.Fatalf("RunScoped: %v", err)
 	}
@@ -166,7 +167,7 @@ func TestScopedSyncDefersToAFullOne(t *testing.T) {
 				r.write(dir)
 				before := r.state()
 				r.rec.reset()
-				_, next, err := r.engine.RunScoped(context.Background(), base, sync.RunOptions{})
+				_, next, err := r.engine.RunScoped(context.Background(), base, nil, sync.RunOptions{})
 				if !errors.Is(err, sync.ErrFullSyncNeeded) || next != nil {
 					t.Fatalf("RunScoped: %v, baseline %v; want ErrFullSyncNeeded", err, next)
 				}
@@ -193,7 +194,7 @@ func TestScopedSyncsConvergeLikeAFullSync(t *testing.T) {
 			for step := range rapid.IntRange(1, 6).Draw(rt, "steps") {
 				dir = editDirectory(rt, dir, fmt.Sprintf("step%d", step))
 				r.write(dir)
-				rep, next, err := r.engine.RunScoped(context.Background(), base, sync.RunOptions{})
+				rep, next, err := r.engine.RunScoped(context.Background(), base, nil, sync.RunOptions{})
 				if errors.Is(err, sync.ErrFullSyncNeeded) {
 					if rep, err = r.engine.RunOnce(context.Background(), sync.RunOptions{}); err == nil {
 						next = rep.Baseline()
@@ -271,5 +272,107 @@ func (r *rig) deleteTeam(id string) {
 	r.t.Helper()
 	if err := r.engine.PagerTree.DeleteTeam(context.Background(), id); err != nil {
 		r.t.Fatal(err)
+	}
+}
+
+// refresher is a source that can be refreshed, over the rig's file
+// source: it records what the engine asks of it, and answers what the
+// file holds, refusing a refresh when told to (cannot) or failing it.
+type refresher struct {
+	sources.Source
+	cannot, fail bool
+	fetches      int
+	refreshes    []refreshCall
+	memo         int // the last memo handed out
+}
+
+type refreshCall struct {
+	memo    sources.Memo
+	changes []sources.Change
+}
+
+func (f *refresher) FetchMemo(ctx context.Context) (*sources.Snapshot, sources.Memo, error) {
+	f.fetches++
+	snap, err := f.Fetch(ctx)
+	f.memo++
+	return snap, f.memo, err
+}
+
+func (f *refresher) Refresh(ctx context.Context, memo sources.Memo, changes []sources.Change) (*sources.Snapshot, sources.Memo, error) {
+	f.refreshes = append(f.refreshes, refreshCall{memo, changes})
+	switch {
+	case f.cannot:
+		return nil, nil, fmt.Errorf("test: %w", sources.ErrCannotRefresh)
+	case f.fail:
+		return nil, nil, errors.New("test: the directory went away")
+	}
+	snap, err := f.Fetch(ctx)
+	f.memo++
+	return snap, f.memo, err
+}
+
+// TestScopedSyncRefreshesSources: a source that can be refreshed is read
+// from the memo the last sync left, with the changes its feed reported;
+// one that cannot be is read whole, and one whose refresh fails fails the
+// sync before any write.
+func TestScopedSyncRefreshesSources(t *testing.T) {
+	dir := corp()
+	r := newAPIRig(t, "v3", dir, defaultPolicy())
+	src := &refresher{Source: r.engine.Sources[0]}
+	r.engine.Sources = []sources.Source{src}
+	r.engine.KeepBaseline = true
+	rep, code := r.run(sync.RunOptions{})
+	if code != sync.ExitOK || src.fetches != 1 || len(src.refreshes) != 0 {
+		t.Fatalf("full sync: exit %d, %d whole reads and %d refreshes, want 1 and 0", code, src.fetches, len(src.refreshes))
+	}
+	base := rep.Baseline()
+
+	// A hire, as the feed reports them: refreshed from the full sync's memo.
+	dir.Users = append(dir.Users, person{ID: "p5", Email: "eve@example.com", Name: "Eve Evans"})
+	dir.Groups[1].Members = append(dir.Groups[1].Members, "p5")
+	r.write(dir)
+	hire := []sources.Change{{ID: "p5", Kind: sources.ChangeUser}, {ID: dir.Groups[1].ID, Kind: sources.ChangeGroup}}
+	changes := map[string][]sources.Change{src.Name(): hire, "elsewhere": {{ID: "x"}}}
+	_, next, err := r.engine.RunScoped(context.Background(), base, changes, sync.RunOptions{})
+	if err != nil || next == nil {
+		t.Fatalf("RunScoped: %v, baseline %v", err, next)
+	}
+	if want := []refreshCall{{1, hire}}; src.fetches != 1 || !reflect.DeepEqual(src.refreshes, want) {
+		t.Fatalf("refreshes %+v and %d whole reads, want %+v and 1", src.refreshes, src.fetches, want)
+	}
+	if got := r.state().Teams["db"]; !slices.Contains(got, "eve@example.com") {
+		t.Errorf("db after the refreshed hire: %q", got)
+	}
+
+	// The next one refreshes from the memo this one left.
+	_, next, err = r.engine.RunScoped(context.Background(), next, nil, sync.RunOptions{})
+	if err != nil || len(src.refreshes) != 2 || src.refreshes[1].memo != 2 || src.refreshes[1].changes != nil {
+		t.Fatalf("RunScoped: %v; refreshes %+v, want the second from memo 2 with no changes", err, src.refreshes)
+	}
+
+	// A refresh that cannot be done: the source is read whole, and the
+	// sync goes on.
+	src.cannot = true
+	dir.Users[0].Name = "Ann Archer-Smith"
+	r.write(dir)
+	_, next, err = r.engine.RunScoped(context.Background(), next, changes, sync.RunOptions{})
+	if err != nil || next == nil || src.fetches != 2 {
+		t.Fatalf("RunScoped: %v, baseline %v, %d whole reads; want the source read whole", err, next, src.fetches)
+	}
+	if got := r.state().Users["ann@example.com"]; got != "Ann Archer-Smith|+14155550101" {
+		t.Errorf("ann after a whole read: %q", got)
+	}
+
+	// A refresh that fails fails the sync, and nothing is written.
+	src.cannot, src.fail = false, true
+	dir.Users[0].Name = "Ann Archer"
+	r.write(dir)
+	r.rec.reset()
+	_, after, err := r.engine.RunScoped(context.Background(), next, changes, sync.RunOptions{})
+	if err == nil || errors.Is(err, sync.ErrFullSyncNeeded) || after != nil {
+		t.Errorf("RunScoped with a failing refresh: %v, baseline %v; want the source's error", err, after)
+	}
+	if writes := r.rec.writes(); len(writes) != 0 {
+		t.Errorf("a sync whose source failed wrote %q", writes)
 	}
 }

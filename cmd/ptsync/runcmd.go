@@ -21,6 +21,7 @@ import (
 	"github.com/ptsync/ptsync/internal/config"
 	"github.com/ptsync/ptsync/internal/server"
 	"github.com/ptsync/ptsync/internal/state"
+	"github.com/ptsync/ptsync/sources"
 	"github.com/ptsync/ptsync/sync"
 )
 
@@ -262,7 +263,8 @@ func (d *daemon) loop(ctx context.Context, reload <-chan os.Signal, served <-cha
 		if trigger != "" {
 			base = d.baseline
 		}
-		go func() { finished <- d.cycle(cycleCtx, loaded, runID, accept, deadline, command, base) }()
+		changes := bySource(d.inflight.changes)
+		go func() { finished <- d.cycle(cycleCtx, loaded, runID, accept, deadline, command, base, changes) }()
 	}
 
 	d.restartFeeds(ctx)
@@ -378,9 +380,10 @@ func (d *daemon) untilNext() time.Duration {
 // cycle runs one sync with an engine of its own, so every line the run
 // logs carries its run_id, while the metrics carry on across cycles; it is
 // cancelled at cycle_timeout. With a baseline (a watch cycle) the sync is
-// scoped to what changed since, or a full one where it cannot be.
+// scoped to the changes the feeds reported since, or a full one where it
+// cannot be.
 func (d *daemon) cycle(ctx context.Context, loaded daemonConfig, runID string, accept []string, deadline time.Time,
-	command string, base *sync.Baseline) cycleEnd {
+	command string, base *sync.Baseline, changes map[string][]sources.Change) cycleEnd {
 	ctx, cancel := context.WithDeadlineCause(ctx, deadline, cycleTimeoutError{loaded.cfg.CycleTimeout})
 	defer cancel()
 	engine, err := newEngine(loaded.cfg, loaded.log, loaded.log.With(zap.String("run_id", runID)), d.metrics, true)
@@ -395,7 +398,7 @@ func (d *daemon) cycle(ctx context.Context, loaded daemonConfig, runID string, a
 	var next *sync.Baseline
 	scoped := false
 	if base != nil {
-		rep, next, err = engine.RunScoped(ctx, base, opts)
+		rep, next, err = engine.RunScoped(ctx, base, changes, opts)
 		scoped = !errors.Is(err, sync.ErrFullSyncNeeded)
 		if !scoped {
 			loaded.log.Info("watch: a full sync instead of a scoped one", zap.String("run_id", runID), zap.Error(err))

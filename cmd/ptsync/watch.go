@@ -258,7 +258,19 @@ func (fl *follower) followOnce(ctx context.Context, cookie *[]byte) (bool, error
 // pendingChange is a change no sync has started since.
 type pendingChange struct {
 	source string
+	// change is what the feed said; one without ID has the source read
+	// whole (a feed that reset or started afresh may have missed some).
+	change sources.Change
 	at     time.Time // in the directory, else when seen
+}
+
+// bySource are the changes of pending, by source.
+func bySource(pending []pendingChange) map[string][]sources.Change {
+	out := map[string][]sources.Change{}
+	for _, p := range pending {
+		out[p.source] = append(out[p.source], p.change)
+	}
+	return out
 }
 
 // watchState is the loop's side of watch mode.
@@ -293,11 +305,11 @@ func (w *watchState) add(ev feedEvent) bool {
 		if at.IsZero() || at.After(ev.seen) {
 			at = ev.seen
 		}
-		w.pending = append(w.pending, pendingChange{source: ev.source, at: at})
+		w.pending = append(w.pending, pendingChange{source: ev.source, change: c, at: at})
 	}
 	if ev.Reset || ev.fresh {
 		// Changes may have been missed: a sync covers them.
-		w.pending = append(w.pending, pendingChange{source: ev.source, at: ev.seen})
+		w.pending = append(w.pending, pendingChange{source: ev.source, change: sources.Change{At: ev.seen}, at: ev.seen})
 		n++
 	}
 	if n == 0 {

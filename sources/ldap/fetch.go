@@ -3,6 +3,7 @@ package ldap
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 
 	goldap "github.com/go-ldap/ldap/v3"
@@ -75,24 +76,33 @@ type groupEntry struct {
 // builder is only ever used by one goroutine: the user search's while
 // both run, then this one, which adds the groups in the order the server
 // returned them, so the snapshot does not depend on which search ends
-// first.
-func (s *Source) fetchWith(ctx context.Context, stop context.CancelFunc, usersConn, groupsConn goldap.Client) (*sources.Snapshot, error) {
+// first. With kept set, the entries read are kept there too (FetchMemo).
+func (s *Source) fetchWith(ctx context.Context, stop context.CancelFunc, usersConn, groupsConn goldap.Client, kept *memo) (*sources.Snapshot, error) {
 	b := sources.NewBuilder(s.name, s.log)
 	usersPeers, groupsPeers := s.newPeers(usersConn), s.newPeers(groupsConn)
 	defer usersPeers.close()
 	defer groupsPeers.close()
 	var (
-		dir              *directory
-		groups           []*groupEntry
-		groupRefsIgnored int
+		dir                               *directory
+		groups                            []*groupEntry
+		userRefsIgnored, groupRefsIgnored int
 	)
 	err := all(stop,
-		func() (err error) { dir, err = s.readUsers(ctx, usersPeers, b); return err },
-		func() (err error) { groups, err = s.readGroups(ctx, groupsPeers, &groupRefsIgnored); return err })
+		func() (err error) { dir, err = s.readUsers(ctx, usersPeers, b, &userRefsIgnored, kept); return err },
+		func() (err error) {
+			groups, err = s.readGroups(ctx, groupsPeers, s.cfg.groups.filter, &groupRefsIgnored)
+			return err
+		})
 	if err != nil {
 		return nil, err
 	}
-	b.Skip(skipReferral, groupRefsIgnored)
+	b.Skip(skipReferral, userRefsIgnored+groupRefsIgnored)
+	if kept != nil {
+		kept.keepGroups(groups)
+		if userRefsIgnored+groupRefsIgnored > 0 || kept.referred() {
+			kept.whole = "the last read met continuation references"
+		}
+	}
 	for _, g := range groups {
 		g.ref = b.AddGroup(sources.Group{ID: g.id, Name: g.name, Description: g.desc})
 	}
@@ -104,18 +114,24 @@ func (s *Source) fetchWith(ctx context.Context, stop context.CancelFunc, usersCo
 		s.resolveMembers(dir, groups, b)
 	}
 	s.resolveOwners(dir, groups, b)
-	// In-chain members arrive flattened by the server already.
-	snap := b.Snapshot(s.cfg.groups.nested && !s.cfg.groups.inChain, s.cfg.groups.maxDepth)
+	snap := s.snapshot(b)
 	s.log.Debug("ldap fetch done", zap.Int("users", len(snap.Users)), zap.Int("groups", len(snap.Groups)),
 		zap.Any("skipped", snap.Skipped))
 	return snap, nil
+}
+
+// snapshot is what b holds, with nesting flattened as configured.
+func (s *Source) snapshot(b *sources.Builder) *sources.Snapshot {
+	// In-chain members arrive flattened by the server already.
+	return b.Snapshot(s.cfg.groups.nested && !s.cfg.groups.inChain, s.cfg.groups.maxDepth)
 }
 
 func (s *Source) usesMemberUID() bool {
 	return strings.EqualFold(s.cfg.groups.memberAttr, "memberUid")
 }
 
-func (s *Source) readUsers(ctx context.Context, p *peers, b *sources.Builder) (*directory, error) {
+// userAttrs are the attributes the user search asks for.
+func (s *Source) userAttrs() []string {
 	us := s.cfg.users
 	attrs := []string{us.idAttr, us.emailAttr, us.nameAttr, us.phoneAttr}
 	if s.usesMemberUID() {
@@ -124,76 +140,117 @@ func (s *Source) readUsers(ctx context.Context, p *peers, b *sources.Builder) (*
 	if s.cfg.ad {
 		attrs = append(attrs, attrUAC)
 	}
+	return dedupe(attrs)
+}
+
+// readUsers runs the user search into b, and into kept when set; it adds
+// the continuation references it ignores to *ignored.
+func (s *Source) readUsers(ctx context.Context, p *peers, b *sources.Builder, ignored *int, kept *memo) (*directory, error) {
+	us := s.cfg.users
 	dir := newDirectory()
-	q := query{what: "search users", base: us.base, scope: us.scope, filter: us.filter, attrs: dedupe(attrs)}
-	ignored := 0
-	err := s.searchAll(ctx, p, q, &ignored, func(e *goldap.Entry, at *endpoint) error {
-		return s.addUser(dir, e, at, b)
+	q := query{what: "search users", base: us.base, scope: us.scope, filter: us.filter, attrs: s.userAttrs()}
+	err := s.searchAll(ctx, p, q, ignored, func(e *goldap.Entry, at *endpoint) error {
+		u, err := s.readUser(e, at)
+		if err != nil {
+			return err
+		}
+		if kept != nil {
+			kept.users = append(kept.users, u.clone())
+		}
+		return s.addUser(dir, u, b)
 	})
 	if err != nil {
 		return nil, err
 	}
-	b.Skip(skipReferral, ignored)
 	return dir, nil
 }
 
-// addUser adds the user entry e to dir and b, skips it when it has no
-// email, or returns why it cannot be read.
-func (s *Source) addUser(dir *directory, e *goldap.Entry, at *endpoint, b *sources.Builder) error {
+// userEntry is a user entry as read, before the builder merges it.
+type userEntry struct {
+	dn, norm string // as the server wrote it, and normalised
+	// user is the user the entry stands for: without an email when it has
+	// none, and then its id only where it could be read.
+	user sources.User
+	uids []string  // uidKeys of its login names (memberUid)
+	at   *endpoint // the server it came from: nil for the configured one
+}
+
+// readUser reads the user entry e, or returns why it cannot.
+func (s *Source) readUser(e *goldap.Entry, at *endpoint) (userEntry, error) {
 	us := s.cfg.users
-	dn, err := normDN(e.DN)
+	norm, err := normDN(e.DN)
 	if err != nil {
-		return s.unreadableDN(at, "user", err)
+		return userEntry{}, s.unreadableDN(at, "user", err)
 	}
-	email := strings.TrimSpace(e.GetEqualFoldAttributeValue(us.emailAttr))
-	if email == "" {
-		// Counted once here; memberships naming the user later are
-		// dropped quietly.
-		s.log.Debug("skipping a user without email", zap.String("dn", e.DN), zap.String("email_attribute", us.emailAttr))
-		b.Skip(sources.SkipNoEmail, 1)
-		dir.counted[dn] = struct{}{}
-		if s.usesMemberUID() {
-			for _, uid := range e.GetEqualFoldAttributeValues(us.uidAttr) {
-				dir.counted[uidKey(uid)] = struct{}{}
-			}
+	u := userEntry{dn: e.DN, norm: norm, at: at}
+	if s.usesMemberUID() {
+		for _, uid := range e.GetEqualFoldAttributeValues(us.uidAttr) {
+			u.uids = append(u.uids, uidKey(uid))
 		}
-		return nil
 	}
-	id, err := entryID(e, us.idAttr)
-	switch {
-	case err != nil:
-		return s.unreadable(at, "user", e.DN, err)
-	case id == "":
-		return s.unreadable(at, "user", e.DN, missingValue(us.idAttr, "users.id_attribute", "user"))
-	}
-	if other, dup := dir.dnByID[id]; dup {
-		return s.unreadable(at, "user", e.DN, fmt.Errorf("its %s %q is also the id of user %s; users.id_attribute must name an attribute unique to each user", us.idAttr, id, other))
-	}
-	dir.dnByID[id] = e.DN
-	u := sources.User{
+	id, idErr := entryID(e, us.idAttr)
+	u.user = sources.User{
 		ID:    id,
-		Email: email,
+		Email: strings.TrimSpace(e.GetEqualFoldAttributeValue(us.emailAttr)),
 		Name:  strings.TrimSpace(e.GetEqualFoldAttributeValue(us.nameAttr)),
 		Phone: strings.TrimSpace(e.GetEqualFoldAttributeValue(us.phoneAttr)),
 	}
+	if u.user.Email == "" {
+		return u, nil // left out: what else it holds does not matter
+	}
+	switch {
+	case idErr != nil:
+		return userEntry{}, s.unreadable(at, "user", e.DN, idErr)
+	case id == "":
+		return userEntry{}, s.unreadable(at, "user", e.DN, missingValue(us.idAttr, "users.id_attribute", "user"))
+	}
 	if s.cfg.ad {
 		if v := e.GetEqualFoldAttributeValue(attrUAC); v != "" {
-			if u.Disabled, err = disabledByUAC(v); err != nil {
-				return s.unreadable(at, "user", e.DN, err)
+			if u.user.Disabled, err = disabledByUAC(v); err != nil {
+				return userEntry{}, s.unreadable(at, "user", e.DN, err)
 			}
 		}
 	}
+	return u, nil
+}
+
+// clone is u with strings of its own: a decoded entry's share the page's
+// memory, which a memo must not pin.
+func (u userEntry) clone() userEntry {
+	u.dn, u.norm = strings.Clone(u.dn), strings.Clone(u.norm)
+	u.user.ID, u.user.Email = strings.Clone(u.user.ID), strings.Clone(u.user.Email)
+	u.user.Name, u.user.Phone = strings.Clone(u.user.Name), strings.Clone(u.user.Phone)
+	u.uids = slices.Clone(u.uids) // uidKey made these strings
+	return u
+}
+
+// addUser adds the user u to dir and b, skips it when it has no email, or
+// returns why it cannot be added.
+func (s *Source) addUser(dir *directory, u userEntry, b *sources.Builder) error {
+	if u.user.Email == "" {
+		// Counted once here; memberships naming the user later are
+		// dropped quietly.
+		s.log.Debug("skipping a user without email", zap.String("dn", u.dn), zap.String("email_attribute", s.cfg.users.emailAttr))
+		b.Skip(sources.SkipNoEmail, 1)
+		dir.counted[u.norm] = struct{}{}
+		for _, uid := range u.uids {
+			dir.counted[uid] = struct{}{}
+		}
+		return nil
+	}
+	if other, dup := dir.dnByID[u.user.ID]; dup {
+		return s.unreadable(u.at, "user", u.dn, fmt.Errorf("its %s %q is also the id of user %s; users.id_attribute must name an attribute unique to each user", s.cfg.users.idAttr, u.user.ID, other))
+	}
+	dir.dnByID[u.user.ID] = u.dn
 
 	// One person per email, however many entries: the builder merges them.
-	ref, err := b.AddUser(u)
+	ref, err := b.AddUser(u.user)
 	if err != nil {
-		return s.unreadable(at, "user", e.DN, err)
+		return s.unreadable(u.at, "user", u.dn, err)
 	}
-	dir.byDN[dn] = ref
-	if s.usesMemberUID() {
-		for _, uid := range e.GetEqualFoldAttributeValues(us.uidAttr) {
-			dir.byUID[uidKey(uid)] = ref
-		}
+	dir.byDN[u.norm] = ref
+	for _, uid := range u.uids {
+		dir.byUID[uid] = ref
 	}
 	return nil
 }
@@ -212,10 +269,8 @@ func entryID(e *goldap.Entry, attr string) (string, error) {
 	return strings.TrimSpace(e.GetEqualFoldAttributeValue(attr)), nil
 }
 
-// readGroups runs the group search and reads the rest of ranged member
-// (and owner) lists; it adds the continuation references it ignores to
-// *ignored.
-func (s *Source) readGroups(ctx context.Context, p *peers, ignored *int) ([]*groupEntry, error) {
+// groupAttrs are the attributes the group search asks for.
+func (s *Source) groupAttrs() []string {
 	gs := s.cfg.groups
 	attrs := []string{gs.idAttr, gs.nameAttr, "description"}
 	if !gs.inChain {
@@ -224,9 +279,17 @@ func (s *Source) readGroups(ctx context.Context, p *peers, ignored *int) ([]*gro
 	if gs.ownerAttr != "" {
 		attrs = append(attrs, gs.ownerAttr)
 	}
+	return dedupe(attrs)
+}
+
+// readGroups runs the group search with filter and reads the rest of
+// ranged member (and owner) lists; it adds the continuation references it
+// ignores to *ignored.
+func (s *Source) readGroups(ctx context.Context, p *peers, filter string, ignored *int) ([]*groupEntry, error) {
+	gs := s.cfg.groups
 	var groups []*groupEntry
 	dnByID := map[string]string{}
-	q := query{what: "search groups", base: gs.base, scope: gs.scope, filter: gs.filter, attrs: dedupe(attrs)}
+	q := query{what: "search groups", base: gs.base, scope: gs.scope, filter: filter, attrs: s.groupAttrs()}
 	err := s.searchAll(ctx, p, q, ignored, func(e *goldap.Entry, at *endpoint) error {
 		g, err := s.readGroup(e, at, dnByID)
 		if err != nil {

@@ -568,7 +568,7 @@ func TestSlapdTLS(t *testing.T) {
 				}
 				conns[i] = conn
 			}
-			snap, err := src.fetchWith(ctx, stop, conns[0], conns[1])
+			snap, err := src.fetchWith(ctx, stop, conns[0], conns[1], nil)
 			if err != nil {
 				t.Fatalf("fetch: %v", err)
 			}

@@ -122,7 +122,7 @@ func (p *poller) poll(ctx context.Context, report bool) ([]sources.Change, error
 			seen[key] = struct{}{}
 			if _, old := p.seen[key]; report && !old {
 				// A clone does not pin the decoded page (see decodeEntry).
-				changes = append(changes, sources.Change{ID: strings.Clone(changeID(e, search.idAttr)), Kind: search.kind, At: at})
+				changes = append(changes, sources.Change{ID: strings.Clone(changeID(e, search.idAttr)), Kind: search.kind, At: at, Partial: true})
 			}
 			return nil
 		})

@@ -136,6 +136,11 @@ func (s *Source) Check(ctx context.Context) error {
 // The user and the group search run at once, each on a connection of its
 // own: the server answers both in the time of the longer one.
 func (s *Source) Fetch(ctx context.Context) (*sources.Snapshot, error) {
+	return s.fetch(ctx, nil)
+}
+
+// fetch is Fetch, keeping the entries read in kept when set.
+func (s *Source) fetch(ctx context.Context, kept *memo) (*sources.Snapshot, error) {
 	// stop ends every connection of the fetch (connect ties them to ctx):
 	// the first failure breaks off the rest.
 	ctx, stop := context.WithCancel(ctx)
@@ -152,7 +157,7 @@ func (s *Source) Fetch(ctx context.Context) (*sources.Snapshot, error) {
 	if err != nil {
 		return nil, err
 	}
-	return s.fetchWith(ctx, stop, users, groups)
+	return s.fetchWith(ctx, stop, users, groups, kept)
 }
 
 // all runs each function at once and waits for them. The first error

@@ -405,6 +405,9 @@ func TestWatchPoll(t *testing.T) {
 		if c.At.IsZero() {
 			t.Errorf("change %+v has no At", c)
 		}
+		if !c.Partial {
+			t.Errorf("change %+v is not Partial: a poll sees no deletion, so a refresh of it would miss them", c)
+		}
 	}
 	// Two changes of one entry within a second are both seen (entryCSN).
 	srv.Modify(t, replaceMail(aliceDN, "alice@newer.example.com"))

@@ -196,7 +196,11 @@ func TestAddUserMergesDuplicateEmails(t *testing.T) {
 		user("CN=Jo,DC=corp", "00000002-0000-0000-0000-000000000000", "512"),
 		user("CN=Jo Third,DC=corp", "00000003-0000-0000-0000-000000000000", "512"),
 	} {
-		if err := s.addUser(dir, e, nil, b); err != nil {
+		u, err := s.readUser(e, nil)
+		if err == nil {
+			err = s.addUser(dir, u, b)
+		}
+		if err != nil {
 			t.Fatalf("addUser %s: %v", e.DN, err)
 		}
 	}
