@@ -422,7 +422,7 @@ func (e *Engine) fetch(ctx context.Context, log *zap.Logger, gate sourceGate, re
 	for i, src := range e.Sources {
 		g.Go(func() error {
 			start := time.Now()
-			snap, err := read(gctx, src)
+			snap, refreshed, err := read(gctx, src)
 			if err != nil {
 				return fmt.Errorf("source %q: %w", src.Name(), err)
 			}
@@ -437,7 +437,11 @@ func (e *Engine) fetch(ctx context.Context, log *zap.Logger, gate sourceGate, re
 			if err := gate.check(snap, log); err != nil {
 				return err
 			}
-			log.Info("fetched source", zap.String("source", src.Name()), zap.Int("users", len(snap.Users)),
+			msg := "fetched source"
+			if refreshed {
+				msg = "refreshed source" // only what its feed said changed was read
+			}
+			log.Info(msg, zap.String("source", src.Name()), zap.Int("users", len(snap.Users)),
 				zap.Int("groups", len(snap.Groups)), zap.Any("skipped", snap.Skipped), zap.Duration("duration", time.Since(start)))
 			return nil
 		})

@@ -10,12 +10,14 @@ import (
 	"github.com/ptsync/ptsync/sources"
 )
 
-// sourceReader reads one source for a run.
-type sourceReader func(ctx context.Context, src sources.Source) (*sources.Snapshot, error)
+// sourceReader reads one source for a run; refreshed says it read only
+// what changed (sources.Refresher).
+type sourceReader func(ctx context.Context, src sources.Source) (snap *sources.Snapshot, refreshed bool, err error)
 
 // fetchWhole reads src whole.
-func fetchWhole(ctx context.Context, src sources.Source) (*sources.Snapshot, error) {
-	return src.Fetch(ctx)
+func fetchWhole(ctx context.Context, src sources.Source) (*sources.Snapshot, bool, error) {
+	snap, err := src.Fetch(ctx)
+	return snap, false, err
 }
 
 // memos are what a run that leaves a baseline keeps of the sources that
@@ -27,21 +29,21 @@ type memos struct {
 }
 
 // fetch is a sourceReader that reads src whole and keeps its memo.
-func (m *memos) fetch(ctx context.Context, src sources.Source) (*sources.Snapshot, error) {
+func (m *memos) fetch(ctx context.Context, src sources.Source) (*sources.Snapshot, bool, error) {
 	r, ok := src.(sources.Refresher)
 	if !ok {
-		return src.Fetch(ctx)
+		return fetchWhole(ctx, src)
 	}
 	snap, memo, err := r.FetchMemo(ctx)
 	m.keep(src.Name(), memo, err)
-	return snap, err
+	return snap, false, err
 }
 
 // refresh is a sourceReader that reads only the objects changes name of
 // each source that has a memo in last, and the others whole, keeping the
 // new memos. A source that cannot be refreshed so is read whole.
 func (m *memos) refresh(last map[string]sources.Memo, changes map[string][]sources.Change, log *zap.Logger) sourceReader {
-	return func(ctx context.Context, src sources.Source) (*sources.Snapshot, error) {
+	return func(ctx context.Context, src sources.Source) (*sources.Snapshot, bool, error) {
 		r, ok := src.(sources.Refresher)
 		memo, kept := last[src.Name()]
 		if !ok || !kept {
@@ -53,7 +55,7 @@ func (m *memos) refresh(last map[string]sources.Memo, changes map[string][]sourc
 			return m.fetch(ctx, src)
 		}
 		m.keep(src.Name(), memo, err)
-		return snap, err
+		return snap, err == nil, err
 	}
 }
 

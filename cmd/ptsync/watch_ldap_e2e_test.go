@@ -128,7 +128,8 @@ func TestWatchModeFollowsARandomStreamOfEdits(t *testing.T) {
 		w.settle(rt, w.lines(rt), "the stream to be synced")
 
 		// The probe: with the daemon settled, one rename is a scoped sync's
-		// job, and that sync reads single objects, never a listing.
+		// job, and that sync reads single objects, never a listing, on
+		// either side: the directory's entry too.
 		acct.emu.ResetStats()
 		before := w.lines(rt)
 		probe := m.probe()
@@ -140,6 +141,9 @@ func TestWatchModeFollowsARandomStreamOfEdits(t *testing.T) {
 		after := w.messages(rt)[before:]
 		if !slices.Contains(after, "scoped plan made") || slices.Contains(after, "watch: a full sync instead of a scoped one") {
 			rt.Fatalf("the probe (%s) was not synced by a scoped sync; the daemon logged %q\nlog:\n%s", probe.what, after, d.log)
+		}
+		if !slices.Contains(after, "refreshed source") || slices.Contains(after, "fetched source") {
+			rt.Errorf("the probe's scoped sync read the directory whole; the daemon logged %q", after)
 		}
 		if listed := listings(acct.emu.Stats().Requests); len(listed) > 0 {
 			rt.Errorf("the probe's scoped sync listed the account: %v", listed)

@@ -4,6 +4,8 @@ package ldap
 // ad_test.go for how the tests share it and watch_test.go for the waits.
 
 import (
+	"context"
+	"errors"
 	"testing"
 
 	goldap "github.com/go-ldap/ldap/v3"
@@ -132,4 +134,92 @@ func TestADWatchDirSyncDeletions(t *testing.T) {
 	}
 	got, _ := w.waitFor(t, userDeleted(bob), sources.Change{ID: team, Kind: sources.ChangeGroup, Deleted: true})
 	noChangeOf(t, got, outsiderID, "the outsider's deletion")
+}
+
+// TestADRefreshFollowsDirSync refreshes, by objectGUID, with the changes
+// DirSync reports: after every edit the snapshot is the one a whole fetch
+// gives. Bound as the Administrator, so that deletions are reported.
+func TestADRefreshFollowsDirSync(t *testing.T) {
+	dc := samba.Shared(t)
+	admin := dc.Admin(t)
+	f := newADWatchFixture(t, admin, "adrefresh")
+	src := f.source(t, dc, func(c *Config) {
+		c.BindDN, c.BindPassword = dc.AdminDN, dc.AdminPassword
+		c.Groups.Nested = true
+		c.Groups.OwnerAttribute = "managedBy"
+	})
+	guid := func(kind, sam string) string { return adGUID(t, dc, kind, sam) }
+	alice, bob, team := guid("user", "adrefresh-alice"), guid("user", "adrefresh-bob"), guid("group", "adrefresh-team")
+
+	w := startWatch(t, src, nil)
+	w.established(t, false)
+	_, memo, err := src.FetchMemo(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var carol, carolDN, sub, subDN string
+	steps := []struct {
+		name string
+		edit func() []sources.Change
+	}{
+		{"a new email", func() []sources.Change {
+			adModify(t, admin, f.alice, func(m *goldap.ModifyRequest) { m.Replace("mail", []string{"alice@new.ad.test"}) })
+			return []sources.Change{userChange(alice)}
+		}},
+		{"a member added and an owner set", func() []sources.Change {
+			adModify(t, admin, f.team, func(m *goldap.ModifyRequest) {
+				m.Add("member", []string{f.bob})
+				m.Replace("managedBy", []string{f.alice})
+			})
+			return []sources.Change{groupChange(team)}
+		}},
+		{"an account disabled", func() []sources.Change {
+			adModify(t, admin, f.bob, func(m *goldap.ModifyRequest) { m.Replace("userAccountControl", []string{"546"}) })
+			return []sources.Change{userChange(bob)}
+		}},
+		{"a hire in a new nested group", func() []sources.Change {
+			carolDN = adAddUser(t, admin, f.users, adUser{sam: "adrefresh-carol", mail: "carol@ad.test", uac: "544"})
+			subDN = adAddGroup(t, admin, f.groups, "adrefresh-sub", "", carolDN)
+			adModify(t, admin, f.team, func(m *goldap.ModifyRequest) { m.Add("member", []string{subDN}) })
+			carol, sub = guid("user", "adrefresh-carol"), guid("group", "adrefresh-sub")
+			return []sources.Change{userChange(carol), groupChange(sub), groupChange(team)}
+		}},
+		{"a user moved in from another OU", func() []sources.Change {
+			dn := adAddUser(t, admin, f.elsewhere, adUser{sam: "adrefresh-dave", mail: "dave@ad.test", uac: "544"})
+			adModify(t, admin, subDN, func(m *goldap.ModifyRequest) { m.Add("member", []string{dn}) })
+			if err := admin.ModifyDN(goldap.NewModifyDNRequest(dn, "CN=adrefresh-dave", true, f.users)); err != nil {
+				t.Fatalf("move %s: %v", dn, err)
+			}
+			return []sources.Change{userChange(guid("user", "adrefresh-dave"))}
+		}},
+		{"a leaver", func() []sources.Change {
+			if err := admin.Del(goldap.NewDelRequest(carolDN, nil)); err != nil {
+				t.Fatalf("delete %s: %v", carolDN, err)
+			}
+			return []sources.Change{userDeleted(carol)}
+		}},
+		{"a group gone", func() []sources.Change {
+			if err := admin.Del(goldap.NewDelRequest(subDN, nil)); err != nil {
+				t.Fatalf("delete %s: %v", subDN, err)
+			}
+			return []sources.Change{{ID: sub, Kind: sources.ChangeGroup, Deleted: true}}
+		}},
+	}
+	for _, step := range steps {
+		t.Logf("step: %s", step.name)
+		want := step.edit()
+		got, _ := w.waitFor(t, want...)
+		memo = refreshedLikeFetch(t, src, memo, got, step.name)
+	}
+
+	// With groups.in_chain, nesting is the server's answer for every
+	// group: the memo says it cannot be patched.
+	inChain := f.source(t, dc, func(c *Config) { c.Groups.Nested, c.Groups.InChain = true, true })
+	_, m, err := inChain.FetchMemo(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := inChain.Refresh(context.Background(), m, []sources.Change{userChange(alice)}); !errors.Is(err, sources.ErrCannotRefresh) {
+		t.Errorf("refreshing an in_chain source: %v, want ErrCannotRefresh", err)
+	}
 }

@@ -12,6 +12,9 @@ import (
 	"github.com/ptsync/ptsync/sources"
 )
 
+// attrName is the RDN value of an entry, whatever its naming attribute.
+const attrName = "name"
+
 // Attributes of Active Directory's deleted objects (tombstones).
 const (
 	attrIsDeleted       = "isDeleted"
@@ -52,14 +55,16 @@ func (s *Source) watchDirSync(ctx context.Context, w *watch) error {
 // object is returned when an attribute asked for changed, so each search
 // asks for those its snapshot reads; the filter is matched against the
 // whole object, and a deleted one (whose objectCategory is gone) is asked
-// for by isDeleted and objectClass, which tombstones keep.
+// for by isDeleted and objectClass, which tombstones keep. Both ask for
+// name too: AD records a rename or a move as a change of it, and an entry
+// moved into the search is new to it.
 func (s *Source) followDirSync(ctx context.Context, w *watch, from watchCookie) error {
 	us, gs := s.cfg.users, s.cfg.groups
-	userAttrs := []string{us.idAttr, us.emailAttr, us.nameAttr, us.phoneAttr, attrUAC}
+	userAttrs := []string{us.idAttr, us.emailAttr, us.nameAttr, us.phoneAttr, attrUAC, attrName}
 	if s.usesMemberUID() {
 		userAttrs = append(userAttrs, us.uidAttr)
 	}
-	groupAttrs := []string{gs.idAttr, gs.nameAttr, "description", gs.memberAttr}
+	groupAttrs := []string{gs.idAttr, gs.nameAttr, "description", gs.memberAttr, attrName}
 	if gs.ownerAttr != "" {
 		groupAttrs = append(groupAttrs, gs.ownerAttr)
 	}

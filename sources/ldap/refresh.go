@@ -75,8 +75,11 @@ func (s *Source) Refresh(ctx context.Context, last sources.Memo, changes []sourc
 	case m.whole != "":
 		return cannot(m.whole)
 	}
-	userIDs, groupIDs := map[string]bool{}, map[string]bool{}
+	userIDs, groupIDs, deleted := map[string]bool{}, map[string]bool{}, map[string]bool{}
 	for _, c := range changes {
+		if c.Deleted {
+			deleted[c.Kind+"/"+c.ID] = true
+		}
 		switch {
 		case c.ID == "":
 			return cannot("the change feed did not say which entry changed")
@@ -104,6 +107,9 @@ func (s *Source) Refresh(ctx context.Context, last sources.Memo, changes []sourc
 		}
 		if next, why = m.patch(userIDs, users, groupIDs, groups); why != "" {
 			return cannot(why)
+		}
+		if s.cfg.ad && !s.usesMemberUID() {
+			next.unlink(m, deleted)
 		}
 	}
 	snap, err := s.build(next)
@@ -238,6 +244,35 @@ func (m *memo) patch(userIDs map[string]bool, users []userEntry, groupIDs map[st
 		}
 	}
 	return next, ""
+}
+
+// unlink drops from m's groups the members and owners that were entries
+// of last the feed reported deleted and m no longer holds. Active
+// Directory removes the links to a deleted object (member, managedBy)
+// itself, and DirSync does not report that as a change to the groups.
+func (m *memo) unlink(last *memo, deleted map[string]bool) {
+	gone := map[string]bool{}
+	for _, u := range last.users {
+		gone[u.norm] = deleted[sources.ChangeUser+"/"+u.user.ID]
+	}
+	for _, g := range last.groups {
+		gone[g.norm] = deleted[sources.ChangeGroup+"/"+g.id]
+	}
+	for _, u := range m.users {
+		delete(gone, u.norm)
+	}
+	for _, g := range m.groups {
+		delete(gone, g.norm)
+	}
+	isGone := func(key string) bool { return gone[key] }
+	for i, g := range m.groups {
+		if slices.ContainsFunc(g.members, isGone) || slices.ContainsFunc(g.owners, isGone) {
+			c := *g
+			c.members = slices.DeleteFunc(slices.Clone(g.members), isGone)
+			c.owners = slices.DeleteFunc(slices.Clone(g.owners), isGone)
+			m.groups[i] = &c
+		}
+	}
 }
 
 // build makes the snapshot of m, as fetchWith does from the searches.
