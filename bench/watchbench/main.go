@@ -167,6 +167,7 @@ func run() error {
 		if r.lost > 0 {
 			fmt.Printf("; %d of %d changes never landed", r.lost, len(r.changes))
 		}
+		fmt.Printf("; source reads: %s", r.reads())
 		fmt.Println()
 		if p50 >= o.p50Target || p99 >= o.p99Target || r.lost > 0 {
 			missed = append(missed, fmt.Sprintf("%s (debounce %s)", r.name, r.debounce))
@@ -514,9 +515,11 @@ type change struct {
 	// trigger is the write to the start of the watch cycle (feed delay
 	// and debounce); fetch the source's read in that cycle.
 	trigger, fetch time.Duration
-	requests       map[string]int
-	cycles         int // sync runs started between this change and the next
-	scoped         int // of which scoped
+	// refreshed says that read was of the changed entries only.
+	refreshed bool
+	requests  map[string]int
+	cycles    int // sync runs started between this change and the next
+	scoped    int // of which scoped
 }
 
 func (r result) latencies() []time.Duration {
@@ -538,6 +541,27 @@ func (r result) percentile(p float64) time.Duration {
 		return 0
 	}
 	return l[max(0, int(math.Ceil(p*float64(len(l))))-1)]
+}
+
+// reads says how the watch cycles read the source: only the changed
+// entries (refreshed) or whole, with the median time of each.
+func (r result) reads() string {
+	var refreshed, whole []time.Duration
+	for _, c := range r.changes {
+		if c.refreshed {
+			refreshed = append(refreshed, c.fetch)
+		} else if c.fetch > 0 {
+			whole = append(whole, c.fetch)
+		}
+	}
+	median := func(d []time.Duration) string {
+		if len(d) == 0 {
+			return "-"
+		}
+		slices.Sort(d)
+		return secs(d[len(d)/2])
+	}
+	return fmt.Sprintf("%d refreshed (median %s), %d whole (median %s)", len(refreshed), median(refreshed), len(whole), median(whole))
 }
 
 func (r result) row(o options) string {
@@ -725,7 +749,7 @@ func measure(o options, d *directory, dir string, debounce time.Duration) (resul
 		if !cyc.cycleStart.IsZero() {
 			ch.trigger = cyc.cycleStart.Sub(t0)
 		}
-		ch.fetch = cyc.fetch
+		ch.fetch, ch.refreshed = cyc.fetch, cyc.refreshed
 		res.fullSyncs += len(cyc.fallbacks)
 		res.fallbacks = append(res.fallbacks, cyc.fallbacks...)
 		res.changes = append(res.changes, ch)
@@ -738,8 +762,12 @@ func measure(o options, d *directory, dir string, debounce time.Duration) (resul
 			if ch.latency > 0 {
 				lat = secs(ch.latency)
 			}
-			fmt.Printf("%s: change %2d: %-6s %s in %s: %s (cycle began %s after the write, source read %s); %d cycle(s), %d scoped; requests: %s\n",
-				d.name, k+1, op, slapd.UserUID(ch.user), slapd.GroupName(ch.group), lat, secs(ch.trigger), secs(ch.fetch),
+			read := "whole"
+			if ch.refreshed {
+				read = "refreshed"
+			}
+			fmt.Printf("%s: change %2d: %-6s %s in %s: %s (cycle began %s after the write, source read %s, %s); %d cycle(s), %d scoped; requests: %s\n",
+				d.name, k+1, op, slapd.UserUID(ch.user), slapd.GroupName(ch.group), lat, secs(ch.trigger), secs(ch.fetch), read,
 				ch.cycles, ch.scoped, describe(ch.requests))
 		}
 	}
@@ -1095,6 +1123,7 @@ type cycles struct {
 	started, scoped int
 	cycleStart      time.Time     // the first watch cycle's start
 	fetch           time.Duration // its source read
+	refreshed       bool          // which read only the changed entries
 	fallbacks       []string
 }
 
@@ -1135,9 +1164,10 @@ func readCycles(path string, offset int64) cycles {
 			c.started-- // the full one that follows is counted
 			c.scoped--
 			c.fallbacks = append(c.fallbacks, l.Error)
-		case "fetched source":
+		case "fetched source", "refreshed source":
 			if !fetched && !c.cycleStart.IsZero() {
 				c.fetch, fetched = time.Duration(l.Duration*float64(time.Second)), true
+				c.refreshed = l.Msg == "refreshed source"
 			}
 		}
 	}

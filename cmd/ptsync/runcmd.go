@@ -215,6 +215,7 @@ type daemon struct {
 type cycleEnd struct {
 	notReady string
 	baseline *sync.Baseline
+	cfg      *config.Config // the config the cycle ran with
 }
 
 // inflightWatch is what the running cycle covers of watch mode: the
@@ -263,6 +264,9 @@ func (d *daemon) loop(ctx context.Context, reload <-chan os.Signal, served <-cha
 		if trigger != "" {
 			base = d.baseline
 		}
+		// The cycle leaves the next baseline; a full one does not need this
+		// one, whose memos of the sources could be as large as a read.
+		d.baseline = nil
 		changes := bySource(d.inflight.changes)
 		go func() { finished <- d.cycle(cycleCtx, loaded, runID, accept, deadline, command, base, changes) }()
 	}
@@ -292,7 +296,9 @@ func (d *daemon) loop(ctx context.Context, reload <-chan os.Signal, served <-cha
 		case end := <-finished:
 			running = false
 			reason := end.notReady
-			d.baseline = end.baseline
+			if end.cfg == d.loaded.cfg { // not one of a config reloaded since
+				d.baseline = end.baseline
+			}
 			d.server.ClearDeadline()
 			if reason == "" {
 				d.accept = nil // the accepted sizes are the last good ones now
@@ -408,7 +414,7 @@ func (d *daemon) cycle(ctx context.Context, loaded daemonConfig, runID string, a
 		rep, err = engine.RunOnce(ctx, opts)
 		next = rep.Baseline()
 	}
-	return cycleEnd{notReady: failedBecause(ctx, runID, rep, err), baseline: next}
+	return cycleEnd{notReady: failedBecause(ctx, runID, rep, err), baseline: next, cfg: loaded.cfg}
 }
 
 // failedBecause is why a cycle's run leaves the daemon not ready, or ""
