@@ -258,54 +258,92 @@ type memberList struct {
 	users   []string
 	skipped map[string]int // non-user members by reason
 	owners  []string
+	// groups are the groups nested in it at any depth (nested only): a
+	// change to one of their members is a change to its members.
+	groups []string
+}
+
+// memo is everything a fetch read, in the order Graph listed it: what
+// Fetch builds a snapshot from, and what Refresh patches (refresh.go).
+type memo struct {
+	users   []graphUser
+	groups  []graphGroup
+	members []memberList // by index of groups
 }
 
 // Fetch reads every user, the filtered groups and their members. It
 // returns an error and no snapshot when any request fails for good.
 func (s *Source) Fetch(ctx context.Context) (*sources.Snapshot, error) {
-	b := sources.NewBuilder(s.name, s.log)
-	refs := map[string]sources.UserRef{}
+	m, err := s.read(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return s.build(m)
+}
+
+// read reads what Fetch does.
+func (s *Source) read(ctx context.Context) (*memo, error) {
+	m := &memo{}
 	usersReq := httpx.Request{Method: http.MethodGet, Route: "/users", Path: "/users",
 		Query: url.Values{"$select": {userFields}, "$top": {fmt.Sprint(pageSize)}}}
 	err := each(ctx, s.api, usersReq, func(u graphUser) error {
-		ref, err := b.AddUser(s.user(u))
-		if err != nil {
-			return fmt.Errorf("msgraph: %w", err)
-		}
-		refs[u.ID] = ref
+		m.users = append(m.users, u)
 		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
+	if m.groups, err = s.readGroups(ctx); err != nil {
+		return nil, err
+	}
+	m.members = make([]memberList, len(m.groups))
+	err = s.eachGroup(ctx, len(m.groups), func(ctx context.Context, i int) (err error) {
+		m.members[i], err = s.readMembers(ctx, m.groups[i].ID)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return m, nil
+}
 
+// readGroups lists the groups group_filter picks.
+func (s *Source) readGroups(ctx context.Context) ([]graphGroup, error) {
 	var groups []graphGroup
 	groupsReq := httpx.Request{Method: http.MethodGet, Route: "/groups", Path: "/groups", Query: s.groupQuery()}
-	if err := each(ctx, s.api, groupsReq, func(g graphGroup) error {
+	err := each(ctx, s.api, groupsReq, func(g graphGroup) error {
 		groups = append(groups, g)
 		return nil
-	}); err != nil {
-		return nil, err
-	}
+	})
+	return groups, err
+}
 
-	members := make([]memberList, len(groups))
+// eachGroup runs read for 0..n-1, concurrency at a time; the first
+// failure cancels the rest.
+func (s *Source) eachGroup(ctx context.Context, n int, read func(ctx context.Context, i int) error) error {
 	eg, egCtx := errgroup.WithContext(ctx)
 	eg.SetLimit(s.cfg.Concurrency)
-	for i, g := range groups {
-		eg.Go(func() error {
-			var err error
-			members[i], err = s.readMembers(egCtx, g.ID)
-			return err
-		})
+	for i := range n {
+		eg.Go(func() error { return read(egCtx, i) })
 	}
-	if err := eg.Wait(); err != nil {
-		return nil, err
-	}
+	return eg.Wait()
+}
 
+// build makes the snapshot of what m holds.
+func (s *Source) build(m *memo) (*sources.Snapshot, error) {
+	b := sources.NewBuilder(s.name, s.log)
+	refs := make(map[string]sources.UserRef, len(m.users))
+	for _, u := range m.users {
+		ref, err := b.AddUser(s.user(u))
+		if err != nil {
+			return nil, fmt.Errorf("msgraph: %w", err)
+		}
+		refs[u.ID] = ref
+	}
 	outside := 0
-	for i, g := range groups {
+	for i, g := range m.groups {
 		gref := b.AddGroup(sources.Group{ID: g.ID, Name: g.DisplayName, Description: g.Description})
-		for _, id := range members[i].users {
+		for _, id := range m.members[i].users {
 			ref, ok := refs[id]
 			if !ok {
 				outside++ // created after /users was read; the next run has them
@@ -313,12 +351,12 @@ func (s *Source) Fetch(ctx context.Context) (*sources.Snapshot, error) {
 			}
 			b.AddMember(gref, ref)
 		}
-		for _, id := range members[i].owners {
+		for _, id := range m.members[i].owners {
 			if ref, ok := refs[id]; ok {
 				b.AddOwner(gref, ref)
 			}
 		}
-		for reason, n := range members[i].skipped {
+		for reason, n := range m.members[i].skipped {
 			b.Skip(reason, n)
 		}
 	}
@@ -367,6 +405,9 @@ func (s *Source) readMembers(ctx context.Context, groupID string) (memberList, e
 		case "user":
 			list.users = append(list.users, o.ID)
 		case "group":
+			if s.cfg.Nested {
+				list.groups = append(list.groups, o.ID)
+			}
 		default:
 			list.skipped["member_"+strings.ToLower(kind)]++
 		}

@@ -187,97 +187,7 @@ func TestWatchReportsChanges(t *testing.T) {
 		}
 	}
 
-	steps := []struct {
-		name   string
-		change func(tn *graphtest.Tenant)
-		want   []sources.Change
-	}{
-		{"a member added", func(tn *graphtest.Tenant) {
-			g := groupIndex(tn, "g-web")
-			g.Members = append(g.Members, "u-erin")
-		}, []sources.Change{group("g-web")}},
-		{"a member removed", func(tn *graphtest.Tenant) {
-			g := groupIndex(tn, "g-db")
-			g.Members = without(g.Members, "u-bob")
-		}, []sources.Change{group("g-db")}},
-		{"a user renamed", func(tn *graphtest.Tenant) {
-			userIndex(tn, "u-carol").DisplayName = "Carol Chen-Smith"
-		}, []sources.Change{user("u-carol")}},
-		{"a user deleted, leaving their groups", func(tn *graphtest.Tenant) {
-			tn.Users = slices.DeleteFunc(tn.Users, func(u graphtest.User) bool { return u.ID == "u-dave" })
-			g := groupIndex(tn, "g-db")
-			g.Members = without(g.Members, "u-dave")
-		}, []sources.Change{deleted(user("u-dave")), group("g-db")}},
-		{"a user disabled", func(tn *graphtest.Tenant) {
-			userIndex(tn, "u-alice").AccountEnabled = false
-		}, []sources.Change{user("u-alice")}},
-		{"a new group in the filter", func(tn *graphtest.Tenant) {
-			tn.Groups = append(tn.Groups, graphtest.Group{ID: "g-new", DisplayName: "oncall-new", Members: []string{"u-alice"}})
-		}, []sources.Change{group("g-new")}},
-		{"a member of the new group: in the scope now", func(tn *graphtest.Tenant) {
-			g := groupIndex(tn, "g-new")
-			g.Members = append(g.Members, "u-erin")
-		}, []sources.Change{group("g-new")}},
-		{"a member of a group nested in the filter's", func(tn *graphtest.Tenant) {
-			g := groupIndex(tn, "g-contractors")
-			g.Members = append(g.Members, "u-erin")
-		}, []sources.Change{group("g-contractors")}},
-		{"a new group outside the filter: a property change, so reported", func(tn *graphtest.Tenant) {
-			tn.Groups = append(tn.Groups, graphtest.Group{ID: "g-social", DisplayName: "social"})
-		}, []sources.Change{group("g-social")}},
-		{"members of a group outside the filter are not", func(tn *graphtest.Tenant) {
-			g := groupIndex(tn, "g-social")
-			g.Members = append(g.Members, "u-erin", "u-bob")
-			userIndex(tn, "u-erin").DisplayName = "Erin E." // something to wait for
-		}, []sources.Change{user("u-erin")}},
-		{"renamed into the filter", func(tn *graphtest.Tenant) {
-			groupIndex(tn, "g-social").DisplayName = "oncall-social"
-		}, []sources.Change{group("g-social")}},
-		{"its members count from then on", func(tn *graphtest.Tenant) {
-			g := groupIndex(tn, "g-social")
-			g.Members = without(g.Members, "u-bob")
-		}, []sources.Change{group("g-social")}},
-		{"renamed out of the filter", func(tn *graphtest.Tenant) {
-			groupIndex(tn, "g-web").DisplayName = "web"
-		}, []sources.Change{group("g-web")}},
-		{"its members no longer count", func(tn *graphtest.Tenant) {
-			g := groupIndex(tn, "g-web")
-			g.Members = without(g.Members, "u-erin")
-			userIndex(tn, "u-bob").Mail = "bob@new.example"
-		}, []sources.Change{user("u-bob")}},
-		{"a group deleted", func(tn *graphtest.Tenant) {
-			tn.Groups = slices.DeleteFunc(tn.Groups, func(g graphtest.Group) bool { return g.ID == "g-new" })
-		}, []sources.Change{deleted(group("g-new"))}},
-		{"a group outside the filter", func(tn *graphtest.Tenant) {
-			tn.Groups = append(tn.Groups, graphtest.Group{ID: "g-helpers", DisplayName: "helpers"})
-		}, []sources.Change{group("g-helpers")}},
-		{"nested in a group of the filter", func(tn *graphtest.Tenant) {
-			g := groupIndex(tn, "g-db")
-			g.Members = append(g.Members, "g-helpers")
-		}, []sources.Change{group("g-db")}},
-		{"its members count from then on (nested)", func(tn *graphtest.Tenant) {
-			g := groupIndex(tn, "g-helpers")
-			g.Members = append(g.Members, "u-erin")
-		}, []sources.Change{group("g-helpers")}},
-		{"no longer nested", func(tn *graphtest.Tenant) {
-			g := groupIndex(tn, "g-db")
-			g.Members = without(g.Members, "g-helpers")
-		}, []sources.Change{group("g-db")}},
-		{"its members no longer count (nested)", func(tn *graphtest.Tenant) {
-			g := groupIndex(tn, "g-helpers")
-			g.Members = nil
-			userIndex(tn, "u-erin").DisplayName = "Erin Evans"
-		}, []sources.Change{user("u-erin")}},
-		{"many changes span pages", func(tn *graphtest.Tenant) {
-			for i := range 5 {
-				id := fmt.Sprintf("u-new-%d", i)
-				tn.Users = append(tn.Users, graphtest.User{ID: id, Mail: id + "@example.com", AccountEnabled: true})
-				g := groupIndex(tn, "g-db")
-				g.Members = append(g.Members, id)
-			}
-		}, []sources.Change{user("u-new-0"), user("u-new-1"), user("u-new-2"), user("u-new-3"), user("u-new-4"), group("g-db")}},
-	}
-	for _, step := range steps {
+	for _, step := range feedSteps() {
 		srv.Update(step.change)
 		t.Run(step.name, func(t *testing.T) { w.expect(t, step.want...) })
 		if t.Failed() {
@@ -441,5 +351,104 @@ func TestWatchFailsOnAnError(t *testing.T) {
 		w.done <- nil // for stop
 	case <-time.After(5 * time.Second):
 		t.Fatal("Watch went on after a 403")
+	}
+}
+
+// feedStep is one edit of the corp() tenant and the changes the feed
+// reports for it.
+type feedStep struct {
+	name   string
+	change func(tn *graphtest.Tenant)
+	want   []sources.Change
+}
+
+// feedSteps are a series of edits covering what the feed reports and what
+// it leaves out (with configFor's group_filter).
+func feedSteps() []feedStep {
+	return []feedStep{
+		{"a member added", func(tn *graphtest.Tenant) {
+			g := groupIndex(tn, "g-web")
+			g.Members = append(g.Members, "u-erin")
+		}, []sources.Change{group("g-web")}},
+		{"a member removed", func(tn *graphtest.Tenant) {
+			g := groupIndex(tn, "g-db")
+			g.Members = without(g.Members, "u-bob")
+		}, []sources.Change{group("g-db")}},
+		{"a user renamed", func(tn *graphtest.Tenant) {
+			userIndex(tn, "u-carol").DisplayName = "Carol Chen-Smith"
+		}, []sources.Change{user("u-carol")}},
+		{"a user deleted, leaving their groups", func(tn *graphtest.Tenant) {
+			tn.Users = slices.DeleteFunc(tn.Users, func(u graphtest.User) bool { return u.ID == "u-dave" })
+			g := groupIndex(tn, "g-db")
+			g.Members = without(g.Members, "u-dave")
+		}, []sources.Change{deleted(user("u-dave")), group("g-db")}},
+		{"a user disabled", func(tn *graphtest.Tenant) {
+			userIndex(tn, "u-alice").AccountEnabled = false
+		}, []sources.Change{user("u-alice")}},
+		{"a new group in the filter", func(tn *graphtest.Tenant) {
+			tn.Groups = append(tn.Groups, graphtest.Group{ID: "g-new", DisplayName: "oncall-new", Members: []string{"u-alice"}})
+		}, []sources.Change{group("g-new")}},
+		{"a member of the new group: in the scope now", func(tn *graphtest.Tenant) {
+			g := groupIndex(tn, "g-new")
+			g.Members = append(g.Members, "u-erin")
+		}, []sources.Change{group("g-new")}},
+		{"a member of a group nested in the filter's", func(tn *graphtest.Tenant) {
+			g := groupIndex(tn, "g-contractors")
+			g.Members = append(g.Members, "u-erin")
+		}, []sources.Change{group("g-contractors")}},
+		{"a new group outside the filter: a property change, so reported", func(tn *graphtest.Tenant) {
+			tn.Groups = append(tn.Groups, graphtest.Group{ID: "g-social", DisplayName: "social"})
+		}, []sources.Change{group("g-social")}},
+		{"members of a group outside the filter are not", func(tn *graphtest.Tenant) {
+			g := groupIndex(tn, "g-social")
+			g.Members = append(g.Members, "u-erin", "u-bob")
+			userIndex(tn, "u-erin").DisplayName = "Erin E." // something to wait for
+		}, []sources.Change{user("u-erin")}},
+		{"renamed into the filter", func(tn *graphtest.Tenant) {
+			groupIndex(tn, "g-social").DisplayName = "oncall-social"
+		}, []sources.Change{group("g-social")}},
+		{"its members count from then on", func(tn *graphtest.Tenant) {
+			g := groupIndex(tn, "g-social")
+			g.Members = without(g.Members, "u-bob")
+		}, []sources.Change{group("g-social")}},
+		{"renamed out of the filter", func(tn *graphtest.Tenant) {
+			groupIndex(tn, "g-web").DisplayName = "web"
+		}, []sources.Change{group("g-web")}},
+		{"its members no longer count", func(tn *graphtest.Tenant) {
+			g := groupIndex(tn, "g-web")
+			g.Members = without(g.Members, "u-erin")
+			userIndex(tn, "u-bob").Mail = "bob@new.example"
+		}, []sources.Change{user("u-bob")}},
+		{"a group deleted", func(tn *graphtest.Tenant) {
+			tn.Groups = slices.DeleteFunc(tn.Groups, func(g graphtest.Group) bool { return g.ID == "g-new" })
+		}, []sources.Change{deleted(group("g-new"))}},
+		{"a group outside the filter", func(tn *graphtest.Tenant) {
+			tn.Groups = append(tn.Groups, graphtest.Group{ID: "g-helpers", DisplayName: "helpers"})
+		}, []sources.Change{group("g-helpers")}},
+		{"nested in a group of the filter", func(tn *graphtest.Tenant) {
+			g := groupIndex(tn, "g-db")
+			g.Members = append(g.Members, "g-helpers")
+		}, []sources.Change{group("g-db")}},
+		{"its members count from then on (nested)", func(tn *graphtest.Tenant) {
+			g := groupIndex(tn, "g-helpers")
+			g.Members = append(g.Members, "u-erin")
+		}, []sources.Change{group("g-helpers")}},
+		{"no longer nested", func(tn *graphtest.Tenant) {
+			g := groupIndex(tn, "g-db")
+			g.Members = without(g.Members, "g-helpers")
+		}, []sources.Change{group("g-db")}},
+		{"its members no longer count (nested)", func(tn *graphtest.Tenant) {
+			g := groupIndex(tn, "g-helpers")
+			g.Members = nil
+			userIndex(tn, "u-erin").DisplayName = "Erin Evans"
+		}, []sources.Change{user("u-erin")}},
+		{"many changes span pages", func(tn *graphtest.Tenant) {
+			for i := range 5 {
+				id := fmt.Sprintf("u-new-%d", i)
+				tn.Users = append(tn.Users, graphtest.User{ID: id, Mail: id + "@example.com", AccountEnabled: true})
+				g := groupIndex(tn, "g-db")
+				g.Members = append(g.Members, id)
+			}
+		}, []sources.Change{user("u-new-0"), user("u-new-1"), user("u-new-2"), user("u-new-3"), user("u-new-4"), group("g-db")}},
 	}
 }
