@@ -274,9 +274,85 @@ func each[T any](ctx context.Context, api *httpx.Client, first httpx.Request, fn
 	}))
 }
 
+// memo is everything a fetch read, in the order Okta listed it: what
+// Fetch builds a snapshot from, and what Refresh patches (refresh.go).
+type memo struct {
+	users   []oktaUser // /users: every user but the DEPROVISIONED
+	groups  []oktaGroup
+	members [][]oktaUser // by index of groups
+}
+
 // Fetch reads every user, the searched groups and their members. It
 // returns an error and no snapshot when any request fails for good.
 func (s *Source) Fetch(ctx context.Context) (*sources.Snapshot, error) {
+	m, err := s.read(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return s.build(m)
+}
+
+// read reads what Fetch does.
+func (s *Source) read(ctx context.Context) (*memo, error) {
+	m := &memo{}
+	usersReq := httpx.Request{Method: http.MethodGet, Route: "/users", Path: "/users", Query: url.Values{"limit": {fmt.Sprint(pageSize)}}}
+	err := each(ctx, s.api, usersReq, func(u oktaUser) error {
+		m.users = append(m.users, u)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if m.groups, err = s.readGroups(ctx); err != nil {
+		return nil, err
+	}
+	m.members = make([][]oktaUser, len(m.groups))
+	err = s.eachOf(ctx, len(m.groups), func(ctx context.Context, i int) (err error) {
+		m.members[i], err = s.readMembers(ctx, m.groups[i].ID)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// readGroups lists the groups group_search picks.
+func (s *Source) readGroups(ctx context.Context) ([]oktaGroup, error) {
+	var groups []oktaGroup
+	groupsReq := httpx.Request{Method: http.MethodGet, Route: "/groups", Path: "/groups", Query: s.groupQuery()}
+	err := each(ctx, s.api, groupsReq, func(g oktaGroup) error {
+		groups = append(groups, g)
+		return nil
+	})
+	return groups, err
+}
+
+// readMembers lists one group's members.
+func (s *Source) readMembers(ctx context.Context, groupID string) ([]oktaUser, error) {
+	var members []oktaUser
+	req := httpx.Request{Method: http.MethodGet, Route: "/groups/{id}/users",
+		Path: "/groups/" + url.PathEscape(groupID) + "/users", Query: url.Values{"limit": {fmt.Sprint(pageSize)}}}
+	err := each(ctx, s.api, req, func(u oktaUser) error {
+		members = append(members, u)
+		return nil
+	})
+	return members, err
+}
+
+// eachOf runs read for 0..n-1, concurrency at a time; the first failure
+// cancels the rest.
+func (s *Source) eachOf(ctx context.Context, n int, read func(ctx context.Context, i int) error) error {
+	eg, egCtx := errgroup.WithContext(ctx)
+	eg.SetLimit(s.cfg.Concurrency)
+	for i := range n {
+		eg.Go(func() error { return read(egCtx, i) })
+	}
+	return eg.Wait()
+}
+
+// build makes the snapshot of what m holds.
+func (s *Source) build(m *memo) (*sources.Snapshot, error) {
 	b := sources.NewBuilder(s.name, s.log)
 	refs := map[string]sources.UserRef{}
 	add := func(u oktaUser) error {
@@ -287,40 +363,14 @@ func (s *Source) Fetch(ctx context.Context) (*sources.Snapshot, error) {
 		refs[u.ID] = ref
 		return nil
 	}
-	usersReq := httpx.Request{Method: http.MethodGet, Route: "/users", Path: "/users", Query: url.Values{"limit": {fmt.Sprint(pageSize)}}}
-	if err := each(ctx, s.api, usersReq, add); err != nil {
-		return nil, err
+	for _, u := range m.users {
+		if err := add(u); err != nil {
+			return nil, err
+		}
 	}
-
-	var groups []oktaGroup
-	groupsReq := httpx.Request{Method: http.MethodGet, Route: "/groups", Path: "/groups", Query: s.groupQuery()}
-	if err := each(ctx, s.api, groupsReq, func(g oktaGroup) error {
-		groups = append(groups, g)
-		return nil
-	}); err != nil {
-		return nil, err
-	}
-
-	members := make([][]oktaUser, len(groups))
-	eg, egCtx := errgroup.WithContext(ctx)
-	eg.SetLimit(s.cfg.Concurrency)
-	for i, g := range groups {
-		eg.Go(func() error {
-			req := httpx.Request{Method: http.MethodGet, Route: "/groups/{id}/users",
-				Path: "/groups/" + url.PathEscape(g.ID) + "/users", Query: url.Values{"limit": {fmt.Sprint(pageSize)}}}
-			return each(egCtx, s.api, req, func(u oktaUser) error {
-				members[i] = append(members[i], u)
-				return nil
-			})
-		})
-	}
-	if err := eg.Wait(); err != nil {
-		return nil, err
-	}
-
-	for i, g := range groups {
+	for i, g := range m.groups {
 		gref := b.AddGroup(sources.Group{ID: g.ID, Name: g.Profile.Name, Description: g.Profile.Description})
-		for _, u := range members[i] {
+		for _, u := range m.members[i] {
 			if _, ok := refs[u.ID]; !ok {
 				// /users leaves DEPROVISIONED users out; a group may still
 				// list one. Taken from the member list, they count as the

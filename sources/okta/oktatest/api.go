@@ -184,6 +184,22 @@ func (s *Server) listUsers(w http.ResponseWriter, r *http.Request, _ time.Time) 
 	s.listUserPage(w, r, "users", users, usersLimit)
 }
 
+// getUser answers GET /api/v1/users/{id}: the user of that id or login,
+// whatever its status (DEPROVISIONED included, unlike the list), or 404
+// E0000007.
+func (s *Server) getUser(w http.ResponseWriter, r *http.Request, id string) {
+	if unsupported(w, r.URL.Query(), "expand") {
+		return
+	}
+	for _, u := range s.snapshot().users {
+		if u.ID == id || strings.EqualFold(u.Profile.Login, id) {
+			writeJSON(w, http.StatusOK, s.userJSON(u))
+			return
+		}
+	}
+	writeError(w, http.StatusNotFound, codeNotFound, "Not found: Resource not found: "+id+" (User)")
+}
+
 // listUserPage answers with one page of users, which are sorted by ID; list
 // names the list for its cursors.
 func (s *Server) listUserPage(w http.ResponseWriter, r *http.Request, list string, users []User, maxLimit int) {

@@ -317,3 +317,38 @@ func TestSetOrg(t *testing.T) {
 		t.Errorf("members %v", got)
 	}
 }
+
+// TestGetUser: GET /api/v1/users/{id} by id or login, whatever the
+// status (the list leaves DEPROVISIONED users out; this does not), and
+// Okta's 404 for an unknown one.
+func TestGetUser(t *testing.T) {
+	org := oktatest.Org{Users: []oktatest.User{
+		{ID: "00u1", Profile: oktatest.Profile{Login: "ann@example.com", Email: "ann@example.org", FirstName: "Ann"}},
+		{ID: "00u2", Status: "DEPROVISIONED", Profile: oktatest.Profile{Login: "bo@example.com"}},
+	}}
+	s, _ := newServer(t, org, nil)
+	for _, tc := range []struct{ path, id, status string }{
+		{"00u1", "00u1", "ACTIVE"},
+		{"Ann@Example.com", "00u1", "ACTIVE"},
+		{"00u2", "00u2", "DEPROVISIONED"},
+	} {
+		r := get(t, s.URL()+"/api/v1/users/"+tc.path, ssws())
+		u := decode[map[string]any](t, r)
+		if r.status != http.StatusOK || u["id"] != tc.id || u["status"] != tc.status {
+			t.Errorf("GET /users/%s: %d %v, want %s %s", tc.path, r.status, u, tc.id, tc.status)
+		}
+	}
+	// The object is the one the list serves.
+	list := decode[[]map[string]any](t, get(t, s.URL()+"/api/v1/users", ssws()))
+	one := decode[map[string]any](t, get(t, s.URL()+"/api/v1/users/00u1", ssws()))
+	if len(list) != 1 || !jsonEqual(list[0], one) {
+		t.Errorf("GET /users/00u1 %v, the list's %v", one, list)
+	}
+	e := wantError(t, get(t, s.URL()+"/api/v1/users/00uNOPE", ssws()), http.StatusNotFound, "E0000007")
+	if e.ErrorSummary != "Not found: Resource not found: 00uNOPE (User)" {
+		t.Errorf("summary %q", e.ErrorSummary)
+	}
+	if n := s.Requests()["GET /api/v1/users/{id}"]; n != 5 {
+		t.Errorf("%d requests counted as GET /api/v1/users/{id}, want 5", n)
+	}
+}

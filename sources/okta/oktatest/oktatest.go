@@ -262,6 +262,7 @@ const (
 	groupsPath        = "/api/v1/groups"
 	usersPath         = "/api/v1/users"
 	groupUsersPattern = "/api/v1/groups/{id}/users"
+	userPattern       = "/api/v1/users/{id}"
 )
 
 // A route is how the fake handles one kind of request.
@@ -282,6 +283,11 @@ func (s *Server) route(r *http.Request) route {
 		return route{r.Method + " " + usersPath, "/api/v1/users*", s.api(scopeUsersRead, s.listUsers)}
 	case p == logsPath:
 		return route{r.Method + " " + logsPath, logsPath, s.api(scopeLogsRead, s.listLogs)}
+	}
+	if id, ok := strings.CutPrefix(p, usersPath+"/"); ok && id != "" && !strings.Contains(id, "/") {
+		// Okta's own bucket for one user: "/api/v1/users/${id}".
+		return route{r.Method + " " + userPattern, userPattern, s.api(scopeUsersRead,
+			func(w http.ResponseWriter, r *http.Request, _ time.Time) { s.getUser(w, r, id) })}
 	}
 	if id, ok := groupUsersID(p); ok {
 		return route{r.Method + " " + groupUsersPattern, "/api/v1/groups*", s.api(scopeGroupsRead,
