@@ -168,14 +168,15 @@ func (d *testDaemon) metric(series string) float64 {
 	return -1
 }
 
-// gatedAccount is a PagerTree emulator behind a gate: until release, every
-// request waits, so a test can hold a sync run in the middle.
+// gatedAccount is a PagerTree emulator behind a gate: while it is closed
+// (until release, and again after hold), every request waits, so a test
+// can hold a sync run in the middle.
 type gatedAccount struct {
 	emu     *pagertreetest.Server
 	url     string
 	arrived chan struct{} // signalled when a request reaches the closed gate
-	open    chan struct{}
-	once    stdsync.Once
+	mu      stdsync.Mutex
+	open    chan struct{} // closed while the gate is open
 }
 
 func newGatedAccount(t *testing.T) *gatedAccount {
@@ -194,12 +195,17 @@ func newGatedAccount(t *testing.T) *gatedAccount {
 			return
 		}
 		r.Body = io.NopCloser(bytes.NewReader(body))
+		open := g.gate()
 		select {
-		case g.arrived <- struct{}{}:
+		case <-open:
 		default:
+			select {
+			case g.arrived <- struct{}{}:
+			default:
+			}
 		}
 		select {
-		case <-g.open:
+		case <-open:
 			g.emu.ServeHTTP(w, r)
 		case <-r.Context().Done(): // the run was cancelled
 		}
@@ -209,8 +215,33 @@ func newGatedAccount(t *testing.T) *gatedAccount {
 	return g
 }
 
-// release opens the gate for good.
-func (g *gatedAccount) release() { g.once.Do(func() { close(g.open) }) }
+func (g *gatedAccount) gate() chan struct{} {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.open
+}
+
+// release opens the gate.
+func (g *gatedAccount) release() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	select {
+	case <-g.open:
+	default:
+		close(g.open)
+	}
+}
+
+// hold closes the gate again.
+func (g *gatedAccount) hold() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	select {
+	case <-g.open:
+		g.open = make(chan struct{})
+	default:
+	}
+}
 
 // waitForRequest waits until a sync run is held at the gate.
 func (g *gatedAccount) waitForRequest(t *testing.T) {

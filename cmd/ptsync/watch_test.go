@@ -2,10 +2,12 @@ package main
 
 import (
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/ptsync/ptsync/internal/state"
+	"github.com/ptsync/ptsync/pagertree"
 	"github.com/ptsync/ptsync/pagertree/pagertreetest"
 )
 
@@ -76,6 +78,43 @@ func TestWatchModeSyncsEditsBetweenSchedules(t *testing.T) {
 	})
 	if !strings.Contains(d.log.String(), `"source":"people"`) {
 		t.Errorf("feed log lines do not name the source:\n%s", d.log)
+	}
+}
+
+// TestWatchCycleOfAReloadedConfigLeavesNoBaseline: a watch cycle that was
+// running when the config was reloaded leaves no baseline, so the next
+// watch cycle is a full one: a baseline (and the sources' memos in it) is
+// only good for the config it was made with.
+func TestWatchCycleOfAReloadedConfigLeavesNoBaseline(t *testing.T) {
+	acct := newGatedAccount(t)
+	acct.release()
+	cfg := writeConfig(t, acct.url, daemonExtra+"watch:\n  enabled: true\n  debounce: 100ms\n  max_delay: 1s\n")
+	people := filepath.Join(filepath.Dir(cfg), "people.yaml")
+	d := startDaemon(t, "--config", cfg)
+	eventually(t, "the first sync and the one after the feed started", func() bool {
+		return d.metric(`ptsync_sync_runs_total{result="success"}`) >= 2
+	})
+
+	// A watch cycle held at PagerTree while the config is reloaded.
+	acct.hold()
+	editFile(t, people, "members: [u1]", "members: [u1, u9]")
+	editFile(t, people, "  - {id: u1, email: ada@example.com, name: Ada}\n",
+		"  - {id: u1, email: ada@example.com, name: Ada}\n  - {id: u9, email: cy@example.com, name: Cy}\n")
+	acct.waitForRequest(t)
+	editFile(t, cfg, "debounce: 100ms", "debounce: 150ms")
+	d.sighup()
+	acct.release()
+	eventually(t, "the held cycle to succeed", func() bool {
+		return d.metric(`ptsync_sync_runs_total{result="success"}`) >= 3
+	})
+	scoped := len(d.logged("scoped sync run started"))
+
+	editFile(t, people, "name: Cy}", "name: Cy Young}")
+	eventually(t, "the rename to reach PagerTree", func() bool {
+		return slices.ContainsFunc(acct.emu.Users(), func(u pagertree.User) bool { return u.Name == "Cy Young" })
+	})
+	if n := len(d.logged("scoped sync run started")); n != scoped {
+		t.Errorf("the watch cycle after the reload was scoped, from the baseline of the old config:\n%s", d.log)
 	}
 }
 
