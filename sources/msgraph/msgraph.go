@@ -297,7 +297,7 @@ func (s *Source) read(ctx context.Context) (*memo, error) {
 		return nil, err
 	}
 	m.members = make([]memberList, len(m.groups))
-	err = s.eachGroup(ctx, len(m.groups), func(ctx context.Context, i int) (err error) {
+	err = s.eachOf(ctx, len(m.groups), func(ctx context.Context, i int) (err error) {
 		m.members[i], err = s.readMembers(ctx, m.groups[i].ID)
 		return err
 	})
@@ -318,9 +318,9 @@ func (s *Source) readGroups(ctx context.Context) ([]graphGroup, error) {
 	return groups, err
 }
 
-// eachGroup runs read for 0..n-1, concurrency at a time; the first
+// eachOf runs read for 0..n-1, concurrency at a time; the first
 // failure cancels the rest.
-func (s *Source) eachGroup(ctx context.Context, n int, read func(ctx context.Context, i int) error) error {
+func (s *Source) eachOf(ctx context.Context, n int, read func(ctx context.Context, i int) error) error {
 	eg, egCtx := errgroup.WithContext(ctx)
 	eg.SetLimit(s.cfg.Concurrency)
 	for i := range n {

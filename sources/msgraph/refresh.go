@@ -99,7 +99,7 @@ func (s *Source) Refresh(ctx context.Context, last sources.Memo, changes []sourc
 // longer has (deleted) is left out.
 func (s *Source) readUsers(ctx context.Context, ids []string) ([]graphUser, error) {
 	found := make([]*graphUser, len(ids))
-	err := s.eachGroup(ctx, len(ids), func(ctx context.Context, i int) error {
+	err := s.eachOf(ctx, len(ids), func(ctx context.Context, i int) error {
 		var u graphUser
 		_, err := s.api.DecodeJSON(ctx, httpx.Request{Method: http.MethodGet, Route: "/users/{id}",
 			Path: "/users/" + url.PathEscape(ids[i]), Query: url.Values{"$select": {userFields}}}, &u)
@@ -196,7 +196,7 @@ func (s *Source) refreshGroups(ctx context.Context, m *memo, changed map[string]
 		}
 		next.members[i] = m.members[j]
 	}
-	err = s.eachGroup(ctx, len(stale), func(ctx context.Context, k int) (err error) {
+	err = s.eachOf(ctx, len(stale), func(ctx context.Context, k int) (err error) {
 		i := stale[k]
 		next.members[i], err = s.readMembers(ctx, groups[i].ID)
 		return err
