@@ -418,18 +418,19 @@ func (e *Engine) finish(log *zap.Logger, rep Report, mem *runMemory, err error) 
 // for the run's report.
 func (e *Engine) fetch(ctx context.Context, log *zap.Logger, gate sourceGate, read sourceReader) ([]*sources.Snapshot, error) {
 	snaps := make([]*sources.Snapshot, len(e.Sources))
+	refreshed := make([]bool, len(e.Sources))
 	g, gctx := errgroup.WithContext(ctx)
 	for i, src := range e.Sources {
 		g.Go(func() error {
 			start := time.Now()
-			snap, refreshed, err := read(gctx, src)
+			snap, patched, err := read(gctx, src)
 			if err != nil {
 				return fmt.Errorf("source %q: %w", src.Name(), err)
 			}
 			if snap.Source == "" {
 				snap.Source = src.Name()
 			}
-			snaps[i] = snap
+			snaps[i], refreshed[i] = snap, patched
 			if n := len(snap.Users); n < e.MinSourceUsers {
 				return fmt.Errorf("source %q returned %d users, fewer than safety.min_source_users (%d); nothing was written: check the source's filter and base DN",
 					src.Name(), n, e.MinSourceUsers)
@@ -438,7 +439,7 @@ func (e *Engine) fetch(ctx context.Context, log *zap.Logger, gate sourceGate, re
 				return err
 			}
 			msg := "fetched source"
-			if refreshed {
+			if patched {
 				msg = "refreshed source" // only what its feed said changed was read
 			}
 			log.Info(msg, zap.String("source", src.Name()), zap.Int("users", len(snap.Users)),
@@ -451,8 +452,8 @@ func (e *Engine) fetch(ctx context.Context, log *zap.Logger, gate sourceGate, re
 	}
 	// Recorded only once every source is healthy, so a failed run leaves
 	// the last good counts in place.
-	for _, s := range snaps {
-		e.Metrics.observeSource(s)
+	for i, s := range snaps {
+		e.Metrics.observeSource(s, refreshed[i])
 	}
 	return snaps, nil
 }

@@ -28,6 +28,7 @@ type Metrics struct {
 	pending         *prometheus.GaugeVec
 	sourceObjects   *prometheus.GaugeVec
 	sourceSkipped   *prometheus.CounterVec
+	sourceReads     *prometheus.CounterVec
 	requests        *prometheus.CounterVec
 	requestDuration *prometheus.HistogramVec
 	retries         *prometheus.CounterVec
@@ -68,6 +69,10 @@ func NewMetrics(reg prometheus.Registerer, version string) *Metrics {
 			Name: "ptsync_source_skipped_total",
 			Help: "Directory entries a source left out, by reason (no_email, invalid_email, duplicate_email, outside_scope, ...).",
 		}, []string{"source", "reason"}),
+		sourceReads: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "ptsync_source_reads_total",
+			Help: "Reads of each source by sync runs, by how: whole (every object) or refreshed (a watch sync that re-read only the objects the change feed named).",
+		}, []string{"source", "read"}),
 		requests: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "ptsync_pagertree_requests_total",
 			Help: "PagerTree API requests, by method, route template and HTTP status (\"error\" when no response arrived).",
@@ -153,11 +158,17 @@ func codeLabel(code int) string {
 	return strconv.Itoa(code)
 }
 
-// observeSource records what one fetch of a source returned.
-func (m *Metrics) observeSource(s *sources.Snapshot) {
+// observeSource records what one read of a source returned, and how it
+// read: refreshed, or whole.
+func (m *Metrics) observeSource(s *sources.Snapshot, refreshed bool) {
 	if m == nil {
 		return
 	}
+	read := "whole"
+	if refreshed {
+		read = "refreshed"
+	}
+	m.sourceReads.WithLabelValues(s.Source, read).Inc()
 	m.sourceObjects.WithLabelValues(s.Source, "user").Set(float64(len(s.Users)))
 	m.sourceObjects.WithLabelValues(s.Source, "group").Set(float64(len(s.Groups)))
 	for reason, n := range s.Skipped {

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"pgregory.net/rapid"
 
 	"github.com/ptsync/ptsync/sources"
@@ -374,5 +375,16 @@ func TestScopedSyncRefreshesSources(t *testing.T) {
 	}
 	if writes := r.rec.writes(); len(writes) != 0 {
 		t.Errorf("a sync whose source failed wrote %q", writes)
+	}
+
+	// Two whole reads (the full sync, the refresh that could not be) and
+	// two refreshes; the failed one counts as neither.
+	want := fmt.Sprintf(`# HELP ptsync_source_reads_total Reads of each source by sync runs, by how: whole (every object) or refreshed (a watch sync that re-read only the objects the change feed named).
+# TYPE ptsync_source_reads_total counter
+ptsync_source_reads_total{read="refreshed",source=%[1]q} 2
+ptsync_source_reads_total{read="whole",source=%[1]q} 2
+`, src.Name())
+	if err := testutil.GatherAndCompare(r.reg, strings.NewReader(want), "ptsync_source_reads_total"); err != nil {
+		t.Error(err)
 	}
 }
