@@ -87,7 +87,7 @@ func (b *Builder) AddUser(u User) (UserRef, error) {
 	if _, dup := b.snap.Users[u.ID]; dup || u.ID == "" {
 		return NoUser, fmt.Errorf("user id %q (%s) is empty or also the id of another user; the id must be unique to each user", u.ID, u.Email)
 	}
-	key := strings.ToLower(u.Email)
+	key := emailKey(u.Email)
 	ref, dup := b.byEmail[key]
 	if !dup {
 		ref = UserRef(len(b.users))
@@ -204,6 +204,10 @@ func (b *Builder) Snapshot(nested bool, maxDepth int) *Snapshot {
 	})
 	return b.snap
 }
+
+// emailKey is how the builder compares emails: trimmed, without regard to
+// case.
+func emailKey(email string) string { return strings.ToLower(strings.TrimSpace(email)) }
 
 // validEmail reports whether email (already trimmed) is one plain address
 // as RFC 5322 writes it (net/mail): local@domain and nothing else, so no

@@ -65,70 +65,59 @@ func (s *Source) FetchMemo(ctx context.Context) (*sources.Snapshot, sources.Memo
 // Refresh reads again the entries changes name and returns the snapshot
 // and memo of the directory as it is now (see sources.Refresher).
 func (s *Source) Refresh(ctx context.Context, last sources.Memo, changes []sources.Change) (*sources.Snapshot, sources.Memo, error) {
-	cannot := func(why string) (*sources.Snapshot, sources.Memo, error) {
-		return nil, nil, fmt.Errorf("ldap %s: %w: %s", s.cfg.shownURL, sources.ErrCannotRefresh, why)
-	}
-	m, _ := last.(*memo)
-	switch {
-	case m == nil:
-		return cannot("no earlier read of this source to patch")
-	case m.whole != "":
-		return cannot(m.whole)
-	}
-	userIDs, groupIDs, deleted := map[string]bool{}, map[string]bool{}, map[string]bool{}
-	for _, c := range changes {
-		if c.Deleted {
-			deleted[c.Kind+"/"+c.ID] = true
-		}
-		switch {
-		case c.ID == "":
-			return cannot("the change feed did not say which entry changed")
-		case c.Partial:
-			return cannot("the change feed does not see every change (deletions, entries leaving the search)")
-		case c.Kind == sources.ChangeUser:
-			userIDs[c.ID] = true
-		case c.Kind == sources.ChangeGroup:
-			groupIDs[c.ID] = true
-		default:
-			return cannot(fmt.Sprintf("a change of unknown kind %q", c.Kind))
-		}
-	}
-	if n := len(userIDs) + len(groupIDs); n > maxRefresh {
-		return cannot(fmt.Sprintf("%d entries changed, more than %d", n, maxRefresh))
-	}
-	next := m
-	if len(userIDs)+len(groupIDs) > 0 {
-		users, groups, why, err := s.readByID(ctx, slices.Sorted(maps.Keys(userIDs)), slices.Sorted(maps.Keys(groupIDs)))
-		switch {
-		case err != nil:
-			return nil, nil, err
-		case why != "":
-			return cannot(why)
-		}
-		if next, why = m.patch(userIDs, users, groupIDs, groups); why != "" {
-			return cannot(why)
-		}
-		if s.cfg.ad && !s.usesMemberUID() {
-			next.unlink(m, deleted)
-		}
+	next, err := s.refresh(ctx, last, changes)
+	if err != nil {
+		return nil, nil, fmt.Errorf("ldap %s: %w", s.cfg.shownURL, err)
 	}
 	snap, err := s.build(next)
 	if err != nil {
 		return nil, nil, err
 	}
-	s.log.Debug("ldap refresh done", zap.Int("users_read", len(userIDs)), zap.Int("groups_read", len(groupIDs)),
-		zap.Int("users", len(snap.Users)), zap.Int("groups", len(snap.Groups)))
+	s.log.Debug("ldap refresh done", zap.Int("users", len(snap.Users)), zap.Int("groups", len(snap.Groups)))
 	return snap, next, nil
 }
 
+// refresh is the memo of the directory as it is now: last with the entries
+// changes name read again.
+func (s *Source) refresh(ctx context.Context, last sources.Memo, changes []sources.Change) (*memo, error) {
+	m, _ := last.(*memo)
+	switch {
+	case m == nil:
+		return nil, sources.CannotRefresh("no earlier read of this source to patch")
+	case m.whole != "":
+		return nil, sources.CannotRefresh("%s", m.whole)
+	}
+	userIDs, groupIDs, err := sources.ChangedIDs(changes, maxRefresh)
+	if err != nil || len(userIDs)+len(groupIDs) == 0 {
+		return m, err
+	}
+	users, groups, err := s.readByID(ctx, slices.Sorted(maps.Keys(userIDs)), slices.Sorted(maps.Keys(groupIDs)))
+	if err != nil {
+		return nil, err
+	}
+	next := &memo{
+		users:  sources.Patch(m.users, func(u userEntry) string { return u.user.ID }, userIDs, users),
+		groups: sources.Patch(m.groups, func(g *groupEntry) string { return g.id }, groupIDs, groups),
+	}
+	// The builder keeps the first of two users with one email, and where
+	// the server would list a changed one is not known.
+	if sources.SharesEmail(next.users, users, func(u userEntry) string { return u.user.Email }) {
+		return nil, sources.CannotRefresh("a changed user shares an email with another user")
+	}
+	if s.cfg.ad && !s.usesMemberUID() {
+		next.unlink(m, changes)
+	}
+	return next, nil
+}
+
 // readByID runs the user and the group search for the entries of the
-// given ids only, on one connection. why says what keeps their answer
-// from patching the memo: a continuation reference, or an entry of an id
-// not asked for.
-func (s *Source) readByID(ctx context.Context, userIDs, groupIDs []string) (users []userEntry, groups []*groupEntry, why string, err error) {
+// given ids only, on one connection. What keeps their answer from patching
+// the memo (a continuation reference, an entry of an id not asked for) is
+// a CannotRefresh.
+func (s *Source) readByID(ctx context.Context, userIDs, groupIDs []string) (users []userEntry, groups []*groupEntry, err error) {
 	conn, err := s.dial(ctx)
 	if err != nil {
-		return nil, nil, "", err
+		return nil, nil, err
 	}
 	defer conn.Close()
 	p := s.newPeers(conn)
@@ -138,7 +127,7 @@ func (s *Source) readByID(ctx context.Context, userIDs, groupIDs []string) (user
 	for batch := range slices.Chunk(userIDs, refreshBatch) {
 		filter, err := idFilter(us.idAttr, batch)
 		if err != nil {
-			return nil, nil, err.Error(), nil
+			return nil, nil, sources.CannotRefresh("%v", err)
 		}
 		q := query{what: "refresh users", base: us.base, scope: us.scope, filter: "(&" + us.filter + filter + ")", attrs: s.userAttrs()}
 		err = s.searchAll(ctx, p, q, &ignored, func(e *goldap.Entry, at *endpoint) error {
@@ -149,17 +138,17 @@ func (s *Source) readByID(ctx context.Context, userIDs, groupIDs []string) (user
 			return err
 		})
 		if err != nil {
-			return nil, nil, "", err
+			return nil, nil, err
 		}
 	}
 	for batch := range slices.Chunk(groupIDs, refreshBatch) {
 		filter, err := idFilter(gs.idAttr, batch)
 		if err != nil {
-			return nil, nil, err.Error(), nil
+			return nil, nil, sources.CannotRefresh("%v", err)
 		}
 		read, err := s.readGroups(ctx, p, "(&"+gs.filter+filter+")", &ignored)
 		if err != nil {
-			return nil, nil, "", err
+			return nil, nil, err
 		}
 		groups = append(groups, read...)
 	}
@@ -167,11 +156,11 @@ func (s *Source) readByID(ctx context.Context, userIDs, groupIDs []string) (user
 	fresh.keepGroups(groups)
 	switch {
 	case ignored > 0 || fresh.referred():
-		return nil, nil, "the changed entries met continuation references", nil
+		return nil, nil, sources.CannotRefresh("the changed entries met continuation references")
 	case !fresh.within(userIDs, groupIDs):
-		return nil, nil, "the directory answered with entries of ids not asked for", nil
+		return nil, nil, sources.CannotRefresh("the directory answered with entries of ids not asked for")
 	}
-	return fresh.users, fresh.groups, "", nil
+	return fresh.users, fresh.groups, nil
 }
 
 // within reports whether every entry of m has one of the ids given.
@@ -189,68 +178,17 @@ func (m *memo) within(userIDs, groupIDs []string) bool {
 	return true
 }
 
-// patch is m with the entries of the ids read again in place of the old
-// ones: an entry read again takes the old one's place, one no longer found
-// is dropped, and a new one goes last, where the server lists a new entry.
-// why says when the order the server would list the entries in could
-// change the snapshot (a changed user sharing an email with another: the
-// builder keeps the first), and then there is no patched memo.
-func (m *memo) patch(userIDs map[string]bool, users []userEntry, groupIDs map[string]bool, groups []*groupEntry) (next *memo, why string) {
-	next = &memo{}
-	freshUsers := map[string]userEntry{}
-	for _, u := range users {
-		freshUsers[u.user.ID] = u
-	}
-	for _, u := range m.users {
-		if !userIDs[u.user.ID] {
-			next.users = append(next.users, u)
-		} else if f, ok := freshUsers[u.user.ID]; ok {
-			next.users = append(next.users, f)
-			delete(freshUsers, u.user.ID)
-		}
-	}
-	for _, u := range users {
-		if _, isNew := freshUsers[u.user.ID]; isNew {
-			next.users = append(next.users, u)
-		}
-	}
-	freshGroups := map[string]*groupEntry{}
-	for _, g := range groups {
-		freshGroups[g.id] = g
-	}
-	for _, g := range m.groups {
-		if !groupIDs[g.id] {
-			next.groups = append(next.groups, g)
-		} else if f, ok := freshGroups[g.id]; ok {
-			next.groups = append(next.groups, f)
-			delete(freshGroups, g.id)
-		}
-	}
-	for _, g := range groups {
-		if _, isNew := freshGroups[g.id]; isNew {
-			next.groups = append(next.groups, g)
-		}
-	}
-
-	emails := map[string]int{}
-	for _, u := range next.users {
-		if u.user.Email != "" {
-			emails[strings.ToLower(u.user.Email)]++
-		}
-	}
-	for _, u := range users {
-		if u.user.Email != "" && emails[strings.ToLower(u.user.Email)] > 1 {
-			return nil, "a changed user shares an email with another user"
-		}
-	}
-	return next, ""
-}
-
 // unlink drops from m's groups the members and owners that were entries
-// of last the feed reported deleted and m no longer holds. Active
-// Directory removes the links to a deleted object (member, managedBy)
-// itself, and DirSync does not report that as a change to the groups.
-func (m *memo) unlink(last *memo, deleted map[string]bool) {
+// of last changes report deleted and m no longer holds. Active Directory
+// removes the links to a deleted object (member, managedBy) itself, and
+// DirSync does not report that as a change to the groups.
+func (m *memo) unlink(last *memo, changes []sources.Change) {
+	deleted := map[string]bool{}
+	for _, c := range changes {
+		if c.Deleted {
+			deleted[c.Kind+"/"+c.ID] = true
+		}
+	}
 	gone := map[string]bool{}
 	for _, u := range last.users {
 		gone[u.norm] = deleted[sources.ChangeUser+"/"+u.user.ID]

@@ -27,7 +27,6 @@ import (
 	"go.uber.org/zap"
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
-	"golang.org/x/sync/errgroup"
 
 	"github.com/ptsync/ptsync/internal/clientassert"
 	"github.com/ptsync/ptsync/internal/config"
@@ -274,11 +273,8 @@ type memo struct {
 // Fetch reads every user, the filtered groups and their members. It
 // returns an error and no snapshot when any request fails for good.
 func (s *Source) Fetch(ctx context.Context) (*sources.Snapshot, error) {
-	m, err := s.read(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return s.build(m)
+	snap, _, err := s.FetchMemo(ctx)
+	return snap, err
 }
 
 // read reads what Fetch does.
@@ -297,7 +293,7 @@ func (s *Source) read(ctx context.Context) (*memo, error) {
 		return nil, err
 	}
 	m.members = make([]memberList, len(m.groups))
-	err = s.eachOf(ctx, len(m.groups), func(ctx context.Context, i int) (err error) {
+	err = s.api.ForEach(ctx, len(m.groups), func(ctx context.Context, i int) (err error) {
 		m.members[i], err = s.readMembers(ctx, m.groups[i].ID)
 		return err
 	})
@@ -316,17 +312,6 @@ func (s *Source) readGroups(ctx context.Context) ([]graphGroup, error) {
 		return nil
 	})
 	return groups, err
-}
-
-// eachOf runs read for 0..n-1, concurrency at a time; the first
-// failure cancels the rest.
-func (s *Source) eachOf(ctx context.Context, n int, read func(ctx context.Context, i int) error) error {
-	eg, egCtx := errgroup.WithContext(ctx)
-	eg.SetLimit(s.cfg.Concurrency)
-	for i := range n {
-		eg.Go(func() error { return read(egCtx, i) })
-	}
-	return eg.Wait()
 }
 
 // build makes the snapshot of what m holds.

@@ -2,13 +2,11 @@ package msgraph
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"maps"
 	"net/http"
 	"net/url"
 	"slices"
-	"strings"
 
 	"go.uber.org/zap"
 
@@ -46,132 +44,83 @@ func (s *Source) FetchMemo(ctx context.Context) (*sources.Snapshot, sources.Memo
 // Refresh reads again what changes name and returns the snapshot and memo
 // of the tenant as it is now (see sources.Refresher).
 func (s *Source) Refresh(ctx context.Context, last sources.Memo, changes []sources.Change) (*sources.Snapshot, sources.Memo, error) {
-	cannot := func(why string) (*sources.Snapshot, sources.Memo, error) {
-		return nil, nil, fmt.Errorf("msgraph: %w: %s", sources.ErrCannotRefresh, why)
-	}
-	m, _ := last.(*memo)
-	if m == nil {
-		return cannot("no earlier read of this source to patch")
-	}
-	userIDs, groupIDs := map[string]bool{}, map[string]bool{}
-	for _, c := range changes {
-		switch {
-		case c.ID == "" || c.Partial:
-			return cannot("the change feed did not say which object changed")
-		case c.Kind == sources.ChangeUser:
-			userIDs[c.ID] = true
-		case c.Kind == sources.ChangeGroup:
-			groupIDs[c.ID] = true
-		default:
-			return cannot(fmt.Sprintf("a change of unknown kind %q", c.Kind))
-		}
-	}
-	if n := len(userIDs) + len(groupIDs); n > maxRefresh {
-		return cannot(fmt.Sprintf("%d objects changed, more than %d", n, maxRefresh))
-	}
-	next := m
-	if len(userIDs) > 0 {
-		users, err := s.readUsers(ctx, slices.Sorted(maps.Keys(userIDs)))
-		if err != nil {
-			return nil, nil, err
-		}
-		var why string
-		email := func(u graphUser) string { return strings.ToLower(strings.TrimSpace(s.user(u).Email)) }
-		if next, why = m.patchUsers(userIDs, users, email); why != "" {
-			return cannot(why)
-		}
-	}
-	if len(groupIDs) > 0 {
-		var err error
-		if next, err = s.refreshGroups(ctx, next, groupIDs); err != nil {
-			return nil, nil, err
-		}
+	next, err := s.refresh(ctx, last, changes)
+	if err != nil {
+		return nil, nil, fmt.Errorf("msgraph: %w", err)
 	}
 	snap, err := s.build(next)
 	if err != nil {
 		return nil, nil, err
 	}
-	s.log.Debug("msgraph refresh done", zap.Int("users_read", len(userIDs)), zap.Int("groups_changed", len(groupIDs)))
 	return snap, next, nil
 }
 
-// readUsers reads the users of ids, one request each; a user Graph no
-// longer has (deleted) is left out.
-func (s *Source) readUsers(ctx context.Context, ids []string) ([]graphUser, error) {
-	found := make([]*graphUser, len(ids))
-	err := s.eachOf(ctx, len(ids), func(ctx context.Context, i int) error {
-		var u graphUser
-		_, err := s.api.DecodeJSON(ctx, httpx.Request{Method: http.MethodGet, Route: "/users/{id}",
-			Path: "/users/" + url.PathEscape(ids[i]), Query: url.Values{"$select": {userFields}}}, &u)
-		var apiErr *httpx.APIError
-		if errors.As(err, &apiErr) && apiErr.Status == http.StatusNotFound {
-			return nil
+// refresh is the memo of the tenant as it is now: last with what changes
+// name read again.
+func (s *Source) refresh(ctx context.Context, last sources.Memo, changes []sources.Change) (*memo, error) {
+	m, _ := last.(*memo)
+	if m == nil {
+		return nil, sources.CannotRefresh("no earlier read of this source to patch")
+	}
+	userIDs, groupIDs, err := sources.ChangedIDs(changes, maxRefresh)
+	if err != nil {
+		return nil, err
+	}
+	next := m
+	if len(userIDs) > 0 {
+		if next, err = s.refreshUsers(ctx, m, userIDs); err != nil {
+			return nil, err
 		}
-		if err == nil && u.ID != ids[i] {
-			err = fmt.Errorf("msgraph: GET /users/%s answered user %q", ids[i], u.ID)
+	}
+	if len(groupIDs) > 0 {
+		if next, err = s.refreshGroups(ctx, next, groupIDs); err != nil {
+			return nil, err
 		}
-		found[i] = &u
-		return err
-	})
+	}
+	s.log.Debug("msgraph refresh done", zap.Int("users_read", len(userIDs)), zap.Int("groups_changed", len(groupIDs)))
+	return next, nil
+}
+
+// refreshUsers is m with the users of ids read again, one request each: in
+// place, dropped when gone (and then from every member list: Graph takes a
+// deleted user out of their groups), or last when new.
+func (s *Source) refreshUsers(ctx context.Context, m *memo, ids map[string]bool) (*memo, error) {
+	sorted := slices.Sorted(maps.Keys(ids))
+	reqs := make([]httpx.Request, len(sorted))
+	for i, id := range sorted {
+		reqs[i] = httpx.Request{Method: http.MethodGet, Route: "/users/{id}", Path: "/users/" + url.PathEscape(id),
+			Query: url.Values{"$select": {userFields}}}
+	}
+	found, err := httpx.GetEach[graphUser](ctx, s.api, reqs)
 	if err != nil {
 		return nil, err
 	}
 	var users []graphUser
-	for _, u := range found {
-		if u != nil {
-			users = append(users, *u)
+	present := map[string]bool{}
+	for i, u := range found {
+		if u == nil {
+			continue
 		}
-	}
-	return users, nil
-}
-
-// patchUsers is m with the users of ids read again: in place, dropped when
-// gone (and then from every member list: Graph removes a deleted user from
-// their groups), or last when new. why says when Graph's order could
-// change the snapshot (a changed user sharing an email with another).
-func (m *memo) patchUsers(ids map[string]bool, users []graphUser, email func(graphUser) string) (*memo, string) {
-	fresh := map[string]graphUser{}
-	for _, u := range users {
-		fresh[u.ID] = u
-	}
-	next := &memo{groups: m.groups, members: m.members}
-	gone := map[string]bool{}
-	for _, u := range m.users {
-		switch f, ok := fresh[u.ID]; {
-		case !ids[u.ID]:
-			next.users = append(next.users, u)
-		case ok:
-			next.users = append(next.users, f)
-			delete(fresh, u.ID)
-		default:
-			gone[u.ID] = true
+		if u.ID != sorted[i] {
+			return nil, fmt.Errorf("GET /users/%s answered user %q", sorted[i], u.ID)
 		}
+		users = append(users, *u)
+		present[u.ID] = true
 	}
-	for _, u := range users {
-		if _, isNew := fresh[u.ID]; isNew {
-			next.users = append(next.users, u)
+	next := &memo{users: sources.Patch(m.users, func(u graphUser) string { return u.ID }, ids, users), groups: m.groups, members: m.members}
+	if sources.SharesEmail(next.users, users, func(u graphUser) string { return s.user(u).Email }) {
+		return nil, sources.CannotRefresh("a changed user shares an email with another user")
+	}
+	gone := func(id string) bool { return ids[id] && !present[id] }
+	next.members = make([]memberList, len(m.members))
+	for i, l := range m.members {
+		if slices.ContainsFunc(l.users, gone) || slices.ContainsFunc(l.owners, gone) {
+			l.users = slices.DeleteFunc(slices.Clone(l.users), gone)
+			l.owners = slices.DeleteFunc(slices.Clone(l.owners), gone)
 		}
+		next.members[i] = l
 	}
-	emails := map[string]int{}
-	for _, u := range next.users {
-		emails[email(u)]++
-	}
-	for _, u := range users {
-		if e := email(u); e != "" && emails[e] > 1 {
-			return nil, "a changed user shares an email with another user"
-		}
-	}
-	if len(gone) > 0 {
-		next.members = make([]memberList, len(m.members))
-		for i, l := range m.members {
-			if slices.ContainsFunc(l.users, func(id string) bool { return gone[id] }) || slices.ContainsFunc(l.owners, func(id string) bool { return gone[id] }) {
-				l.users = slices.DeleteFunc(slices.Clone(l.users), func(id string) bool { return gone[id] })
-				l.owners = slices.DeleteFunc(slices.Clone(l.owners), func(id string) bool { return gone[id] })
-			}
-			next.members[i] = l
-		}
-	}
-	return next, ""
+	return next, nil
 }
 
 // refreshGroups is m with the group list read again, and the members read
@@ -196,7 +145,7 @@ func (s *Source) refreshGroups(ctx context.Context, m *memo, changed map[string]
 		}
 		next.members[i] = m.members[j]
 	}
-	err = s.eachOf(ctx, len(stale), func(ctx context.Context, k int) (err error) {
+	err = s.api.ForEach(ctx, len(stale), func(ctx context.Context, k int) (err error) {
 		i := stale[k]
 		next.members[i], err = s.readMembers(ctx, groups[i].ID)
 		return err

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"go.uber.org/zap"
-	"golang.org/x/sync/errgroup"
 
 	"github.com/ptsync/ptsync/internal/httpx"
 	"github.com/ptsync/ptsync/sources"
@@ -286,24 +285,20 @@ func (f *feed) loadScope(ctx context.Context) error {
 	}
 	if f.s.cfg.Nested {
 		var mu sync.Mutex
-		eg, egCtx := errgroup.WithContext(ctx)
-		eg.SetLimit(f.s.cfg.Concurrency)
-		for _, id := range roots {
-			eg.Go(func() error {
-				// The cast is an advanced query: header and $count on every page.
-				req := httpx.Request{Method: http.MethodGet, Route: "/groups/{id}/transitiveMembers/microsoft.graph.group",
-					Path:   "/groups/" + url.PathEscape(id) + "/transitiveMembers/microsoft.graph.group",
-					Query:  url.Values{"$select": {"id"}, "$top": {fmt.Sprint(pageSize)}, "$count": {"true"}},
-					Header: http.Header{"ConsistencyLevel": {"eventual"}}}
-				return each(egCtx, f.s.api, req, func(g graphGroup) error {
-					mu.Lock()
-					scope[g.ID] = true
-					mu.Unlock()
-					return nil
-				})
+		err := f.s.api.ForEach(ctx, len(roots), func(ctx context.Context, i int) error {
+			// The cast is an advanced query: header and $count on every page.
+			req := httpx.Request{Method: http.MethodGet, Route: "/groups/{id}/transitiveMembers/microsoft.graph.group",
+				Path:   "/groups/" + url.PathEscape(roots[i]) + "/transitiveMembers/microsoft.graph.group",
+				Query:  url.Values{"$select": {"id"}, "$top": {fmt.Sprint(pageSize)}, "$count": {"true"}},
+				Header: http.Header{"ConsistencyLevel": {"eventual"}}}
+			return each(ctx, f.s.api, req, func(g graphGroup) error {
+				mu.Lock()
+				scope[g.ID] = true
+				mu.Unlock()
+				return nil
 			})
-		}
-		if err := eg.Wait(); err != nil {
+		})
+		if err != nil {
 			return err
 		}
 	}
