@@ -292,15 +292,35 @@ func (s *Source) read(ctx context.Context) (*memo, error) {
 	if m.groups, err = s.readGroups(ctx); err != nil {
 		return nil, err
 	}
-	m.members = make([]memberList, len(m.groups))
-	err = s.api.ForEach(ctx, len(m.groups), func(ctx context.Context, i int) (err error) {
-		m.members[i], err = s.readMembers(ctx, m.groups[i].ID)
+	if m.members, err = s.members(ctx, m.groups, nil); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// members reads the members of each of groups, concurrently, but for the
+// groups kept gives members of (a refresh's unchanged ones).
+func (s *Source) members(ctx context.Context, groups []graphGroup, kept func(g graphGroup) (memberList, bool)) ([]memberList, error) {
+	out := make([]memberList, len(groups))
+	var stale []int
+	for i, g := range groups {
+		if kept != nil {
+			if l, ok := kept(g); ok {
+				out[i] = l
+				continue
+			}
+		}
+		stale = append(stale, i)
+	}
+	err := s.api.ForEach(ctx, len(stale), func(ctx context.Context, k int) (err error) {
+		i := stale[k]
+		out[i], err = s.readMembers(ctx, groups[i].ID)
 		return err
 	})
 	if err != nil {
 		return nil, err
 	}
-	return m, nil
+	return out, nil
 }
 
 // readGroups lists the groups group_filter picks.

@@ -135,23 +135,15 @@ func (s *Source) refreshGroups(ctx context.Context, m *memo, changed map[string]
 	for i, g := range m.groups {
 		known[g.ID] = i
 	}
-	next := &memo{users: m.users, groups: groups, members: make([]memberList, len(groups))}
-	var stale []int
-	for i, g := range groups {
+	members, err := s.members(ctx, groups, func(g graphGroup) (memberList, bool) {
 		j, ok := known[g.ID]
 		if !ok || changed[g.ID] || slices.ContainsFunc(m.members[j].groups, func(id string) bool { return changed[id] }) {
-			stale = append(stale, i)
-			continue
+			return memberList{}, false
 		}
-		next.members[i] = m.members[j]
-	}
-	err = s.api.ForEach(ctx, len(stale), func(ctx context.Context, k int) (err error) {
-		i := stale[k]
-		next.members[i], err = s.readMembers(ctx, groups[i].ID)
-		return err
+		return m.members[j], true
 	})
 	if err != nil {
 		return nil, err
 	}
-	return next, nil
+	return &memo{users: m.users, groups: groups, members: members}, nil
 }
