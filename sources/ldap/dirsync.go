@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"time"
 
 	goldap "github.com/go-ldap/ldap/v3"
 
@@ -112,24 +111,10 @@ func (s *Source) followDirSync(ctx context.Context, w *watch, from watchCookie) 
 	if err := w.established(ctx, changes, dirSyncCookie(searches)); err != nil {
 		return err
 	}
-	tick := time.NewTicker(w.poll)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-tick.C:
-		}
+	return w.every(ctx, func() ([]sources.Change, watchCookie, error) {
 		changes, err := s.pollDirSync(ctx, conn, searches)
-		if err != nil {
-			return err
-		}
-		if len(changes) > 0 {
-			if err := w.send(ctx, sources.Event{Changes: changes, Cookie: dirSyncCookie(searches).encode()}); err != nil {
-				return err
-			}
-		}
-	}
+		return changes, dirSyncCookie(searches), err
+	})
 }
 
 func dirSyncCookie(searches []*dirSyncSearch) watchCookie {

@@ -56,24 +56,10 @@ func (s *Source) watchPoll(ctx context.Context, w *watch) error {
 	if err := w.established(ctx, changes, p.cookie()); err != nil {
 		return err
 	}
-	tick := time.NewTicker(w.poll)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-tick.C:
-		}
+	return w.every(ctx, func() ([]sources.Change, watchCookie, error) {
 		changes, err := p.poll(ctx, true)
-		if err != nil {
-			return err
-		}
-		if len(changes) > 0 {
-			if err := w.send(ctx, sources.Event{Changes: changes, Cookie: p.cookie().encode()}); err != nil {
-				return err
-			}
-		}
-	}
+		return changes, p.cookie(), err
+	})
 }
 
 func (p *poller) cookie() watchCookie {

@@ -134,6 +134,30 @@ func (w *watch) send(ctx context.Context, ev sources.Event) error {
 	return nil
 }
 
+// every calls poll every w.poll until ctx ends or poll fails, and sends
+// the changes it reports with the cookie after them: the loop of the
+// polled feeds (DirSync, modifyTimestamp).
+func (w *watch) every(ctx context.Context, poll func() ([]sources.Change, watchCookie, error)) error {
+	tick := time.NewTicker(w.poll)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-tick.C:
+		}
+		changes, cookie, err := poll()
+		if err != nil {
+			return err
+		}
+		if len(changes) > 0 {
+			if err := w.send(ctx, sources.Event{Changes: changes, Cookie: cookie.encode()}); err != nil {
+				return err
+			}
+		}
+	}
+}
+
 // established is the feed's first event: its cookie, the changes a resumed
 // feed caught up with, and whether the cookie had to be dropped.
 func (w *watch) established(ctx context.Context, changes []sources.Change, cookie watchCookie) error {
