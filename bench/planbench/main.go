@@ -12,7 +12,6 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -26,6 +25,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ptsync/ptsync/bench/internal/proc"
 	"github.com/ptsync/ptsync/internal/testenv/slapd"
 	"github.com/ptsync/ptsync/pagertree/pagertreetest"
 )
@@ -230,11 +230,11 @@ type cpuTimes struct{ client, slapd, emulator time.Duration }
 type cpuSample struct{ slapd, self time.Duration }
 
 func sampleCPU(slapdPid int) (cpuSample, error) {
-	slapd, err := procCPU(strconv.Itoa(slapdPid))
+	slapd, err := proc.CPU(strconv.Itoa(slapdPid))
 	if err != nil {
 		return cpuSample{}, err
 	}
-	self, err := procCPU("self")
+	self, err := proc.CPU("self")
 	return cpuSample{slapd: slapd, self: self}, err
 }
 
@@ -258,29 +258,6 @@ func (c cpuTimes) print(side string, runs int) {
 	total := c.client + c.slapd + c.emulator
 	fmt.Printf("| %s | %s | %s | %s | %s | %s |\n", side, per(c.client), per(c.slapd), per(c.emulator), per(total),
 		per(total/time.Duration(runtime.NumCPU())))
-}
-
-// procCPU reads a process's user and system time from /proc (Linux), in
-// clock ticks of 10 ms.
-func procCPU(pid string) (time.Duration, error) {
-	stat, err := os.ReadFile("/proc/" + pid + "/stat")
-	if err != nil {
-		return 0, err
-	}
-	// The command name (field 2) may hold spaces; the fields after it do not.
-	fields := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
-	if len(fields) < 13 {
-		return 0, fmt.Errorf("/proc/%s/stat: %d fields after the name", pid, len(fields))
-	}
-	var ticks int64
-	for _, f := range fields[11:13] { // utime, stime: fields 14 and 15
-		n, err := strconv.ParseInt(f, 10, 64)
-		if err != nil {
-			return 0, fmt.Errorf("/proc/%s/stat: %w", pid, err)
-		}
-		ticks += n
-	}
-	return time.Duration(ticks) * 10 * time.Millisecond, nil
 }
 
 func median(ds []time.Duration) time.Duration {

@@ -43,6 +43,7 @@ import (
 
 	"github.com/go-ldap/ldap/v3"
 
+	"github.com/ptsync/ptsync/bench/internal/proc"
 	"github.com/ptsync/ptsync/internal/testenv/samba"
 	"github.com/ptsync/ptsync/internal/testenv/slapd"
 	"github.com/ptsync/ptsync/pagertree/pagertreetest"
@@ -415,28 +416,6 @@ func childNamed(name string) int {
 	return 0
 }
 
-// procCPU is a process's user and system time, from /proc (Linux), in
-// clock ticks of 10 ms.
-func procCPU(pid int) (time.Duration, error) {
-	stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return 0, err
-	}
-	fields := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
-	if len(fields) < 13 {
-		return 0, fmt.Errorf("/proc/%d/stat: %d fields after the name", pid, len(fields))
-	}
-	var ticks int64
-	for _, f := range fields[11:13] { // utime, stime
-		n, err := strconv.ParseInt(f, 10, 64)
-		if err != nil {
-			return 0, err
-		}
-		ticks += n
-	}
-	return time.Duration(ticks) * 10 * time.Millisecond, nil
-}
-
 // parallel runs do(conn, i) for i in [0, n) on workers connections,
 // calling progress every 2,000 items.
 func parallel(workers, n int, dial func() (*ldap.Conn, error), do func(*ldap.Conn, int) error, progress func(int)) error {
@@ -781,10 +760,10 @@ func measure(o options, d *directory, dir string, debounce time.Duration) (resul
 	// feed costs it (a persistent search; DirSync polled every debounce).
 	if d.pid > 0 {
 		window := max(20*time.Second, 4*debounce)
-		before, err1 := procCPU(d.pid)
+		before, err1 := proc.CPU(strconv.Itoa(d.pid))
 		reqs := rec.len()
 		time.Sleep(window)
-		after, err2 := procCPU(d.pid)
+		after, err2 := proc.CPU(strconv.Itoa(d.pid))
 		if err1 == nil && err2 == nil {
 			res.idleCPU = float64(after-before) / float64(window)
 			fmt.Printf("%s: with nothing changing, the directory server used %.0f%% of a core over %s (the feed alone); PagerTree requests meanwhile: %d\n",
