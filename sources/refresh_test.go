@@ -23,11 +23,11 @@ func TestChangedIDs(t *testing.T) {
 		t.Errorf("no changes: %v, %v, %v", users, groups, err)
 	}
 	for name, changes := range map[string][]sources.Change{
-		"no id":      {{Kind: sources.ChangeUser}},
-		"partial":    {{ID: "u1", Kind: sources.ChangeUser, Partial: true}},
-		"no kind":    {{ID: "u1"}},
-		"over max":   {{ID: "u1", Kind: sources.ChangeUser}, {ID: "u2", Kind: sources.ChangeUser}, {ID: "g1", Kind: sources.ChangeGroup}, {ID: "g2", Kind: sources.ChangeGroup}},
-		"last of 3+": {{ID: "u1", Kind: sources.ChangeUser}, {ID: "u2", Kind: sources.ChangeUser}, {Kind: sources.ChangeGroup}},
+		"no id":               {{Kind: sources.ChangeUser}},
+		"partial":             {{ID: "u1", Kind: sources.ChangeUser, Partial: true}},
+		"no kind":             {{ID: "u1"}},
+		"over max":            {{ID: "u1", Kind: sources.ChangeUser}, {ID: "u2", Kind: sources.ChangeUser}, {ID: "g1", Kind: sources.ChangeGroup}, {ID: "g2", Kind: sources.ChangeGroup}},
+		"no id, after others": {{ID: "u1", Kind: sources.ChangeUser}, {ID: "u2", Kind: sources.ChangeUser}, {Kind: sources.ChangeGroup}},
 	} {
 		if _, _, err := sources.ChangedIDs(changes, 3); !errors.Is(err, sources.ErrCannotRefresh) {
 			t.Errorf("%s: %v, want ErrCannotRefresh", name, err)

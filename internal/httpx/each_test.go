@@ -15,13 +15,24 @@ import (
 // (gone), at most Concurrency requests at once; any other failure fails
 // the whole.
 func TestGetEach(t *testing.T) {
-	var inFlight, most atomic.Int32
+	var inFlight, most, arrived atomic.Int32
+	// The first two requests wait for each other, so that two are in
+	// flight at once for sure when the limit lets them.
+	both := make(chan struct{})
 	srv := newServer(t, func(w http.ResponseWriter, r *http.Request) {
 		n := inFlight.Add(1)
 		defer inFlight.Add(-1)
 		for m := most.Load(); n > m && !most.CompareAndSwap(m, n); m = most.Load() {
 		}
-		time.Sleep(20 * time.Millisecond)
+		switch arrived.Add(1) {
+		case 1:
+			select {
+			case <-both:
+			case <-time.After(5 * time.Second):
+			}
+		case 2:
+			close(both)
+		}
 		switch id := strings.TrimPrefix(r.URL.Path, "/things/"); id {
 		case "gone":
 			http.Error(w, `{"error":"not found"}`, http.StatusNotFound)

@@ -111,6 +111,9 @@ func (s *Source) refreshUsers(ctx context.Context, m *memo, ids map[string]bool)
 	if sources.SharesEmail(next.users, users, func(u graphUser) string { return s.user(u).Email }) {
 		return nil, sources.CannotRefresh("a changed user shares an email with another user")
 	}
+	if len(users) == len(ids) {
+		return next, nil // nobody gone
+	}
 	gone := func(id string) bool { return ids[id] && !present[id] }
 	next.members = make([]memberList, len(m.members))
 	for i, l := range m.members {
